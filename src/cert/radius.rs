@@ -1,0 +1,119 @@
+//! The certified-radius search (RADIUS-1 in `proofs/RADIUS.md`): grow ε geometrically until the check
+//! fails, then bisect to a relative tolerance. The reported radius is always an ε at which the check
+//! itself succeeded (the certified end of the bracket), so soundness never rests on monotonicity.
+use serde::{Deserialize, Serialize};
+
+/// Options of the radius search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusSearch {
+    /// Stop when (hi − lo) ≤ rel_tol · hi.
+    pub rel_tol: f64,
+    /// First ε tried.
+    pub eps_start: f64,
+    /// Largest ε tried; a row certified there reports eps_max.
+    pub eps_max: f64,
+    /// Radii below this are reported as 0.
+    pub eps_min: f64,
+}
+
+impl Default for RadiusSearch {
+    fn default() -> Self {
+        RadiusSearch { rel_tol: 1e-4, eps_start: 0.1, eps_max: 1e6, eps_min: 1e-9 }
+    }
+}
+
+/// Outcome of one row's search.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SearchResult {
+    /// Largest ε at which the check succeeded (0 if none).
+    pub certified: f64,
+    /// Smallest ε at which it failed (None if it never failed up to eps_max).
+    pub failed: Option<f64>,
+    /// Number of checks run.
+    pub checks: usize,
+}
+
+impl RadiusSearch {
+    /// Checks the options.
+    pub fn validate(&self) -> crate::Result<()> {
+        let ok = self.rel_tol > 0.0
+            && self.rel_tol < 1.0
+            && self.eps_min > 0.0
+            && self.eps_min <= self.eps_start
+            && self.eps_start <= self.eps_max
+            && self.eps_max.is_finite();
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::Error::Option(format!(
+                "radius search needs 0 < rel_tol < 1 and 0 < eps_min ≤ eps_start ≤ eps_max < ∞, got {self:?}"
+            )))
+        }
+    }
+
+    /// Runs the search with `certified_at(ε)`, a sound check that the ε-ball keeps the answer.
+    pub fn run(&self, mut certified_at: impl FnMut(f64) -> bool) -> SearchResult {
+        let (mut lo, mut hi): (f64, Option<f64>) = (0.0, None);
+        let mut eps = self.eps_start;
+        let mut checks = 0;
+        loop {
+            checks += 1;
+            if certified_at(eps) {
+                lo = eps;
+                match hi {
+                    None if eps >= self.eps_max => break,
+                    None => eps = (2.0 * eps).min(self.eps_max),
+                    Some(h) => eps = 0.5 * (lo + h),
+                }
+            } else {
+                hi = Some(eps);
+                if lo == 0.0 && eps < self.eps_min {
+                    break;
+                }
+                eps = 0.5 * (lo + eps);
+            }
+            if let Some(h) = hi {
+                if lo > 0.0 && h - lo <= self.rel_tol * h {
+                    break;
+                }
+            }
+        }
+        SearchResult { certified: lo, failed: hi, checks }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_threshold_from_below() {
+        let s = RadiusSearch::default();
+        let r = s.run(|e| e <= 0.3172);
+        assert!(r.certified <= 0.3172 && r.certified >= 0.3172 * (1.0 - 1e-4));
+        assert!(r.failed.unwrap() > 0.3172);
+    }
+
+    #[test]
+    fn reports_zero_when_nothing_certifies_and_caps_at_max() {
+        let s = RadiusSearch::default();
+        assert_eq!(s.run(|_| false).certified, 0.0);
+        assert_eq!(s.run(|_| true).certified, s.eps_max);
+        assert!(s.run(|e| e < 1e-6).certified > 0.0);
+    }
+
+    #[test]
+    fn reported_radius_is_a_certified_point_even_for_a_non_monotone_check() {
+        // certified on [0, 0.2] and on [0.5, 0.6] only: the search must report a point that was checked
+        let s = RadiusSearch::default();
+        let mut seen = Vec::new();
+        let check = |e: f64| e <= 0.2 || (0.5..=0.6).contains(&e);
+        let r = s.run(|e| {
+            seen.push((e, check(e)));
+            check(e)
+        });
+        assert!(check(r.certified));
+        assert!(seen.iter().any(|&(e, ok)| ok && e == r.certified));
+    }
+}

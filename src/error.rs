@@ -1,0 +1,28 @@
+//! Library error type: every variant names the offending thing and, where there is one, the fix.
+use std::path::PathBuf;
+
+/// Errors of the `rp` library. Messages are meant to be shown to a user as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid ONNX model (protobuf decoding failed: {source})")]
+    OnnxDecode { path: PathBuf, source: prost::DecodeError },
+    #[error("ONNX node '{node}' (op {op}): {reason}")]
+    OnnxNode { node: String, op: String, reason: String },
+    #[error("ONNX model: {0}")]
+    OnnxModel(String),
+    #[error("ONNX export: {0}")]
+    OnnxWrite(String),
+    #[error("{path}, line {line}, column {column}: {reason}")]
+    Csv { path: PathBuf, line: u64, column: usize, reason: String },
+    #[error("{path}: {reason}")]
+    Data { path: PathBuf, reason: String },
+    #[error("input row {row} has {got} values but the model takes {expected} inputs")]
+    InputShape { row: usize, got: usize, expected: usize },
+    #[error("invalid option: {0}")]
+    Option(String),
+}
+
+/// Result alias for the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,18 @@
+//! robust-privacy (`rp`): certify inference-time privacy (R-Robust Privacy) of ReLU classifiers.
+//!
+//! Module map: [`net`] owns the network IR, its forward pass and ONNX read/write; [`spec`] the input
+//! regions and output specifications; [`bound`] the sound bound propagation (IBP, CROWN, α-CROWN) with
+//! rigorous floating-point error control from [`rigor`]; [`cert`] the `Certifier` trait, certificate types
+//! and the certified-radius search; [`data`] CSV input; [`report`] the output formats of SPEC §3.
+pub mod bound;
+pub mod cert;
+pub mod data;
+pub mod error;
+pub mod net;
+pub mod progress;
+pub mod report;
+pub mod rigor;
+pub mod rng;
+pub mod spec;
+
+pub use error::{Error, Result};

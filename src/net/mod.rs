@@ -1,0 +1,250 @@
+//! The network IR: a feed-forward chain over a flat per-sample vector, as a closed set of layer kinds.
+//! Every algorithm (forward, IBP, CROWN, ONNX export, …) handles every [`Layer`] by an exhaustive `match`.
+//!
+//! Semantics: the network is the exact real-valued function given by its f64 weights. ONNX input
+//! normalisation (Sub/Add/Mul/Div by constants) is folded into the adjacent dense layer at load time.
+pub mod init;
+mod onnx_proto;
+mod onnx_read;
+mod onnx_write;
+
+pub use onnx_read::{read_onnx, read_onnx_bytes};
+pub use onnx_write::{write_onnx, write_onnx_bytes};
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+
+/// A dense affine map h ↦ W·h + b with W of shape (out, in).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Affine {
+    pub weight: Array2<f64>,
+    pub bias: Array1<f64>,
+}
+
+impl Affine {
+    /// Builds an affine layer; `bias.len()` must equal the number of rows of `weight`.
+    pub fn new(weight: Array2<f64>, bias: Array1<f64>) -> Self {
+        assert_eq!(weight.nrows(), bias.len(), "affine layer: bias length must equal output size");
+        Affine { weight, bias }
+    }
+    pub fn in_dim(&self) -> usize {
+        self.weight.ncols()
+    }
+    pub fn out_dim(&self) -> usize {
+        self.weight.nrows()
+    }
+}
+
+/// The closed set of layer kinds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layer {
+    /// Dense affine map.
+    Affine(Affine),
+    /// Elementwise max(0, ·).
+    Relu,
+    /// Flatten or reshape: the identity on the flat per-sample vector; `shape` is the per-sample shape
+    /// after the layer (kept so that exported models keep their tensor shapes).
+    Reshape { shape: Vec<usize> },
+}
+
+/// A feed-forward network: `layers` applied in order to a flat input of `input_shape`'s size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    /// Per-sample input shape (without the batch dimension).
+    pub input_shape: Vec<usize>,
+    pub layers: Vec<Layer>,
+}
+
+impl Network {
+    /// Builds a network and checks that consecutive layer sizes agree.
+    pub fn new(input_shape: Vec<usize>, layers: Vec<Layer>) -> crate::Result<Self> {
+        let net = Network { input_shape, layers };
+        net.boundary_dims()?;
+        Ok(net)
+    }
+
+    /// Flat input size.
+    pub fn input_dim(&self) -> usize {
+        self.input_shape.iter().product()
+    }
+
+    /// Flat output size (number of classes for a classifier).
+    pub fn output_dim(&self) -> usize {
+        *self.boundary_dims().expect("network validated at construction").last().unwrap()
+    }
+
+    /// Sizes of every boundary: entry 0 is the input, entry i+1 the output of layer i.
+    pub fn boundary_dims(&self) -> crate::Result<Vec<usize>> {
+        let mut dims = vec![self.input_dim()];
+        for (i, layer) in self.layers.iter().enumerate() {
+            let d = *dims.last().unwrap();
+            let next = match layer {
+                Layer::Affine(a) => {
+                    if a.in_dim() != d {
+                        return Err(crate::Error::OnnxModel(format!(
+                            "layer {i}: affine map takes {} inputs but receives {d}",
+                            a.in_dim()
+                        )));
+                    }
+                    a.out_dim()
+                }
+                Layer::Relu => d,
+                Layer::Reshape { shape } => {
+                    let n: usize = shape.iter().product();
+                    if n != d {
+                        return Err(crate::Error::OnnxModel(format!(
+                            "layer {i}: reshape to {shape:?} ({n} values) receives {d} values"
+                        )));
+                    }
+                    d
+                }
+            };
+            dims.push(next);
+        }
+        Ok(dims)
+    }
+
+    /// Forward pass of one input.
+    pub fn forward(&self, x: ArrayView1<f64>) -> Array1<f64> {
+        let mut h = x.to_owned();
+        for layer in &self.layers {
+            h = match layer {
+                Layer::Affine(a) => a.weight.dot(&h) + &a.bias,
+                Layer::Relu => h.mapv(|v| v.max(0.0)),
+                Layer::Reshape { .. } => h,
+            };
+        }
+        h
+    }
+
+    /// Batched forward pass: `xs` has one input per row; returns one output per row.
+    pub fn forward_batch(&self, xs: ArrayView2<f64>) -> Array2<f64> {
+        let mut h = xs.to_owned();
+        for layer in &self.layers {
+            h = match layer {
+                Layer::Affine(a) => h.dot(&a.weight.t()) + &a.bias.view().insert_axis(Axis(0)),
+                Layer::Relu => h.mapv(|v| v.max(0.0)),
+                Layer::Reshape { .. } => h,
+            };
+        }
+        h
+    }
+
+    /// Gradient of `weights · f(x)` with respect to x (a subgradient where a ReLU input is exactly 0,
+    /// taking the ReLU's derivative there as 0). Used by attacks; never by a certificate.
+    pub fn input_gradient(&self, x: ArrayView1<f64>, weights: ArrayView1<f64>) -> Array1<f64> {
+        let mut acts = Vec::with_capacity(self.layers.len());
+        let mut h = x.to_owned();
+        for layer in &self.layers {
+            acts.push(h.clone());
+            h = match layer {
+                Layer::Affine(a) => a.weight.dot(&h) + &a.bias,
+                Layer::Relu => h.mapv(|v| v.max(0.0)),
+                Layer::Reshape { .. } => h,
+            };
+        }
+        let mut g = weights.to_owned();
+        for (layer, input) in self.layers.iter().zip(&acts).rev() {
+            g = match layer {
+                Layer::Affine(a) => a.weight.t().dot(&g),
+                Layer::Relu => ndarray::Zip::from(&g).and(input).map_collect(|&gi, &v| if v > 0.0 { gi } else { 0.0 }),
+                Layer::Reshape { .. } => g,
+            };
+        }
+        g
+    }
+
+    /// Rounds every weight and bias to the nearest f32, so that the network equals its float32 ONNX
+    /// export exactly.
+    pub fn round_weights_to_f32(&mut self) {
+        for layer in &mut self.layers {
+            match layer {
+                Layer::Affine(a) => {
+                    a.weight.mapv_inplace(|v| v as f32 as f64);
+                    a.bias.mapv_inplace(|v| v as f32 as f64);
+                }
+                Layer::Relu | Layer::Reshape { .. } => {}
+            }
+        }
+    }
+
+    /// Number of ReLU neurons.
+    pub fn relu_count(&self) -> usize {
+        let dims = self.boundary_dims().expect("validated");
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| match l {
+                Layer::Relu => dims[i],
+                Layer::Affine(_) | Layer::Reshape { .. } => 0,
+            })
+            .sum()
+    }
+}
+
+/// Index of the largest entry (the lowest index on ties) and whether the maximum is unique.
+pub fn argmax(v: ArrayView1<f64>) -> (usize, bool) {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    let unique = v.iter().enumerate().all(|(i, &x)| i == best || x < v[best]);
+    (best, unique)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn tiny() -> Network {
+        Network::new(
+            vec![2],
+            vec![
+                Layer::Affine(Affine::new(array![[1.0, -1.0], [2.0, 1.0]], array![0.0, -1.0])),
+                Layer::Relu,
+                Layer::Affine(Affine::new(array![[1.0, 1.0], [-1.0, 0.5]], array![0.5, 0.0])),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn forward_matches_hand_computation() {
+        let net = tiny();
+        // x = (1, 2): pre = (-1, 3) -> relu (0, 3) -> (3.5, 1.5)
+        let y = net.forward(array![1.0, 2.0].view());
+        assert_eq!(y, array![3.5, 1.5]);
+        let yb = net.forward_batch(array![[1.0, 2.0], [0.0, 0.0]].view());
+        assert_eq!(yb.row(0), y);
+        assert_eq!(yb.row(1), array![0.5, 0.0]);
+    }
+
+    #[test]
+    fn gradient_matches_finite_difference() {
+        let net = tiny();
+        let x = array![1.0, 2.0];
+        let w = array![1.0, -2.0];
+        let g = net.input_gradient(x.view(), w.view());
+        let f = |x: &Array1<f64>| net.forward(x.view()).dot(&w);
+        for k in 0..2 {
+            let mut xp = x.clone();
+            xp[k] += 1e-6;
+            let fd = (f(&xp) - f(&x)) / 1e-6;
+            assert!((fd - g[k]).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn shape_mismatch_is_an_error() {
+        let e = Network::new(vec![3], vec![Layer::Affine(Affine::new(array![[1.0, 1.0]], array![0.0]))]);
+        assert!(e.unwrap_err().to_string().contains("takes 2 inputs but receives 3"));
+    }
+
+    #[test]
+    fn argmax_reports_ties() {
+        assert_eq!(argmax(array![1.0, 3.0, 3.0].view()), (1, false));
+        assert_eq!(argmax(array![1.0, 3.0, 2.0].view()), (1, true));
+    }
+}

@@ -1,0 +1,517 @@
+//! ONNX → [`Network`] for chain-shaped feed-forward graphs (SPEC §3): MatMul, Gemm, Add, Sub, Mul/Div by
+//! constants, Relu, Flatten, Reshape, Identity, Constant; weights as initializers, also when they are
+//! listed among the graph inputs (IR v3 style, as in the VNN-COMP files). Elementwise constant maps are
+//! folded into the adjacent dense layer. Anything else is an error naming the node and its op.
+use super::onnx_proto::{self as pb, tensor_proto::DataType};
+use super::{Affine, Layer, Network};
+use crate::{Error, Result};
+use ndarray::{Array1, Array2};
+use prost::Message;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Opset versions of the default domain whose semantics for the supported ops we implement.
+const OPSETS: std::ops::RangeInclusive<i64> = 7..=21;
+
+/// Reads an ONNX file into a [`Network`].
+pub fn read_onnx(path: &Path) -> Result<Network> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
+    let model = pb::ModelProto::decode(bytes.as_slice())
+        .map_err(|source| Error::OnnxDecode { path: path.into(), source })?;
+    from_model(&model).map_err(|e| match e {
+        Error::OnnxModel(m) => Error::OnnxModel(format!("{}: {m}", path.display())),
+        other => other,
+    })
+}
+
+/// Decodes ONNX bytes into a [`Network`].
+pub fn read_onnx_bytes(bytes: &[u8]) -> Result<Network> {
+    let model = pb::ModelProto::decode(bytes)
+        .map_err(|source| Error::OnnxDecode { path: "<bytes>".into(), source })?;
+    from_model(&model)
+}
+
+/// A constant tensor with its values widened to f64.
+#[derive(Clone, Debug)]
+struct Constant {
+    dims: Vec<usize>,
+    values: Vec<f64>,
+}
+
+/// The activation flowing down the chain: its name and per-sample shape.
+struct Activation {
+    name: String,
+    shape: Vec<usize>,
+    batched: bool,
+}
+
+/// An elementwise map h ↦ scale ⊙ h + shift not yet folded into a dense layer.
+struct Pending {
+    scale: Vec<f64>,
+    shift: Vec<f64>,
+}
+
+struct Builder {
+    consts: HashMap<String, Constant>,
+    act: Activation,
+    layers: Vec<Layer>,
+    pending: Option<Pending>,
+}
+
+fn from_model(model: &pb::ModelProto) -> Result<Network> {
+    check_opset(model)?;
+    let graph = model.graph.as_ref().ok_or_else(|| Error::OnnxModel("the model has no graph".into()))?;
+    let mut consts = HashMap::new();
+    for t in &graph.initializer {
+        consts.insert(t.name().to_string(), decode_tensor(t, &format!("initializer '{}'", t.name()))?);
+    }
+    let input = single_input(graph, &consts)?;
+    let output = match graph.output.as_slice() {
+        [o] => o.name().to_string(),
+        outs => return Err(Error::OnnxModel(format!("expected exactly one graph output, found {}", outs.len()))),
+    };
+    let input_shape = input.shape.clone();
+    let mut b = Builder { consts, act: input, layers: Vec::new(), pending: None };
+    for (i, node) in graph.node.iter().enumerate() {
+        b.node(node, i)?;
+    }
+    if b.act.name != output {
+        return Err(Error::OnnxModel(format!(
+            "the graph output '{output}' is not the end of the node chain (which ends at '{}'); only chain-shaped \
+             graphs are supported",
+            b.act.name
+        )));
+    }
+    b.materialize_pending();
+    Network::new(input_shape, b.layers)
+}
+
+fn check_opset(model: &pb::ModelProto) -> Result<()> {
+    let default = model.opset_import.iter().find(|o| matches!(o.domain(), "" | "ai.onnx"));
+    match default {
+        None => Err(Error::OnnxModel("no opset import for the default ONNX domain".into())),
+        Some(o) if !OPSETS.contains(&o.version()) => Err(Error::OnnxModel(format!(
+            "opset {} of the default domain is not supported (supported: {}–{}); re-export the model with an \
+             opset in that range",
+            o.version(),
+            OPSETS.start(),
+            OPSETS.end()
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The one graph input that is not an initializer, with its per-sample shape.
+fn single_input(graph: &pb::GraphProto, consts: &HashMap<String, Constant>) -> Result<Activation> {
+    let real: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|v| !consts.contains_key(v.name())).collect();
+    let vi = match real.as_slice() {
+        [v] => *v,
+        [] => return Err(Error::OnnxModel("the graph has no input that is not an initializer".into())),
+        many => {
+            let names: Vec<&str> = many.iter().map(|v| v.name()).collect();
+            return Err(Error::OnnxModel(format!("the graph has {} inputs {names:?}; exactly one is supported", many.len())));
+        }
+    };
+    let tensor = match vi.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(pb::type_proto::Value::TensorType(t)) => t,
+        _ => return Err(Error::OnnxModel(format!("graph input '{}' is not a tensor", vi.name()))),
+    };
+    let elem = tensor.elem_type();
+    if elem != DataType::Float as i32 && elem != DataType::Double as i32 {
+        return Err(Error::OnnxModel(format!(
+            "graph input '{}' has element type {} ; only float and double inputs are supported",
+            vi.name(),
+            dtype_name(elem)
+        )));
+    }
+    let dims = tensor.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
+    if dims.is_empty() {
+        return Err(Error::OnnxModel(format!("graph input '{}' has no static shape", vi.name())));
+    }
+    let batched = dims.len() >= 2;
+    let mut shape = Vec::new();
+    for (k, d) in dims.iter().enumerate() {
+        use pb::tensor_shape_proto::dimension::Value;
+        let size = match &d.value {
+            Some(Value::DimValue(v)) if *v > 0 => Some(*v as usize),
+            _ => None,
+        };
+        if batched && k == 0 {
+            if size.is_some_and(|s| s != 1) {
+                return Err(Error::OnnxModel(format!(
+                    "graph input '{}' has a fixed batch dimension {}; export the model with batch size 1 or a \
+                     symbolic batch dimension",
+                    vi.name(),
+                    size.unwrap()
+                )));
+            }
+            continue;
+        }
+        match size {
+            Some(s) => shape.push(s),
+            None => {
+                return Err(Error::OnnxModel(format!(
+                    "graph input '{}' has a symbolic or unknown dimension at axis {k}; only the batch axis may be \
+                     symbolic",
+                    vi.name()
+                )))
+            }
+        }
+    }
+    Ok(Activation { name: vi.name().to_string(), shape, batched })
+}
+
+fn dtype_name(t: i32) -> String {
+    DataType::try_from(t).map(|d| format!("{d:?}")).unwrap_or_else(|_| format!("#{t}"))
+}
+
+fn decode_tensor(t: &pb::TensorProto, what: &str) -> Result<Constant> {
+    if t.data_location() == pb::tensor_proto::DataLocation::External {
+        return Err(Error::OnnxModel(format!("{what} is stored in an external file, which is not supported")));
+    }
+    let dims: Vec<usize> = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| Error::OnnxModel(format!("{what} has a negative dimension {d}"))))
+        .collect::<Result<_>>()?;
+    let n: usize = dims.iter().product();
+    let raw = t.raw_data.as_deref().filter(|r| !r.is_empty());
+    let dt = t.data_type();
+    let values: Vec<f64> = match DataType::try_from(dt) {
+        Ok(DataType::Float) => match raw {
+            Some(r) => r.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            None => t.float_data.iter().map(|&v| v as f64).collect(),
+        },
+        Ok(DataType::Double) => match raw {
+            Some(r) => r.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
+            None => t.double_data.clone(),
+        },
+        Ok(DataType::Int64) => match raw {
+            Some(r) => r.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            None => t.int64_data.iter().map(|&v| v as f64).collect(),
+        },
+        Ok(DataType::Int32) => match raw {
+            Some(r) => r.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            None => t.int32_data.iter().map(|&v| v as f64).collect(),
+        },
+        _ => {
+            return Err(Error::OnnxModel(format!(
+                "{what} has element type {}; supported: float, double, int32, int64",
+                dtype_name(dt)
+            )))
+        }
+    };
+    if values.len() != n {
+        return Err(Error::OnnxModel(format!("{what} has {} values but its dims {dims:?} need {n}", values.len())));
+    }
+    Ok(Constant { dims, values })
+}
+
+fn attr<'a>(node: &'a pb::NodeProto, name: &str) -> Option<&'a pb::AttributeProto> {
+    node.attribute.iter().find(|a| a.name() == name)
+}
+
+fn attr_int(node: &pb::NodeProto, name: &str, default: i64) -> i64 {
+    attr(node, name).and_then(|a| a.i).unwrap_or(default)
+}
+
+fn attr_float(node: &pb::NodeProto, name: &str, default: f64) -> f64 {
+    attr(node, name).and_then(|a| a.f).map(|f| f as f64).unwrap_or(default)
+}
+
+impl Builder {
+    fn node(&mut self, node: &pb::NodeProto, index: usize) -> Result<()> {
+        let name = if node.name().is_empty() { format!("#{index}") } else { node.name().to_string() };
+        let op = node.op_type().to_string();
+        let err = |reason: String| Error::OnnxNode { node: name.clone(), op: op.clone(), reason };
+        if !matches!(node.domain(), "" | "ai.onnx") {
+            return Err(err(format!("custom domain '{}' is not supported", node.domain())));
+        }
+        if op == "Constant" {
+            return self.constant_node(node).map_err(err);
+        }
+        let inputs: Vec<&str> = node.input.iter().map(|s| s.as_str()).filter(|s| !s.is_empty()).collect();
+        let act_pos: Vec<usize> = (0..inputs.len()).filter(|&i| inputs[i] == self.act.name).collect();
+        let unknown: Vec<&str> =
+            inputs.iter().copied().filter(|s| *s != self.act.name && !self.consts.contains_key(*s)).collect();
+        if !unknown.is_empty() {
+            return Err(err(format!(
+                "input(s) {unknown:?} are neither the current activation '{}' nor constants; only chain-shaped \
+                 graphs are supported",
+                self.act.name
+            )));
+        }
+        if act_pos.len() != 1 {
+            return Err(err(format!(
+                "expected exactly one input to be the activation '{}', found {}; only chain-shaped graphs are \
+                 supported",
+                self.act.name,
+                act_pos.len()
+            )));
+        }
+        let pos = act_pos[0];
+        let out = match node.output.as_slice() {
+            [o] => o.clone(),
+            outs => return Err(err(format!("expected one output, found {}", outs.len()))),
+        };
+        let consts: Vec<Constant> =
+            inputs.iter().enumerate().filter(|&(i, _)| i != pos).map(|(_, s)| self.consts[*s].clone()).collect();
+        for (c, s) in consts.iter().zip(inputs.iter().enumerate().filter(|&(i, _)| i != pos).map(|(_, s)| s)) {
+            if c.values.iter().any(|v| !v.is_finite()) {
+                return Err(err(format!("constant '{s}' contains NaN or infinite values")));
+            }
+        }
+        match op.as_str() {
+            "Identity" => {}
+            "Relu" => {
+                self.materialize_pending();
+                self.layers.push(Layer::Relu);
+            }
+            "Flatten" => self.flatten(attr_int(node, "axis", 1)).map_err(err)?,
+            "Reshape" => {
+                if pos != 0 {
+                    return Err(err("the reshaped tensor must be the activation".into()));
+                }
+                self.reshape(&consts[0], attr_int(node, "allowzero", 0) != 0).map_err(err)?
+            }
+            "MatMul" => {
+                if pos != 0 {
+                    return Err(err("constant × activation is not supported; the activation must be the left factor".into()));
+                }
+                let w = &consts[0];
+                if w.dims.len() != 2 {
+                    return Err(err(format!("weight must be 2-D, has dims {:?}", w.dims)));
+                }
+                let (n_in, n_out) = (w.dims[0], w.dims[1]);
+                let weight = Array2::from_shape_fn((n_out, n_in), |(o, i)| w.values[i * n_out + o]);
+                self.dense(weight, Array1::zeros(n_out)).map_err(err)?;
+            }
+            "Gemm" => self.gemm(node, pos, &consts).map_err(err)?,
+            "Add" | "Sub" | "Mul" | "Div" => self.elementwise(&op, pos, &consts[0]).map_err(err)?,
+            other => {
+                return Err(err(format!(
+                    "op {other} is not supported (supported: MatMul, Gemm, Add, Sub, Mul, Div, Relu, Flatten, Reshape, \
+                     Identity, Constant)"
+                )))
+            }
+        }
+        self.act.name = out;
+        Ok(())
+    }
+
+    fn constant_node(&mut self, node: &pb::NodeProto) -> std::result::Result<(), String> {
+        let out = node.output.first().ok_or("Constant without output")?.clone();
+        let c = if let Some(t) = attr(node, "value").and_then(|a| a.t.as_ref()) {
+            decode_tensor(t, "Constant value").map_err(|e| e.to_string())?
+        } else if let Some(f) = attr(node, "value_float").and_then(|a| a.f) {
+            Constant { dims: vec![], values: vec![f as f64] }
+        } else if let Some(a) = attr(node, "value_floats") {
+            Constant { dims: vec![a.floats.len()], values: a.floats.iter().map(|&v| v as f64).collect() }
+        } else if let Some(i) = attr(node, "value_int").and_then(|a| a.i) {
+            Constant { dims: vec![], values: vec![i as f64] }
+        } else if let Some(a) = attr(node, "value_ints") {
+            Constant { dims: vec![a.ints.len()], values: a.ints.iter().map(|&v| v as f64).collect() }
+        } else {
+            return Err("Constant has no supported value attribute (value, value_float(s), value_int(s))".into());
+        };
+        self.consts.insert(out, c);
+        Ok(())
+    }
+
+    fn full_shape(&self) -> Vec<usize> {
+        let mut s = if self.act.batched { vec![1] } else { vec![] };
+        s.extend(&self.act.shape);
+        s
+    }
+
+    fn set_shape(&mut self, shape: Vec<usize>) {
+        if shape != self.act.shape {
+            self.layers.push(Layer::Reshape { shape: shape.clone() });
+        }
+        self.act.shape = shape;
+    }
+
+    fn flatten(&mut self, axis: i64) -> std::result::Result<(), String> {
+        if !self.act.batched {
+            return Err("Flatten of an input without a batch dimension is not supported".into());
+        }
+        let full = self.full_shape();
+        let axis = if axis < 0 { axis + full.len() as i64 } else { axis };
+        if axis < 1 || axis as usize > full.len() {
+            return Err(format!("axis {axis} would merge the batch dimension (shape {full:?})"));
+        }
+        let lead: usize = full[1..axis as usize].iter().product();
+        if lead != 1 {
+            return Err(format!("axis {axis} on shape {full:?} would fold sample data into the batch dimension"));
+        }
+        let n: usize = full[axis as usize..].iter().product();
+        self.set_shape(vec![n]);
+        Ok(())
+    }
+
+    fn reshape(&mut self, target: &Constant, allowzero: bool) -> std::result::Result<(), String> {
+        let full = self.full_shape();
+        let total: usize = full.iter().product();
+        let mut dims: Vec<i64> = target.values.iter().map(|&v| v as i64).collect();
+        for (k, d) in dims.iter_mut().enumerate() {
+            if *d == 0 && !allowzero {
+                *d = *full.get(k).ok_or(format!("shape entry 0 at axis {k} has no input axis to copy"))? as i64;
+            }
+        }
+        let known: i64 = dims.iter().filter(|&&d| d != -1).product();
+        let minus = dims.iter().filter(|&&d| d == -1).count();
+        if minus > 1 || dims.iter().any(|&d| d < -1) || known == 0 {
+            return Err(format!("invalid target shape {:?}", target.values));
+        }
+        if minus == 1 {
+            if total as i64 % known != 0 {
+                return Err(format!("cannot reshape {full:?} to {:?}", target.values));
+            }
+            let fill = total as i64 / known;
+            dims.iter_mut().filter(|d| **d == -1).for_each(|d| *d = fill);
+        }
+        let new: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
+        if new.iter().product::<usize>() != total {
+            return Err(format!("cannot reshape {full:?} ({total} values) to {new:?}"));
+        }
+        let sample = if self.act.batched {
+            if new.first() != Some(&1) {
+                return Err(format!("reshape to {new:?} does not keep the batch dimension first"));
+            }
+            new[1..].to_vec()
+        } else {
+            new
+        };
+        self.set_shape(sample);
+        Ok(())
+    }
+
+    fn gemm(&mut self, node: &pb::NodeProto, pos: usize, consts: &[Constant]) -> std::result::Result<(), String> {
+        if pos != 0 {
+            return Err("only the A input of Gemm may be the activation".into());
+        }
+        if attr_int(node, "transA", 0) != 0 {
+            return Err("transA = 1 on the activation is not supported".into());
+        }
+        let (alpha, beta) = (attr_float(node, "alpha", 1.0), attr_float(node, "beta", 1.0));
+        let b = &consts[0];
+        if b.dims.len() != 2 {
+            return Err(format!("B must be 2-D, has dims {:?}", b.dims));
+        }
+        let trans_b = attr_int(node, "transB", 0) != 0;
+        let (n_out, n_in) = if trans_b { (b.dims[0], b.dims[1]) } else { (b.dims[1], b.dims[0]) };
+        let weight = Array2::from_shape_fn((n_out, n_in), |(o, i)| {
+            alpha * if trans_b { b.values[o * n_in + i] } else { b.values[i * n_out + o] }
+        });
+        let bias = match consts.get(1) {
+            None => Array1::zeros(n_out),
+            Some(c) => {
+                let v = broadcast(c, &[n_out]).map_err(|e| format!("C: {e}"))?;
+                Array1::from_iter(v.into_iter().map(|x| beta * x))
+            }
+        };
+        self.dense(weight, bias)
+    }
+
+    /// Appends W·h + b, first folding a pending elementwise map into it.
+    fn dense(&mut self, mut weight: Array2<f64>, mut bias: Array1<f64>) -> std::result::Result<(), String> {
+        if self.act.shape.len() != 1 {
+            return Err(format!(
+                "the activation has per-sample shape {:?}; dense layers need a flat [batch, n] input (add Flatten)",
+                self.act.shape
+            ));
+        }
+        if weight.ncols() != self.act.shape[0] {
+            return Err(format!("weight takes {} inputs but the activation has {}", weight.ncols(), self.act.shape[0]));
+        }
+        if let Some(p) = self.pending.take() {
+            bias = &bias + &weight.dot(&Array1::from(p.shift));
+            for (mut col, s) in weight.columns_mut().into_iter().zip(&p.scale) {
+                col.mapv_inplace(|w| w * s);
+            }
+        }
+        self.act.shape = vec![weight.nrows()];
+        self.layers.push(Layer::Affine(Affine::new(weight, bias)));
+        Ok(())
+    }
+
+    fn elementwise(&mut self, op: &str, pos: usize, c: &Constant) -> std::result::Result<(), String> {
+        let n: usize = self.act.shape.iter().product();
+        let full = self.full_shape();
+        let v = broadcast(c, &full)?;
+        debug_assert_eq!(v.len(), n);
+        let (scale, shift): (Vec<f64>, Vec<f64>) = match (op, pos) {
+            ("Add", _) => (vec![1.0; n], v),
+            ("Sub", 0) => (vec![1.0; n], v.iter().map(|x| -x).collect()),
+            ("Sub", _) => (vec![-1.0; n], v),
+            ("Mul", _) => (v, vec![0.0; n]),
+            ("Div", 0) => {
+                if v.contains(&0.0) {
+                    return Err("division by a constant that contains 0".into());
+                }
+                (v.iter().map(|x| 1.0 / x).collect(), vec![0.0; n])
+            }
+            _ => return Err("dividing a constant by the activation is not affine".into()),
+        };
+        if let Some(Layer::Affine(a)) = self.layers.iter_mut().rev().find(|l| !matches!(l, Layer::Reshape { .. })) {
+            if self.pending.is_none() {
+                for ((mut row, b), (s, t)) in
+                    a.weight.rows_mut().into_iter().zip(a.bias.iter_mut()).zip(scale.iter().zip(&shift))
+                {
+                    row.mapv_inplace(|w| w * s);
+                    *b = *b * s + t;
+                }
+                return Ok(());
+            }
+        }
+        self.pending = Some(match self.pending.take() {
+            None => Pending { scale, shift },
+            Some(p) => Pending {
+                shift: p.shift.iter().zip(&scale).zip(&shift).map(|((t1, s2), t2)| s2 * t1 + t2).collect(),
+                scale: p.scale.iter().zip(&scale).map(|(s1, s2)| s1 * s2).collect(),
+            },
+        });
+        Ok(())
+    }
+
+    /// Turns a pending elementwise map into an explicit diagonal affine layer.
+    fn materialize_pending(&mut self) {
+        if let Some(p) = self.pending.take() {
+            let n = p.scale.len();
+            let w = Array2::from_shape_fn((n, n), |(i, j)| if i == j { p.scale[i] } else { 0.0 });
+            self.layers.push(Layer::Affine(Affine::new(w, Array1::from(p.shift))));
+        }
+    }
+}
+
+/// Broadcasts a constant to `full` (numpy rules, right-aligned) and returns it flattened, without any
+/// batch axis. The constant may not vary along the batch axis.
+fn broadcast(c: &Constant, full: &[usize]) -> std::result::Result<Vec<f64>, String> {
+    if c.dims.len() > full.len() {
+        return Err(format!("constant of dims {:?} has more axes than the activation {full:?}", c.dims));
+    }
+    let off = full.len() - c.dims.len();
+    for (k, &d) in c.dims.iter().enumerate() {
+        if d != 1 && d != full[off + k] {
+            return Err(format!("constant of dims {:?} does not broadcast to the activation shape {full:?}", c.dims));
+        }
+    }
+    let n: usize = full.iter().product();
+    let mut out = Vec::with_capacity(n);
+    let mut idx = vec![0usize; full.len()];
+    for _ in 0..n {
+        let mut flat = 0;
+        for (k, &d) in c.dims.iter().enumerate() {
+            flat = flat * d + if d == 1 { 0 } else { idx[off + k] };
+        }
+        out.push(c.values[flat]);
+        for ax in (0..full.len()).rev() {
+            idx[ax] += 1;
+            if idx[ax] < full[ax] {
+                break;
+            }
+            idx[ax] = 0;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,134 @@
+//! [`Network`] → ONNX (opset 13, IR 8): Gemm (transB = 1) per affine layer, Relu, Reshape; float32
+//! weights; a symbolic batch axis. The result opens in onnxruntime, auto_LiRPA and Marabou.
+use super::onnx_proto as pb;
+use super::{Layer, Network};
+use crate::{Error, Result};
+use prost::Message;
+use std::path::Path;
+
+/// Writes `net` as ONNX. Weights must be exactly representable in float32 (see
+/// [`Network::round_weights_to_f32`]); otherwise the file would describe a different network.
+pub fn write_onnx(net: &Network, path: &Path) -> Result<()> {
+    let bytes = write_onnx_bytes(net)?;
+    std::fs::write(path, bytes).map_err(|source| Error::Io { path: path.into(), source })
+}
+
+/// Encodes `net` as ONNX bytes (see [`write_onnx`]).
+pub fn write_onnx_bytes(net: &Network) -> Result<Vec<u8>> {
+    let mut nodes = Vec::new();
+    let mut inits = Vec::new();
+    let mut current = "input".to_string();
+    let mut shape = net.input_shape.clone();
+    for (i, layer) in net.layers.iter().enumerate() {
+        let out = format!("h{i}");
+        match layer {
+            Layer::Affine(a) => {
+                if shape.len() != 1 {
+                    let flat = format!("h{i}_flat");
+                    nodes.push(node("Flatten", &[&current], &flat, &format!("flatten_{i}"), vec![int_attr("axis", 1)]));
+                    current = flat;
+                }
+                let (w, b) = (format!("W{i}"), format!("b{i}"));
+                inits.push(f32_tensor(&w, &[a.out_dim(), a.in_dim()], a.weight.iter().copied(), i)?);
+                inits.push(f32_tensor(&b, &[a.out_dim()], a.bias.iter().copied(), i)?);
+                nodes.push(node("Gemm", &[&current, &w, &b], &out, &format!("gemm_{i}"), vec![int_attr("transB", 1)]));
+                shape = vec![a.out_dim()];
+            }
+            Layer::Relu => nodes.push(node("Relu", &[&current], &out, &format!("relu_{i}"), vec![])),
+            Layer::Reshape { shape: s } => {
+                let sname = format!("shape{i}");
+                let dims: Vec<i64> = std::iter::once(-1).chain(s.iter().map(|&d| d as i64)).collect();
+                inits.push(pb::TensorProto {
+                    name: Some(sname.clone()),
+                    dims: vec![dims.len() as i64],
+                    data_type: Some(pb::tensor_proto::DataType::Int64 as i32),
+                    int64_data: dims,
+                    ..Default::default()
+                });
+                nodes.push(node("Reshape", &[&current, &sname], &out, &format!("reshape_{i}"), vec![]));
+                shape = s.clone();
+            }
+        }
+        current = out;
+    }
+    if let Some(last) = nodes.last_mut() {
+        last.output = vec!["output".into()];
+    } else {
+        nodes.push(node("Identity", &["input"], "output", "identity", vec![]));
+    }
+    let graph = pb::GraphProto {
+        name: Some("rp_network".into()),
+        node: nodes,
+        initializer: inits,
+        input: vec![value_info("input", &net.input_shape)],
+        output: vec![value_info("output", &[net.output_dim()])],
+        ..Default::default()
+    };
+    let model = pb::ModelProto {
+        ir_version: Some(8),
+        producer_name: Some("robust-privacy".into()),
+        producer_version: Some(env!("CARGO_PKG_VERSION").into()),
+        opset_import: vec![pb::OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    Ok(model.encode_to_vec())
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, name: &str, attribute: Vec<pb::AttributeProto>) -> pb::NodeProto {
+    pb::NodeProto {
+        op_type: Some(op.into()),
+        name: Some(name.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute,
+        ..Default::default()
+    }
+}
+
+fn int_attr(name: &str, v: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: Some(name.into()),
+        i: Some(v),
+        r#type: Some(pb::attribute_proto::AttributeType::Int as i32),
+        ..Default::default()
+    }
+}
+
+fn f32_tensor(name: &str, dims: &[usize], values: impl Iterator<Item = f64>, layer: usize) -> Result<pb::TensorProto> {
+    let mut data = Vec::new();
+    for v in values {
+        let f = v as f32;
+        if f as f64 != v {
+            return Err(Error::OnnxWrite(format!(
+                "layer {layer}: value {v} is not exactly representable in float32; call \
+                 Network::round_weights_to_f32 before exporting"
+            )));
+        }
+        data.push(f);
+    }
+    Ok(pb::TensorProto {
+        name: Some(name.into()),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: Some(pb::tensor_proto::DataType::Float as i32),
+        float_data: data,
+        ..Default::default()
+    })
+}
+
+fn value_info(name: &str, sample_shape: &[usize]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    let mut dim = vec![Dimension { value: Some(Value::DimParam("batch".into())), ..Default::default() }];
+    dim.extend(sample_shape.iter().map(|&d| Dimension { value: Some(Value::DimValue(d as i64)), ..Default::default() }));
+    pb::ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: Some(pb::tensor_proto::DataType::Float as i32),
+                shape: Some(pb::TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

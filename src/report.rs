@@ -1,0 +1,116 @@
+//! Output formats of SPEC §3. Field names are a contract: `row, label, radius, guarantee, radius_upper,
+//! alpha, time_ms` for certificates; `{"method","norm","eps","rows":[{"row","lower","upper"}]}` for bounds.
+use crate::bound::Interval;
+use crate::cert::{Answer, Certificate, Guarantee};
+use crate::spec::Norm;
+use crate::{Error, Result};
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+
+/// One certificate as written to CSV / JSON.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct CertificateRecord {
+    pub row: usize,
+    /// Class index, or "abstain".
+    pub label: String,
+    pub radius: f64,
+    pub guarantee: String,
+    pub radius_upper: Option<f64>,
+    pub alpha: Option<f64>,
+    pub time_ms: f64,
+}
+
+impl From<&Certificate> for CertificateRecord {
+    fn from(c: &Certificate) -> Self {
+        CertificateRecord {
+            row: c.row,
+            label: match c.answer {
+                Answer::Abstain => "abstain".into(),
+                Answer::Class(k) => k.to_string(),
+            },
+            radius: c.radius,
+            guarantee: c.guarantee.name().into(),
+            radius_upper: match c.guarantee {
+                Guarantee::Bracket { upper } => Some(upper),
+                _ => None,
+            },
+            alpha: match c.guarantee {
+                Guarantee::Probabilistic { alpha } => Some(alpha),
+                _ => None,
+            },
+            time_ms: c.time.as_secs_f64() * 1e3,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CertificateFile<'a> {
+    method: &'a str,
+    norm: Norm,
+    rows: Vec<CertificateRecord>,
+}
+
+/// Output format chosen by file extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    /// `.csv` or `.json`; anything else is an error naming the path.
+    pub fn from_path(path: &Path) -> Result<Self> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => Ok(Format::Csv),
+            Some("json") => Ok(Format::Json),
+            _ => Err(Error::Option(format!("output {} must end in .csv or .json", path.display()))),
+        }
+    }
+}
+
+/// Writes certificates in `format` to `out`.
+pub fn write_certificates(out: impl Write, format: Format, method: &str, norm: Norm, certs: &[Certificate]) -> std::io::Result<()> {
+    let rows: Vec<CertificateRecord> = certs.iter().map(CertificateRecord::from).collect();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(out, &CertificateFile { method, norm, rows })?;
+            Ok(())
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            for r in &rows {
+                w.serialize(r)?;
+            }
+            w.flush()
+        }
+    }
+}
+
+/// Logit bounds of one input row.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct BoundsRecord {
+    pub row: usize,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+}
+
+impl BoundsRecord {
+    pub fn new(row: usize, b: &Interval) -> Self {
+        BoundsRecord { row, lower: b.lower.to_vec(), upper: b.upper.to_vec() }
+    }
+}
+
+#[derive(Serialize)]
+struct BoundsFile<'a> {
+    method: &'a str,
+    norm: Norm,
+    eps: f64,
+    rows: &'a [BoundsRecord],
+}
+
+/// Writes the `rp bounds` JSON document.
+pub fn write_bounds(out: impl Write, method: &str, norm: Norm, eps: f64, rows: &[BoundsRecord]) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(out, &BoundsFile { method, norm, eps, rows })?;
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Rigorous floating-point error control for the sound path (statement and proof: `proofs/FP.md`,
+//! id FP-1 … FP-4).
+//!
+//! The bound computations run in ordinary round-to-nearest f64. Every place where rounding could make a
+//! lower bound too large (or an upper bound too small) either rounds the result outward with
+//! [`down`]/[`up`] (one correctly rounded operation: the exact value lies in `[down(fl), up(fl)]`), or
+//! adds a rigorous bound on the rounding error of a dot product to a non-negative *slack* that is
+//! subtracted at the end. Error terms themselves are computed with every operation rounded up, so they
+//! are upper bounds without further argument.
+
+/// Unit roundoff u = 2⁻⁵³ of binary64 with round-to-nearest.
+pub const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
+/// Smallest positive subnormal 2⁻¹⁰⁷⁴: the absolute error floor of one rounded product (FP-1).
+pub const MIN_SUBNORMAL: f64 = f64::from_bits(1);
+
+/// An f64 not smaller than the exact result of the one correctly rounded operation that gave `x` (FP-1).
+#[inline(always)]
+pub fn up(x: f64) -> f64 {
+    x.next_up()
+}
+
+/// An f64 not larger than the exact result of the one correctly rounded operation that gave `x` (FP-1).
+#[inline(always)]
+pub fn down(x: f64) -> f64 {
+    x.next_down()
+}
+
+/// An upper bound on γₙ = n·u/(1−n·u): exactly 2·n·u, valid while n·u ≤ ½ (FP-2).
+pub fn gamma(n: usize) -> f64 {
+    assert!((n as f64) * UNIT_ROUNDOFF <= 0.5, "dot product of length {n} is too long for FP-2");
+    2.0 * n as f64 * UNIT_ROUNDOFF
+}
+
+/// Upper bound on |fl(xᵀy) − xᵀy| for a dot product of length `n` computed in any order, with or
+/// without FMA, including gradual underflow, given `abs_dot_up` ≥ Σ|xᵢ||yᵢ| (FP-2).
+#[inline]
+pub fn dot_error(n: usize, abs_dot_up: f64) -> f64 {
+    up(up(gamma(n) * abs_dot_up) + n as f64 * MIN_SUBNORMAL)
+}
+
+/// Σ |aᵢ|·bᵢ rounded up at every step, for `b` ≥ 0: an upper bound of the exact sum (FP-1).
+#[inline]
+pub fn abs_dot_up(a: &[f64], b: &[f64]) -> f64 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut s = 0.0f64;
+    for (x, y) in a.iter().zip(b) {
+        s = up(s + up(x.abs() * y));
+    }
+    s
+}
+
+/// Σ |aᵢ| rounded up at every step: an upper bound of the ℓ1 norm.
+#[inline]
+pub fn l1_norm_up(a: &[f64]) -> f64 {
+    a.iter().fold(0.0, |s, x| up(s + x.abs()))
+}
+
+/// Upper bound of the ℓ2 norm: sum of squares rounded up, then a rounded-up square root.
+#[inline]
+pub fn l2_norm_up(a: &[f64]) -> f64 {
+    up(a.iter().fold(0.0, |s, x| up(s + up(x * x))).sqrt())
+}
+
+/// The ℓ∞ norm, exact.
+#[inline]
+pub fn linf_norm(a: &[f64]) -> f64 {
+    a.iter().fold(0.0, |m: f64, x| m.max(x.abs()))
+}
+
+/// Upper bound on the rounding error of `fl(a + b)` given the rounded result `sum` (FP-3).
+#[inline]
+pub fn add_error(sum: f64) -> f64 {
+    up(UNIT_ROUNDOFF * sum.abs())
+}
+
+/// Upper bound on the rounding error of one rounded product whose result is `prod` (FP-1: relative u
+/// plus the subnormal floor).
+#[inline]
+pub fn mul_error(prod: f64) -> f64 {
+    up(up(UNIT_ROUNDOFF * prod.abs()) + MIN_SUBNORMAL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn up_and_down_bracket_exact_results() {
+        // 0.1 + 0.2 is not exact in binary64; the exact sum of the two stored values lies in [down, up].
+        let (a, b) = (0.1f64, 0.2f64);
+        let s = a + b;
+        // exact sum computed with twosum
+        let bb = s - a;
+        let err = (a - (s - bb)) + (b - bb);
+        assert!(down(s) <= s + err && s + err <= up(s));
+        assert!(down(s) < s && s < up(s));
+    }
+
+    #[test]
+    fn gamma_is_twice_nu() {
+        assert_eq!(gamma(1), f64::EPSILON);
+        assert!(gamma(1000) > 1000.0 * UNIT_ROUNDOFF / (1.0 - 1000.0 * UNIT_ROUNDOFF));
+    }
+
+    #[test]
+    fn norms_are_upper_bounds() {
+        let v = [0.1, -0.2, 0.3];
+        assert!(l1_norm_up(&v) >= 0.6);
+        assert!(l2_norm_up(&v) >= (0.14f64).sqrt());
+        assert_eq!(linf_norm(&v), 0.3);
+    }
+}
