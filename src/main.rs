@@ -188,6 +188,7 @@ fn bounds(a: BoundsArgs) -> Result<()> {
     let l = load(&a.model)?;
     let m = method(a.method, &a.alpha)?;
     let pb = progress_bar(l.inputs.nrows(), m.name());
+    let start = std::time::Instant::now();
     let rows: Vec<BoundsRecord> = l
         .inputs
         .axis_iter(Axis(0))
@@ -201,6 +202,7 @@ fn bounds(a: BoundsArgs) -> Result<()> {
         })
         .collect();
     pb.finish_and_clear();
+    eprintln!("{} bounds of {} rows computed in {:.6} s", m.name(), rows.len(), start.elapsed().as_secs_f64());
     match &a.json {
         Some(p) => report::write_bounds(create(p)?, m.name(), a.norm, a.eps, &rows)?,
         None => report::write_bounds(std::io::stdout().lock(), m.name(), a.norm, a.eps, &rows)?,

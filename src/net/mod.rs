@@ -4,7 +4,8 @@
 //! Semantics: the network is the exact real-valued function given by its f64 weights. ONNX input
 //! normalisation (Sub/Add/Mul/Div by constants) is folded into the adjacent dense layer at load time.
 pub mod init;
-mod onnx_proto;
+#[doc(hidden)]
+pub mod onnx_proto;
 mod onnx_read;
 mod onnx_write;
 

@@ -1,0 +1,138 @@
+//! Property tests that try to break the deterministic certifiers (zero tolerance). Every sampled,
+//! boundary and PGD point of the region must lie inside the computed logit bounds — judged against a
+//! rigorous enclosure of the exact output, so a violation is a real bug — and a certified ball must
+//! keep the answer. Soundness statements: IBP-1 (proofs/IBP.md), CROWN-2 (proofs/CROWN.md), ALPHA-1
+//! (proofs/ALPHA.md), RADIUS-1 (proofs/RADIUS.md), FP-1…4 (proofs/FP.md).
+mod common;
+use common::*;
+use ndarray::Array1;
+use proptest::prelude::*;
+use rp::bound::{AlphaCrownOptions, BoundMethod};
+use rp::cert::{Batch, BoundCertifier, Certifier, RadiusSearch};
+use rp::progress::NoProgress;
+use rp::spec::{Decision, Norm, Region};
+
+fn methods() -> Vec<BoundMethod> {
+    vec![
+        BoundMethod::Ibp,
+        BoundMethod::Crown,
+        BoundMethod::AlphaCrown(AlphaCrownOptions { iterations: 5, ..Default::default() }),
+    ]
+}
+
+fn norm_strategy() -> impl Strategy<Value = Norm> {
+    prop_oneof![Just(Norm::Linf), Just(Norm::L2), Just(Norm::L1)]
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    sizes: Vec<usize>,
+    seed: u64,
+    scale: f64,
+    eps: f64,
+    norm: Norm,
+    with_domain: bool,
+}
+
+fn case_strategy() -> impl Strategy<Value = Case> {
+    (
+        1usize..=5,
+        prop::collection::vec(1usize..=32, 1..=4),
+        2usize..=4,
+        any::<u64>(),
+        prop_oneof![Just(0.5), Just(1.0), Just(2.0)],
+        0.001f64..1.0,
+        norm_strategy(),
+        any::<bool>(),
+    )
+        .prop_map(|(d_in, hidden, d_out, seed, scale, eps, norm, with_domain)| {
+            let mut sizes = vec![d_in];
+            sizes.extend(hidden);
+            sizes.push(d_out);
+            Case { sizes, seed, scale, eps, norm, with_domain }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// IBP-1, CROWN-2, ALPHA-1: no point of the region has an exact logit outside the bounds.
+    #[test]
+    fn logit_bounds_contain_every_reachable_output(c in case_strategy()) {
+        let net = random_net(&c.sizes, c.seed, c.scale);
+        let x0 = random_point(c.sizes[0], c.seed);
+        let dom = domain_around(&x0, 0.7 * c.eps);
+        let region = Region { center: x0.view(), eps: c.eps, norm: c.norm, domain: c.with_domain.then_some(&dom) };
+        let mut pts = sample_region(&region, c.seed, 48);
+        let k = net.output_dim();
+        for j in 0..k {
+            for sign in [1.0, -1.0] {
+                let mut w = Array1::zeros(k);
+                w[j] = sign;
+                pts.extend(pgd_points(&net, &region, &w, &pts[..4].to_vec(), 8));
+            }
+        }
+        for m in methods() {
+            let b = m.logit_bounds(&net, &region);
+            for p in &pts {
+                prop_assert!(region.contains(p.view()));
+                let y = exact_output_enclosure(&net, p);
+                for j in 0..k {
+                    prop_assert!(b.lower[j] <= y.upper[j], "{}: lower {} > exact ≤ {} (logit {j})", m.name(), b.lower[j], y.upper[j]);
+                    prop_assert!(b.upper[j] >= y.lower[j], "{}: upper {} < exact ≥ {} (logit {j})", m.name(), b.upper[j], y.lower[j]);
+                }
+            }
+        }
+    }
+
+    /// RADIUS-1: inside a certified ball every sampled and attacked point keeps the answer.
+    #[test]
+    fn certified_balls_keep_the_answer(c in case_strategy()) {
+        let net = random_net(&c.sizes, c.seed, c.scale);
+        let x0 = random_point(c.sizes[0], c.seed);
+        let dom = domain_around(&x0, 0.5);
+        let domain = c.with_domain.then(|| dom.clone());
+        for m in methods() {
+            let cert = BoundCertifier {
+                net: net.clone(), method: m.clone(), norm: c.norm, decision: Decision::Argmax,
+                domain: domain.clone(), search: RadiusSearch { rel_tol: 1e-3, ..Default::default() },
+            };
+            let xs = x0.clone().insert_axis(ndarray::Axis(0));
+            let out = cert.certify(Batch { inputs: xs.view(), row_ids: &[0] }, &NoProgress).unwrap();
+            let r = out[0].radius;
+            let rp::cert::Answer::Class(class) = out[0].answer else { unreachable!() };
+            if r == 0.0 { continue; }
+            let region = Region { center: x0.view(), eps: r, norm: c.norm, domain: domain.as_ref() };
+            let mut pts = sample_region(&region, c.seed ^ 1, 48);
+            let k = net.output_dim();
+            for j in (0..k).filter(|&j| j != class) {
+                let mut w = Array1::zeros(k);
+                w[j] = 1.0;
+                w[class] = -1.0;
+                pts.extend(pgd_points(&net, &region, &w, &pts[..4].to_vec(), 10));
+            }
+            for p in &pts {
+                let y = exact_output_enclosure(&net, p);
+                for j in (0..k).filter(|&j| j != class) {
+                    // the exact margin f_c − f_j must be able to be positive
+                    prop_assert!(y.upper[class] > y.lower[j], "{} radius {r}: class {class} loses to {j} at {p}", m.name());
+                }
+            }
+        }
+    }
+
+    /// The tighter methods are at least as tight where they promise it: α-CROWN never looser than CROWN.
+    #[test]
+    fn alpha_crown_is_never_looser_than_crown(c in case_strategy()) {
+        let net = random_net(&c.sizes, c.seed, c.scale);
+        let x0 = random_point(c.sizes[0], c.seed);
+        let region = Region { center: x0.view(), eps: c.eps, norm: c.norm, domain: None };
+        let (class, _) = Decision::Argmax.decide(net.forward(x0.view()).view());
+        let spec = Decision::Argmax.margin_spec(class, net.output_dim());
+        let crown = BoundMethod::Crown.lower_bounds(&net, &region, &spec);
+        let alpha = BoundMethod::AlphaCrown(AlphaCrownOptions::default()).lower_bounds(&net, &region, &spec);
+        for (a, c) in alpha.iter().zip(&crown) {
+            prop_assert!(a >= c, "alpha-CROWN {a} looser than CROWN {c}");
+        }
+    }
+}
