@@ -13,7 +13,7 @@ pub struct InputTable {
 
 /// Reads `path` and checks that every row has `expected_cols` finite numbers.
 pub fn read_inputs(path: &Path, expected_cols: usize) -> Result<InputTable> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Io { path: path.into(), source })?;
+    let file = std::fs::File::open(path).map_err(|err| Error::Io { path: path.into(), err })?;
     read_inputs_from(file, path, expected_cols)
 }
 

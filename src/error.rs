@@ -4,10 +4,10 @@ use std::path::PathBuf;
 /// Errors of the `rp` library. Messages are meant to be shown to a user as they are.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not a valid ONNX model (protobuf decoding failed: {source})")]
-    OnnxDecode { path: PathBuf, source: prost::DecodeError },
+    #[error("cannot read {path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
+    #[error("{path} is not a valid ONNX model (protobuf decoding failed: {err})")]
+    OnnxDecode { path: PathBuf, err: prost::DecodeError },
     #[error("ONNX node '{node}' (op {op}): {reason}")]
     OnnxNode { node: String, op: String, reason: String },
     #[error("ONNX model: {0}")]

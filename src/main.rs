@@ -3,12 +3,11 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ndarray::Axis;
-use rp::bound::{AlphaCrownOptions, BoundMethod};
+use rp::bound::{AlphaCrownOptions, BoundMethod, Intermediate, RegionBatch};
 use rp::cert::{Batch, BoundCertifier, Certifier, RadiusSearch};
 use rp::net::{read_onnx, Network};
 use rp::report::{self, BoundsRecord, Format};
-use rp::spec::{Decision, DomainBox, Norm, Region};
-use rayon::prelude::*;
+use rp::spec::{Decision, DomainBox, Norm};
 use std::path::{Path, PathBuf};
 
 /// The bundled demo model and inputs, used when `--model` is not given.
@@ -59,6 +58,12 @@ struct ModelArgs {
 
 #[derive(Args)]
 struct AlphaArgs {
+    /// CROWN / α-CROWN: which ReLU-input neurons get CROWN intermediate bounds: `unstable-only` (those
+    /// interval arithmetic cannot prove stable, per row), `all`, or `auto-lirpa` (auto_LiRPA 0.3's
+    /// batch-wide rule, to reproduce its numbers; rows then depend on their batch). Default: auto-lirpa
+    /// for `rp bounds`, unstable-only for `rp certify`.
+    #[arg(long, value_enum)]
+    intermediate: Option<Intermediate>,
     /// α-CROWN: Adam iterations.
     #[arg(long, default_value_t = 20)]
     alpha_iters: usize,
@@ -157,15 +162,21 @@ fn load(m: &ModelArgs) -> Result<Loaded> {
     Ok(Loaded { net, inputs: table.rows, domain })
 }
 
-fn method(m: MethodArg, a: &AlphaArgs) -> Result<BoundMethod> {
+fn method(m: MethodArg, a: &AlphaArgs, default_intermediate: Intermediate) -> Result<BoundMethod> {
+    let intermediate = a.intermediate.unwrap_or(default_intermediate);
     Ok(match m {
         MethodArg::Ibp => BoundMethod::Ibp,
-        MethodArg::Crown => BoundMethod::Crown,
+        MethodArg::Crown => BoundMethod::Crown(intermediate),
         MethodArg::AlphaCrown => {
             if !(a.alpha_lr > 0.0 && a.alpha_lr.is_finite()) {
                 bail!("--alpha-lr must be a positive number, got {}", a.alpha_lr);
             }
-            BoundMethod::AlphaCrown(AlphaCrownOptions { iterations: a.alpha_iters, learning_rate: a.alpha_lr, ..Default::default() })
+            BoundMethod::AlphaCrown(AlphaCrownOptions {
+                iterations: a.alpha_iters,
+                learning_rate: a.alpha_lr,
+                intermediate,
+                ..Default::default()
+            })
         }
     })
 }
@@ -186,21 +197,24 @@ fn bounds(a: BoundsArgs) -> Result<()> {
         bail!("--eps must be a finite number ≥ 0, got {}", a.eps);
     }
     let l = load(&a.model)?;
-    let m = method(a.method, &a.alpha)?;
+    let m = method(a.method, &a.alpha, Intermediate::AutoLirpa)?;
     let pb = progress_bar(l.inputs.nrows(), m.name());
     let start = std::time::Instant::now();
-    let rows: Vec<BoundsRecord> = l
-        .inputs
-        .axis_iter(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .map(|(i, x)| {
-            let region = Region { center: x, eps: a.eps, norm: a.norm, domain: l.domain.as_ref() };
-            let b = m.logit_bounds(&l.net, &region);
-            pb.inc(1);
-            BoundsRecord::new(i, &b)
-        })
-        .collect();
+    let eps = ndarray::Array1::from_elem(l.inputs.nrows(), a.eps);
+    // Chunks of rows so that the progress bar moves; rows do not depend on the chunking, except under
+    // auto_LiRPA's batch-wide rule, which sees the whole file as one batch.
+    let chunk = match &m {
+        BoundMethod::Crown(Intermediate::AutoLirpa) => l.inputs.nrows(),
+        BoundMethod::AlphaCrown(o) if o.intermediate == Intermediate::AutoLirpa => l.inputs.nrows(),
+        _ => 256,
+    };
+    let mut rows = Vec::with_capacity(l.inputs.nrows());
+    for (c, part) in l.inputs.axis_chunks_iter(Axis(0), chunk).enumerate() {
+        let regions = RegionBatch { centers: part, eps: eps.slice(ndarray::s![..part.nrows()]), norm: a.norm, domain: l.domain.as_ref() };
+        let b = m.logit_bounds_batch(&l.net, &regions);
+        rows.extend((0..part.nrows()).map(|i| BoundsRecord::new(c * chunk + i, &b.row(i))));
+        pb.inc(part.nrows() as u64);
+    }
     pb.finish_and_clear();
     eprintln!("{} bounds of {} rows computed in {:.6} s", m.name(), rows.len(), start.elapsed().as_secs_f64());
     match &a.json {
@@ -216,7 +230,7 @@ fn certify(a: CertifyArgs) -> Result<()> {
     let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
     search.validate()?;
     let certifier =
-        BoundCertifier { net: l.net, method: method(a.method, &a.alpha)?, norm: a.norm, decision: a.decision, domain: l.domain, search };
+        BoundCertifier { net: l.net, method: method(a.method, &a.alpha, Intermediate::UnstableOnly)?, norm: a.norm, decision: a.decision, domain: l.domain, search };
     let ids: Vec<usize> = (0..l.inputs.nrows()).collect();
     let pb = progress_bar(ids.len(), certifier.method());
     let start = std::time::Instant::now();

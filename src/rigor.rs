@@ -38,6 +38,14 @@ pub fn dot_error(n: usize, abs_dot_up: f64) -> f64 {
     up(up(gamma(n) * abs_dot_up) + n as f64 * MIN_SUBNORMAL)
 }
 
+/// Upper bound of the exact value S of a sum of `n` non-negative products whose floating-point value
+/// (any order, with or without FMA) is `fl`: from |fl − S| ≤ γₙ·S + n·η (FP-2),
+/// S ≤ (fl + n·η)/(1 − γₙ) ≤ (fl + n·η)·(1 + 2γₙ).
+#[inline]
+pub fn nonneg_dot_upper(fl: f64, n: usize) -> f64 {
+    up(up(fl + n as f64 * MIN_SUBNORMAL) * (1.0 + 2.0 * gamma(n)))
+}
+
 /// Σ |aᵢ|·bᵢ rounded up at every step, for `b` ≥ 0: an upper bound of the exact sum (FP-1).
 #[inline]
 pub fn abs_dot_up(a: &[f64], b: &[f64]) -> f64 {

@@ -46,7 +46,7 @@ impl Philox {
     }
 
     /// Two uniforms in the open interval (0, 1) (24-bit resolution is not enough for tails; 32-bit
-    /// words are combined pairwise into 53-bit mantissas).
+    /// words are combined pairwise into 52-bit fractions).
     pub fn uniform_pair(&self, stream: u64, index: u64) -> [f64; 2] {
         let w = self.block(stream, index);
         [open_unit(w[0], w[1]), open_unit(w[2], w[3])]
@@ -77,10 +77,11 @@ impl Philox {
     }
 }
 
-/// (hi·2²¹ + lo>>11 + ½)·2⁻⁵³: a uniform on the 2⁵³ midpoints of (0, 1), never 0 or 1.
+/// (hi·2²⁰ + lo>>12 + ½)·2⁻⁵²: a uniform on the 2⁵² midpoints of (0, 1), never 0 or 1 (every value is
+/// exact in binary64).
 fn open_unit(hi: u32, lo: u32) -> f64 {
-    let bits53 = ((hi as u64) << 21) | ((lo as u64) >> 11);
-    (bits53 as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+    let bits52 = ((hi as u64) << 20) | ((lo as u64) >> 12);
+    (bits52 as f64 + 0.5) * (1.0 / (1u64 << 52) as f64)
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ fn linear_layer_bounds_are_rigorous_and_tight() {
                 Norm::Linf => exact_linf_min(&w, b, &x0, eps),
                 _ => exact_l1_min(&w, b, &x0, eps),
             };
-            for m in [BoundMethod::Ibp, BoundMethod::Crown] {
+            for m in [BoundMethod::Ibp, BoundMethod::crown()] {
                 let lb = m.logit_bounds(&net, &region).lower[0];
                 assert!(q(lb) <= exact, "{} {norm:?} case {case}: lower {lb} exceeds the exact minimum", m.name());
                 let scale = b.abs() + w.iter().zip(&x0).map(|(a, x)| a.abs() * (x.abs() + eps)).sum::<f64>();
@@ -88,7 +88,7 @@ fn l2_linear_bound_is_below_the_exact_minimum() {
         let net = linear_net(Array2::from_shape_vec((1, d), w.clone()).unwrap(), array![0.0]);
         let x = Array1::from(x0.clone());
         let region = Region { center: x.view(), eps, norm: Norm::L2, domain: None };
-        let lb = BoundMethod::Crown.logit_bounds(&net, &region).lower[0];
+        let lb = BoundMethod::crown().logit_bounds(&net, &region).lower[0];
         // exact = dot − ε·‖w‖; lb ≤ exact ⇔ dot − lb ≥ ε‖w‖ ⇔ (dot − lb)² ≥ ε²‖w‖² when dot − lb ≥ 0
         let dot: BigRational = w.iter().zip(&x0).map(|(a, b)| q(*a) * q(*b)).fold(BigRational::zero(), |s, v| s + v);
         let gap = dot - q(lb);
@@ -111,13 +111,13 @@ fn single_relu_textbook_bounds() {
     let ibp = BoundMethod::Ibp.logit_bounds(&net, &region);
     assert!(ibp.lower[0] <= 0.0 && ibp.lower[0] > -1e-15, "{:?}", ibp);
     assert!(ibp.upper[0] >= 3.0 && ibp.upper[0] < 3.0 + 1e-14);
-    let crown = BoundMethod::Crown.logit_bounds(&net, &region);
+    let crown = BoundMethod::crown().logit_bounds(&net, &region);
     assert!(crown.lower[0] <= -1.0 && crown.lower[0] > -1.0 - 1e-14, "{:?}", crown);
     assert!(crown.upper[0] >= 3.0 && crown.upper[0] < 3.0 + 1e-14, "{:?}", crown);
     // x ∈ [−2, 1]: u < −l, so the lower slope is 0 and CROWN's lower bound is 0
     let x = array![-0.5];
     let region = Region { center: x.view(), eps: 1.5, norm: Norm::Linf, domain: None };
-    let crown = BoundMethod::Crown.logit_bounds(&net, &region);
+    let crown = BoundMethod::crown().logit_bounds(&net, &region);
     assert!(crown.lower[0] <= 0.0 && crown.lower[0] > -1e-15);
     assert!(crown.upper[0] >= 1.0 && crown.upper[0] < 1.0 + 1e-14);
 }
@@ -137,7 +137,7 @@ fn two_relu_identity_crown_bound() {
     .unwrap();
     let x = array![1.0];
     let region = Region { center: x.view(), eps: 2.0, norm: Norm::Linf, domain: None };
-    let b = BoundMethod::Crown.logit_bounds(&net, &region);
+    let b = BoundMethod::crown().logit_bounds(&net, &region);
     // neuron 1: z = x ∈ [−1, 3], lower slope 1 → relu ≥ x; chord slope 3/4, intercept 3/4.
     // neuron 2: z = −x ∈ [−3, 1], lower slope 0; chord slope 1/4, intercept 3/4.
     // lower of relu(x) − relu(−x) ≥ x − (−x/4 + 3/4) = 1.25x − 0.75 ≥ −2 at x = −1.
@@ -153,7 +153,7 @@ fn domain_box_is_intersected() {
     let x = array![0.5];
     let dom = rp::spec::DomainBox { lower: array![0.0], upper: array![0.6] };
     let region = Region { center: x.view(), eps: 0.3, norm: Norm::Linf, domain: Some(&dom) };
-    let b = BoundMethod::Crown.logit_bounds(&net, &region);
+    let b = BoundMethod::crown().logit_bounds(&net, &region);
     assert!(b.upper[0] >= 0.6 && b.upper[0] < 0.6 + 1e-15, "{b:?}");
     assert!(b.lower[0] <= 0.2 && b.lower[0] > 0.2 - 1e-15, "{b:?}");
 }
@@ -177,7 +177,7 @@ fn linear_classifier_radius_matches_closed_form() {
             Norm::L1 => diff.iter().fold(0.0f64, |m, v| m.max(v.abs())),
         };
         let exact = margin / dual;
-        for method in [BoundMethod::Ibp, BoundMethod::Crown] {
+        for method in [BoundMethod::Ibp, BoundMethod::crown()] {
             let c = BoundCertifier {
                 net: linear_net(w.clone(), b.clone()),
                 method: method.clone(),

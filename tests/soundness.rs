@@ -15,7 +15,7 @@ use rp::spec::{Decision, Norm, Region};
 fn methods() -> Vec<BoundMethod> {
     vec![
         BoundMethod::Ibp,
-        BoundMethod::Crown,
+        BoundMethod::crown(),
         BoundMethod::AlphaCrown(AlphaCrownOptions { iterations: 5, ..Default::default() }),
     ]
 }
@@ -129,7 +129,7 @@ proptest! {
         let region = Region { center: x0.view(), eps: c.eps, norm: c.norm, domain: None };
         let (class, _) = Decision::Argmax.decide(net.forward(x0.view()).view());
         let spec = Decision::Argmax.margin_spec(class, net.output_dim());
-        let crown = BoundMethod::Crown.lower_bounds(&net, &region, &spec);
+        let crown = BoundMethod::crown().lower_bounds(&net, &region, &spec);
         let alpha = BoundMethod::AlphaCrown(AlphaCrownOptions::default()).lower_bounds(&net, &region, &spec);
         for (a, c) in alpha.iter().zip(&crown) {
             prop_assert!(a >= c, "alpha-CROWN {a} looser than CROWN {c}");

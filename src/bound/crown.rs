@@ -1,129 +1,128 @@
-//! CROWN (Zhang et al. 2018) with CROWN intermediate bounds and auto_LiRPA's default relaxation
-//! (CROWN-1/CROWN-2 in `proofs/CROWN.md`): every ReLU's input bounds come from a backward pass of their
-//! own, unstable neurons get the chord as upper line and the adaptive 0/1 lower slope.
-use super::ibp::ibp_boundaries;
-use super::linear::{adaptive_slope, relu_state, sum_up, weight_magnitude, LinearLower, ReluState, UpperLine};
-use super::Interval;
+//! CROWN (Zhang et al. 2018), batched, with CROWN intermediate bounds and auto_LiRPA's default
+//! relaxation (CROWN-1/CROWN-2 in `proofs/CROWN.md`): the input bounds of every ReLU come from backward
+//! passes of their own, unstable neurons get the chord as upper line and the adaptive 0/1 lower slope.
+//!
+//! Which neurons get a backward pass is chosen by [`Intermediate`]; the others keep the interval that
+//! interval arithmetic on the previous layers' bounds gives them (which proves them stable).
+use super::ibp::{affine_box, first_affine};
+use super::linear::{input_box, relu_state, reshape_rows, signed_affine_rows, signed_unit_rows, AffineMags, LinearBatch, ReluRelax, ReluState};
+use super::{BoxBatch, Intermediate, RegionBatch};
 use crate::net::{Layer, Network};
-use crate::spec::Region;
-use ndarray::{concatenate, s, Array1, Array2, Axis};
+use ndarray::{Array2, ArrayView3};
 
-/// Everything CROWN knows about one input region: sound bounds at every boundary and the relaxation of
-/// every ReLU. Built once per region, then used for any number of output specifications.
-pub struct CrownContext<'n, 'r> {
+/// What CROWN knows about a batch of input regions: the relaxation of every ReLU layer and the
+/// rounding-error data of every affine layer. Built once, then used for any output specification.
+pub struct CrownBatch<'n, 'r> {
     net: &'n Network,
-    region: Region<'r>,
-    /// CROWN bounds of the input of each ReLU layer (indexed by layer), `None` for other layers.
-    pre: Vec<Option<Interval>>,
-    /// Chords of the unstable neurons of each ReLU layer.
-    lines: Vec<Vec<Option<UpperLine>>>,
-    /// auto_LiRPA's adaptive lower slopes of each ReLU layer.
-    adaptive: Vec<Vec<f64>>,
-    /// Per affine layer: (Σ mag_in, |W|·mag_in), for the rounding-error terms of the backward pass.
-    weight_mags: Vec<Option<(f64, Array1<f64>)>>,
+    regions: RegionBatch<'r>,
+    relax: Vec<Option<ReluRelax>>,
+    mags: Vec<Option<AffineMags>>,
+    /// Sound (tightest known) boxes of every boundary.
+    boxes: Vec<BoxBatch>,
 }
 
-/// A record of the backward pass for α-CROWN's gradient: the coefficients on each ReLU's output.
+/// α-CROWN's record of the backward pass: the coefficients on each ReLU's output, by layer.
 pub(crate) type Tape = Vec<(usize, Array2<f64>)>;
 
-impl<'n, 'r> CrownContext<'n, 'r> {
-    /// Computes IBP bounds, then CROWN bounds for the input of every ReLU layer in order.
-    pub fn new(net: &'n Network, region: Region<'r>) -> Self {
-        let n_layers = net.layers.len();
-        let ibp = ibp_boundaries(net, &region);
-        let mut mags: Vec<Array1<f64>> = ibp.iter().map(Interval::magnitude).collect();
-        let mut ctx = CrownContext {
-            net,
-            region,
-            pre: vec![None; n_layers],
-            lines: vec![Vec::new(); n_layers],
-            adaptive: vec![Vec::new(); n_layers],
-            weight_mags: vec![None; n_layers],
-        };
+impl<'n, 'r> CrownBatch<'n, 'r> {
+    /// Computes, layer by layer, sound boxes and (for ReLU inputs) CROWN bounds.
+    pub fn new(net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate) -> Self {
+        let n = net.layers.len();
+        let mut ctx = CrownBatch { net, regions, relax: vec![None; n], mags: vec![None; n], boxes: Vec::with_capacity(n + 1) };
+        ctx.boxes.push(input_box(&ctx.regions));
+        let mut on_input = true; // reached from the input by reshapes only
+        let mut exact = true; // the current boundary's box is exact (an affine image of the input)
         for (i, layer) in net.layers.iter().enumerate() {
-            match layer {
-                Layer::Affine(a) => ctx.weight_mags[i] = Some((sum_up(&mags[i]), weight_magnitude(a, &mags[i]))),
-                Layer::Relu => {
-                    let bounds = ctx.boundary_bounds(i);
-                    let tight = bounds.intersect(&ibp[i]);
-                    mags[i] = tight.magnitude();
-                    mags[i + 1] = tight.upper.mapv(|u| u.max(0.0));
-                    ctx.lines[i] = (0..bounds.lower.len())
-                        .map(|j| {
-                            let (l, u) = (bounds.lower[j], bounds.upper[j]);
-                            (relu_state(l, u) == ReluState::Unstable).then(|| UpperLine::chord(l, u))
-                        })
-                        .collect();
-                    ctx.adaptive[i] =
-                        bounds.lower.iter().zip(&bounds.upper).map(|(&l, &u)| adaptive_slope(l, u)).collect();
-                    ctx.pre[i] = Some(bounds);
+            let cur = ctx.boxes.last().unwrap();
+            let next = match layer {
+                Layer::Affine(a) => {
+                    ctx.mags[i] = Some(AffineMags::new(a, &cur.magnitude()));
+                    exact = on_input;
+                    if on_input {
+                        first_affine(a, &ctx.regions)
+                    } else {
+                        affine_box(a, cur)
+                    }
                 }
-                Layer::Reshape { .. } => {}
-            }
+                Layer::Relu => {
+                    let reference = cur.clone();
+                    let bounds = if exact { reference.clone() } else { ctx.refine(i, &reference, intermediate) };
+                    // auto_LiRPA carries the bounds it computed, not their intersection with the interval
+                    let tight = match intermediate {
+                        Intermediate::AutoLirpa => bounds.clone(),
+                        Intermediate::All | Intermediate::UnstableOnly => bounds.intersect(&reference),
+                    };
+                    ctx.relax[i] = Some(ReluRelax::new(&bounds, &tight));
+                    exact = false;
+                    tight.relu()
+                }
+                Layer::Reshape { .. } => cur.clone(),
+            };
+            on_input &= matches!(layer, Layer::Reshape { .. });
+            ctx.boxes.push(next);
         }
         ctx
     }
 
-    /// The network this context bounds.
-    pub fn network(&self) -> &Network {
-        self.net
-    }
-
-    /// CROWN bounds of the input of ReLU layer `layer` (None for other layers).
-    pub fn relu_input_bounds(&self, layer: usize) -> Option<&Interval> {
-        self.pre[layer].as_ref()
-    }
-
-    /// Sound CROWN lower bounds of spec·f(x) over the region (auto_LiRPA's `method='CROWN'`).
-    pub fn lower_bounds(&self, spec: &Array2<f64>) -> Array1<f64> {
-        let adaptive = |layer: usize, _row: usize, j: usize| self.adaptive[layer][j];
-        let lin = self.backward(self.net.layers.len(), LinearLower::identity(spec.as_standard_layout().to_owned()), &adaptive, None);
-        lin.concretize(&self.region)
-    }
-
-    /// Bounds of boundary `end` (the input of layer `end`) by a backward pass of [I; −I].
-    fn boundary_bounds(&self, end: usize) -> Interval {
-        let adaptive = |layer: usize, _row: usize, j: usize| self.adaptive[layer][j];
-        // Start one layer down when the boundary is an affine output: I·W = W exactly, so the first
-        // step needs no product and no rounding-error term.
-        let (start, lin) = match end.checked_sub(1).map(|i| &self.net.layers[i]) {
-            Some(Layer::Affine(a)) => {
-                let coef = concatenate(Axis(0), &[a.weight.view(), a.weight.mapv(|v| -v).view()]).unwrap();
-                let constant = concatenate(Axis(0), &[a.bias.view(), a.bias.mapv(|v| -v).view()]).unwrap();
-                let m = coef.nrows();
-                (end - 1, LinearLower { coef, constant, slack: Array1::zeros(m) })
-            }
-            _ => {
-                let n = self.net.boundary_dims().expect("validated")[end];
-                (end, LinearLower::identity(crate::spec::logit_spec(n)))
+    /// CROWN bounds of boundary `end` for the (row, neuron) pairs [`Intermediate`] selects; the others
+    /// keep their reference interval.
+    fn refine(&self, end: usize, reference: &BoxBatch, intermediate: Intermediate) -> BoxBatch {
+        let unstable = |b: usize, j: usize| relu_state(reference.lower[[b, j]], reference.upper[[b, j]]) == ReluState::Unstable;
+        let (rows, dim) = reference.lower.dim();
+        let all = || (0..rows).flat_map(|b| (0..dim).map(move |j| (b, j))).collect::<Vec<_>>();
+        let pairs: Vec<(usize, usize)> = match intermediate {
+            Intermediate::All => all(),
+            Intermediate::UnstableOnly => all().into_iter().filter(|&(b, j)| unstable(b, j)).collect(),
+            Intermediate::AutoLirpa => {
+                let merged: Vec<usize> = (0..dim).filter(|&j| (0..rows).any(|b| unstable(b, j))).collect();
+                if 10 * merged.len() > 9 * dim {
+                    all()
+                } else {
+                    (0..rows).flat_map(|b| merged.iter().map(move |&j| (b, j))).collect()
+                }
             }
         };
-        let lb = self.backward(start, lin, &adaptive, None).concretize(&self.region);
-        let n = lb.len() / 2;
-        Interval { lower: lb.slice(s![..n]).to_owned(), upper: lb.slice(s![n..]).mapv(|v| -v) }
+        if pairs.is_empty() {
+            return reference.clone();
+        }
+        let (start, lin) = match end.checked_sub(1).map(|i| &self.net.layers[i]) {
+            Some(Layer::Affine(a)) => (end - 1, signed_affine_rows(&pairs, a)),
+            _ => (end, signed_unit_rows(&pairs, reference.lower.ncols())),
+        };
+        let lb = self.backward(start, lin, None, None).concretize(&self.regions);
+        let mut out = reference.clone();
+        for (k, &(b, j)) in pairs.iter().enumerate() {
+            out.lower[[b, j]] = lb[2 * k];
+            out.upper[[b, j]] = -lb[2 * k + 1];
+        }
+        out
     }
 
-    /// Moves `lin` (a bound over boundary `end`) back to the input through layers end−1 … 0, relaxing
-    /// each ReLU with lower slope `slope(layer, row, neuron)`; records ReLU coefficients on `tape`.
+    /// Sound CROWN lower bounds of spec[b]·f(x) (auto_LiRPA's `method='CROWN'`); rows × m.
+    pub fn lower_bounds(&self, spec: ArrayView3<f64>) -> Array2<f64> {
+        let lin = self.backward(self.net.layers.len(), LinearBatch::from_spec(spec), None, None);
+        reshape_rows(lin.concretize(&self.regions), self.regions.len())
+    }
+
+    /// Moves `lin` (bounds over boundary `end`) back to the input through layers end−1 … 0. ReLUs use
+    /// the slopes `alpha[layer]` (rows × neurons) where given, else the adaptive ones; the coefficients
+    /// on each ReLU's output are recorded on `tape`.
     pub(crate) fn backward(
         &self,
         end: usize,
-        mut lin: LinearLower,
-        slope: &dyn Fn(usize, usize, usize) -> f64,
+        mut lin: LinearBatch,
+        alpha: Option<&[Option<Array2<f64>>]>,
         mut tape: Option<&mut Tape>,
-    ) -> LinearLower {
+    ) -> LinearBatch {
         for i in (0..end).rev() {
             match &self.net.layers[i] {
-                Layer::Affine(a) => {
-                    let (mag_sum, wm) = self.weight_mags[i].as_ref().expect("computed in order");
-                    lin.through_affine(a, *mag_sum, wm.view());
-                }
+                Layer::Affine(a) => lin.through_affine(a, self.mags[i].as_ref().expect("computed in order")),
                 Layer::Relu => {
                     if let Some(t) = tape.as_deref_mut() {
                         t.push((i, lin.coef.clone()));
                     }
-                    let pre = self.pre[i].as_ref().expect("ReLU bounds computed in order");
-                    lin.through_relu(pre, &self.lines[i], |row, j| slope(i, row, j));
+                    let rx = self.relax[i].as_ref().expect("computed in order");
+                    lin.through_relu(rx, alpha.and_then(|a| a[i].as_ref()));
                 }
                 Layer::Reshape { .. } => {}
             }
@@ -131,23 +130,23 @@ impl<'n, 'r> CrownContext<'n, 'r> {
         lin
     }
 
-    /// The region the context was built for.
-    pub fn region(&self) -> &Region<'r> {
-        &self.region
+    /// The network.
+    pub fn network(&self) -> &Network {
+        self.net
     }
 
-    /// Chords of ReLU layer `layer`.
-    pub(crate) fn lines(&self, layer: usize) -> &[Option<UpperLine>] {
-        &self.lines[layer]
+    /// The regions.
+    pub fn regions(&self) -> &RegionBatch<'r> {
+        &self.regions
     }
 
-    /// Adaptive lower slopes of ReLU layer `layer`.
-    pub(crate) fn adaptive_slopes(&self, layer: usize) -> &[f64] {
-        &self.adaptive[layer]
+    /// The relaxation of ReLU layer `layer`.
+    pub(crate) fn relaxation(&self, layer: usize) -> Option<&ReluRelax> {
+        self.relax[layer].as_ref()
     }
-}
 
-/// Sound CROWN lower bounds of spec·f(x) over the region.
-pub fn crown_lower_bounds(net: &Network, region: &Region, spec: &Array2<f64>) -> Array1<f64> {
-    CrownContext::new(net, region.clone()).lower_bounds(spec)
+    /// The tightest known sound box of boundary `b` (the input of layer b) for each batch row.
+    pub fn boundary_box(&self, b: usize) -> &BoxBatch {
+        &self.boxes[b]
+    }
 }

@@ -1,23 +1,52 @@
-//! Linear lower bounds `C·f(x) ≥ Λ·h + c − slack` over a boundary variable h, moved backward through the
-//! layers (CROWN's backward pass) and concretized over the input region — with every rounding error of
+//! Linear lower bounds `C·f(x) ≥ Λ·h + c − slack`, for many rows at once, moved backward through the
+//! layers (CROWN's backward pass) and concretized over the input regions — with every rounding error of
 //! f64 arithmetic either rounded outward or added to the non-negative slack (`proofs/FP.md`).
-use super::Interval;
+use super::{BoxBatch, RegionBatch};
 use crate::net::Affine;
-use crate::rigor::{abs_dot_up, add_error, down, dot_error, gamma, l1_norm_up, l2_norm_up, linf_norm, mul_error, up, MIN_SUBNORMAL};
-use crate::spec::{Norm, Region};
-use ndarray::{Array1, Array2, ArrayView1, Axis, Zip};
+use crate::rigor::{add_error, down, dot_error, gamma, linf_norm, nonneg_dot_upper, up, MIN_SUBNORMAL, UNIT_ROUNDOFF};
+use crate::spec::Norm;
+use ndarray::{Array1, Array2, ArrayView1, ArrayView3, Zip};
 
-/// For each row i and all x in the region: `spec_i · f(x) ≥ coef_i · h(x) + constant_i − slack_i`,
-/// in exact real arithmetic with the stored f64 values (invariant CROWN-1 of `proofs/CROWN.md`).
+/// Stacked linear bounds: for each row r, batch row `owner[r]` and all x in that row's region:
+/// `spec_r · f(x) ≥ coef_r · h(x) + constant_r − slack_r` in exact real arithmetic with the stored f64
+/// values (invariant CROWN-1 of `proofs/CROWN.md`).
 #[derive(Clone, Debug)]
-pub(crate) struct LinearLower {
+pub(crate) struct LinearBatch {
     pub coef: Array2<f64>,
     pub constant: Array1<f64>,
     pub slack: Array1<f64>,
+    pub owner: Vec<usize>,
 }
 
-/// Upper relaxation of an unstable ReLU: relu(z) ≤ slope·z + intercept on [l, u], rigorously valid
-/// in exact arithmetic for the stored f64 values (FP-4).
+/// Per-batch-row quantities of an affine layer for the rounding-error terms of `coef · W`: with M a
+/// bound on |h_in|, `weight_mag[b] ≥ |W|·M_b` and `tail[b] ≥ n_out·η·ΣM_b`.
+#[derive(Clone, Debug)]
+pub(crate) struct AffineMags {
+    weight_mag: Array2<f64>,
+    tail: Array1<f64>,
+}
+
+impl AffineMags {
+    /// `mag_in` (rows × n_in) bounds |h_in| for each batch row.
+    pub fn new(a: &Affine, mag_in: &Array2<f64>) -> Self {
+        let n_in = a.in_dim();
+        let abs_w = a.weight.mapv(f64::abs);
+        let weight_mag = mag_in.dot(&abs_w.t()).mapv(|v| nonneg_dot_upper(v, n_in));
+        let n_out = a.out_dim() as f64;
+        let tail = mag_in
+            .rows()
+            .into_iter()
+            .map(|r| {
+                let sum = nonneg_dot_upper(r.sum(), r.len());
+                up(n_out * up(MIN_SUBNORMAL * sum))
+            })
+            .collect();
+        AffineMags { weight_mag, tail }
+    }
+}
+
+/// Upper relaxation of an unstable ReLU: relu(z) ≤ slope·z + intercept on [l, u], valid in exact
+/// arithmetic for the stored f64 values (FP-4).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct UpperLine {
     pub slope: f64,
@@ -35,7 +64,7 @@ impl UpperLine {
     }
 }
 
-/// How the stability of a ReLU neuron with input bounds [l, u] treats it.
+/// How a ReLU neuron with input bounds [l, u] is treated.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum ReluState {
     Active,
@@ -53,121 +82,248 @@ pub(crate) fn relu_state(l: f64, u: f64) -> ReluState {
     }
 }
 
-/// The lower slope auto_LiRPA's CROWN uses by default ("adaptive"): 1 when the chord slope u/(u−l)
-/// exceeds ½, else 0.
-pub(crate) fn adaptive_slope(l: f64, u: f64) -> f64 {
-    if UpperLine::chord(l, u).slope > 0.5 {
-        1.0
-    } else {
-        0.0
+/// The relaxation of one ReLU layer for each batch row, as per-neuron multipliers: a coefficient
+/// λ ≥ 0 becomes λ·`pos_mult` (1 active, 0 inactive, the lower slope when unstable), λ < 0 becomes
+/// λ·`neg_mult` (1, 0, the chord slope) and adds λ·`neg_intercept` (0, 0, the chord intercept).
+#[derive(Clone, Debug)]
+pub(crate) struct ReluRelax {
+    pub state: Array2<ReluState>,
+    pub pos_mult: Array2<f64>,
+    pub neg_mult: Array2<f64>,
+    pub neg_intercept: Array2<f64>,
+    /// 1.0 for unstable neurons, 0.0 otherwise.
+    pub unstable: Array2<f64>,
+    /// A bound on |pre-activation| for the rounding-error terms, and its row sums (rounded up).
+    pub mag: Array2<f64>,
+    pub mag_sum: Array1<f64>,
+}
+
+impl ReluRelax {
+    /// Relaxation from `bounds` (which decide stability and the chords, with auto_LiRPA's adaptive
+    /// lower slope: 1 when the chord slope exceeds ½, else 0); `tight`, sound bounds of the same values,
+    /// give the magnitudes.
+    pub fn new(bounds: &BoxBatch, tight: &BoxBatch) -> Self {
+        let state = Zip::from(&bounds.lower).and(&bounds.upper).map_collect(|&l, &u| relu_state(l, u));
+        let lines = Zip::from(&bounds.lower).and(&bounds.upper).and(&state).map_collect(|&l, &u, &s| match s {
+            ReluState::Unstable => UpperLine::chord(l, u),
+            ReluState::Active => UpperLine { slope: 1.0, intercept: 0.0 },
+            ReluState::Inactive => UpperLine { slope: 0.0, intercept: 0.0 },
+        });
+        let mag = tight.magnitude();
+        ReluRelax {
+            pos_mult: Zip::from(&lines).and(&state).map_collect(|l, &s| match s {
+                ReluState::Unstable => (l.slope > 0.5) as u8 as f64,
+                _ => l.slope,
+            }),
+            neg_mult: lines.mapv(|l| l.slope),
+            neg_intercept: lines.mapv(|l| l.intercept),
+            unstable: state.mapv(|s| (s == ReluState::Unstable) as u8 as f64),
+            mag_sum: mag.outer_iter().map(|r| nonneg_dot_upper(r.sum(), r.len())).collect(),
+            mag,
+            state,
+        }
     }
 }
 
-impl LinearLower {
-    /// The trivial bound `spec · f(x) ≥ spec · f(x)` over the network output.
-    pub fn identity(spec: Array2<f64>) -> Self {
-        let m = spec.nrows();
-        LinearLower { coef: spec, constant: Array1::zeros(m), slack: Array1::zeros(m) }
-    }
-
-    /// Moves the bound from an affine layer's output to its input h_in. `mag_in` bounds |h_in|
-    /// elementwise over the region and `weight_mag` = |W|·mag_in rounded up (precomputed per layer).
-    pub fn through_affine(&mut self, a: &Affine, mag_in_sum: f64, weight_mag: ArrayView1<f64>) {
-        let n = a.out_dim();
-        let new_coef = self.coef.dot(&a.weight);
-        let abs_bias = a.bias.mapv(f64::abs);
-        let bias_term = self.coef.dot(&a.bias);
-        let tail = up(n as f64 * up(MIN_SUBNORMAL * mag_in_sum));
-        Zip::from(self.coef.rows())
-            .and(&bias_term)
-            .and(&mut self.constant)
-            .and(&mut self.slack)
-            .for_each(|row, &cb, c, s| {
-                let row = row.as_slice().expect("standard layout");
-                // FP-2 on coef·W, weighted by |h_in| (proofs/CROWN.md, CROWN-1 affine step)
-                let w_err = up(up(gamma(n) * abs_dot_up(row, weight_mag.as_slice().unwrap())) + tail);
-                let b_err = dot_error(n, abs_dot_up(row, abs_bias.as_slice().unwrap()));
-                *c += cb;
-                *s = up(up(up(*s + w_err) + b_err) + add_error(*c));
-            });
-        self.coef = new_coef;
-    }
-
-    /// Moves the bound from a ReLU's output to its input, relaxing unstable neurons: a coefficient
-    /// λ ≥ 0 uses relu(z) ≥ α·z with α = `lower_slope(row, neuron)` ∈ [0, 1], λ < 0 uses the chord.
-    pub fn through_relu(&mut self, pre: &Interval, lines: &[Option<UpperLine>], lower_slope: impl Fn(usize, usize) -> f64) {
-        let mag = pre.magnitude();
-        for (i, (mut row, (c, s))) in
-            self.coef.rows_mut().into_iter().zip(self.constant.iter_mut().zip(self.slack.iter_mut())).enumerate()
-        {
-            for (j, lam) in row.iter_mut().enumerate() {
-                match relu_state(pre.lower[j], pre.upper[j]) {
-                    ReluState::Active => {}
-                    ReluState::Inactive => *lam = 0.0,
-                    ReluState::Unstable => {
-                        let line = lines[j].expect("chord for every unstable neuron");
-                        if *lam >= 0.0 {
-                            let alpha = lower_slope(i, j);
-                            debug_assert!((0.0..=1.0).contains(&alpha));
-                            let prod = *lam * alpha;
-                            if alpha != 0.0 && alpha != 1.0 {
-                                *s = up(*s + up(mul_error(prod) * mag[j]));
-                            }
-                            *lam = prod;
-                        } else {
-                            let prod = *lam * line.slope;
-                            *s = up(*s + up(mul_error(prod) * mag[j]));
-                            *c += down(*lam * line.intercept);
-                            *s = up(*s + add_error(*c));
-                            *lam = prod;
-                        }
-                    }
-                }
-            }
+impl LinearBatch {
+    /// The trivial bound spec_b · f(x) ≥ spec_b · f(x) for every batch row (rows b·m … b·m+m−1).
+    pub fn from_spec(spec: ArrayView3<f64>) -> Self {
+        let (b, m, k) = spec.dim();
+        let coef = spec.as_standard_layout().into_owned().into_shape_with_order((b * m, k)).expect("contiguous");
+        LinearBatch {
+            coef,
+            constant: Array1::zeros(b * m),
+            slack: Array1::zeros(b * m),
+            owner: (0..b * m).map(|r| r / m.max(1)).collect(),
         }
     }
 
-    /// Sound lower bounds of the bound's rows over the input region (CROWN-2): a·x₀ + c − ε‖a‖_q for a
-    /// ball; for a ball intersected with a domain box the better of that and the exact minimum over the
-    /// box that contains the intersection (exact for ℓ∞).
-    pub fn concretize(&self, region: &Region) -> Array1<f64> {
-        let x0 = region.center.to_owned();
-        let abs_x0 = x0.mapv(f64::abs);
-        let input_box = region.domain.map(|_| input_box(region));
-        let d = x0.len();
+    /// Moves the bound from an affine layer's output to its input (CROWN-1, affine step).
+    pub fn through_affine(&mut self, a: &Affine, mags: &AffineMags) {
+        let n = a.out_dim();
+        let new_coef = self.coef.dot(&a.weight);
+        let bias_term = self.coef.dot(&a.bias);
+        let abs_bias = a.bias.mapv(f64::abs);
+        let g = gamma(n);
+        for (r, row) in self.coef.outer_iter().enumerate() {
+            let o = self.owner[r];
+            let wm = mags.weight_mag.row(o);
+            let row = row.as_slice().expect("standard layout");
+            let s_w = abs_weighted_sum(row, wm.as_slice().unwrap());
+            let s_b = abs_weighted_sum(row, abs_bias.as_slice().unwrap());
+            // FP-2 on coef·W weighted by |h_in|, FP-2 on coef·b, FP-3 on the constant's addition
+            let w_err = up(up(g * nonneg_dot_upper(s_w, n)) + mags.tail[o]);
+            let b_err = dot_error(n, nonneg_dot_upper(s_b, n));
+            let c = self.constant[r] + bias_term[r];
+            self.constant[r] = c;
+            self.slack[r] = up(up(up(self.slack[r] + w_err) + b_err) + add_error(c));
+        }
+        self.coef = new_coef;
+    }
+
+    /// Moves the bound from a ReLU's output to its input (CROWN-1, ReLU step): a coefficient λ ≥ 0 on
+    /// an unstable neuron uses relu(z) ≥ α·z with α = `alpha[r, j]` (default: the adaptive slope),
+    /// λ < 0 uses the chord.
+    pub fn through_relu(&mut self, rx: &ReluRelax, alpha: Option<&Array2<f64>>) {
+        let n = self.coef.ncols();
+        let mut pos_buf = vec![0.0; n];
+        for (r, mut row) in self.coef.outer_iter_mut().enumerate() {
+            let o = self.owner[r];
+            let (unst, mag) = (row_of(&rx.unstable, o), row_of(&rx.mag, o));
+            let pos = match alpha {
+                Some(al) => {
+                    let al = al.row(r);
+                    for (((p, &a), &base), &u) in pos_buf.iter_mut().zip(al.iter()).zip(row_of(&rx.pos_mult, o)).zip(unst) {
+                        *p = if u != 0.0 { a } else { base };
+                    }
+                    &pos_buf[..]
+                }
+                None => row_of(&rx.pos_mult, o),
+            };
+            let row = row.as_slice_mut().expect("standard layout");
+            let sums = relax_row(row, pos, row_of(&rx.neg_mult, o), row_of(&rx.neg_intercept, o), unst, mag);
+            // rounding of λ·mult (u|λ'| + η per neuron, times |z| ≤ mag), of Σλt, and of the constant
+            let mul_err = up(up(UNIT_ROUNDOFF * nonneg_dot_upper(sums.abs_mul_mag, n)) + up(MIN_SUBNORMAL * rx.mag_sum[o]));
+            let c = self.constant[r] + sums.intercepts;
+            self.constant[r] = c;
+            let t_err = dot_error(n, nonneg_dot_upper(sums.abs_intercepts, n));
+            self.slack[r] = up(up(up(self.slack[r] + mul_err) + t_err) + add_error(c));
+        }
+    }
+
+    /// Sound lower bounds of every row over its owner's region (CROWN-2): a·x₀ + c − ε‖a‖_q for a ball;
+    /// with a domain box, the better of that and the exact minimum over the box containing the
+    /// intersection (which alone is exact for ℓ∞).
+    pub fn concretize(&self, regions: &RegionBatch) -> Array1<f64> {
+        let boxes = regions.domain.map(|_| input_box(regions));
+        let d = self.coef.ncols();
         let mut out = Array1::zeros(self.coef.nrows());
-        Zip::from(&mut out).and(self.coef.rows()).and(&self.constant).and(&self.slack).for_each(|o, row, &c, &s| {
+        for (r, row) in self.coef.outer_iter().enumerate() {
+            let o = self.owner[r];
+            let (c, s) = (self.constant[r], self.slack[r]);
             let ball = || {
-                let dot = row.dot(&x0);
-                let err = dot_error(d, abs_dot_up(row.as_slice().unwrap(), abs_x0.as_slice().unwrap()));
-                let nrm = dual_norm_up(region.norm, row.as_slice().unwrap());
-                let eps_nrm = up(region.eps * nrm);
+                let x0 = regions.centers.row(o);
+                let (dot, abs) = dot_and_abs(row.as_slice().unwrap(), &x0.to_vec());
+                let err = dot_error(d, nonneg_dot_upper(abs, d));
+                let eps_nrm = up(regions.eps[o] * dual_norm_up(regions.norm, row));
                 finish(dot, c, up(up(s + err) + eps_nrm))
             };
-            *o = match (&input_box, region.norm) {
+            out[r] = match (&boxes, regions.norm) {
                 (None, _) => ball(),
-                (Some(b), Norm::Linf) => box_min(row, b, c, s),
-                (Some(b), Norm::L2 | Norm::L1) => ball().max(box_min(row, b, c, s)),
+                (Some(b), Norm::Linf) => box_min(row, b.lower.row(o), b.upper.row(o), c, s),
+                (Some(b), Norm::L2 | Norm::L1) => ball().max(box_min(row, b.lower.row(o), b.upper.row(o), c, s)),
             };
-        });
+        }
         out
     }
 
-    /// Sound lower bounds of the bound's rows when h ranges over the box `b`.
-    pub fn concretize_box(&self, b: &Interval) -> Array1<f64> {
+    /// Sound lower bounds of every row when h ranges over its owner's box.
+    pub fn concretize_box(&self, boxes: &BoxBatch) -> Array1<f64> {
         let mut out = Array1::zeros(self.coef.nrows());
-        Zip::from(&mut out)
-            .and(self.coef.rows())
-            .and(&self.constant)
-            .and(&self.slack)
-            .for_each(|o, row, &c, &s| *o = box_min(row, b, c, s));
+        for (r, row) in self.coef.outer_iter().enumerate() {
+            let o = self.owner[r];
+            out[r] = box_min(row, boxes.lower.row(o), boxes.upper.row(o), self.constant[r], self.slack[r]);
+        }
         out
     }
 }
 
-/// A rounded-down value of dot + c − penalty, where `penalty` ≥ 0 collects every error term.
-/// A NaN (from ∞ − ∞ in an overflowed bound) becomes −∞, the only sound reading.
-fn finish(dot: f64, c: f64, penalty: f64) -> f64 {
+/// Row `o` of a standard-layout matrix as a slice.
+#[inline]
+fn row_of(a: &Array2<f64>, o: usize) -> &[f64] {
+    let n = a.ncols();
+    &a.as_slice().expect("standard layout")[o * n..(o + 1) * n]
+}
+
+/// Plain sums of one row's ReLU step, bounded below by FP-2.
+struct RelaxSums {
+    /// Σ |λ'ⱼ|·magⱼ over unstable neurons.
+    abs_mul_mag: f64,
+    /// Σ λⱼ·tⱼ over the chord intercepts used.
+    intercepts: f64,
+    /// Σ |λⱼ·tⱼ|.
+    abs_intercepts: f64,
+}
+
+/// Relaxes one row in place: λ ≥ 0 → λ·pos, λ < 0 → λ·neg (+ λ·negt to the constant). The side is
+/// chosen by masking with λ's sign bit (−0 takes the negative side, where it contributes ±0), so the
+/// loop has no data-dependent branch and vectorizes; four accumulators per sum.
+#[inline]
+fn relax_row(row: &mut [f64], pos: &[f64], neg: &[f64], negt: &[f64], unst: &[f64], mag: &[f64]) -> RelaxSums {
+    let (mut am, mut at, mut aa) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+    let n = row.len();
+    debug_assert!(pos.len() == n && neg.len() == n && negt.len() == n && unst.len() == n && mag.len() == n);
+    #[inline(always)]
+    fn one(lam: f64, pos: f64, neg: f64, negt: f64, unst: f64, mag: f64) -> (f64, f64, f64) {
+        let mask = ((lam.to_bits() as i64) >> 63) as u64; // all ones when the sign bit is set
+        let mult = f64::from_bits((neg.to_bits() & mask) | (pos.to_bits() & !mask));
+        let t = f64::from_bits(negt.to_bits() & mask);
+        let prod = lam * mult;
+        (prod, (prod * mag).abs() * unst, lam * t)
+    }
+    let mut chunks = row.chunks_exact_mut(4);
+    let mut j = 0;
+    for c in &mut chunks {
+        for k in 0..4 {
+            let (prod, m, lt) = one(c[k], pos[j + k], neg[j + k], negt[j + k], unst[j + k], mag[j + k]);
+            c[k] = prod;
+            am[k] += m;
+            at[k] += lt;
+            aa[k] += lt.abs();
+        }
+        j += 4;
+    }
+    for (k, v) in chunks.into_remainder().iter_mut().enumerate() {
+        let (prod, m, lt) = one(*v, pos[j + k], neg[j + k], negt[j + k], unst[j + k], mag[j + k]);
+        *v = prod;
+        am[0] += m;
+        at[0] += lt;
+        aa[0] += lt.abs();
+    }
+    let sum4 = |a: [f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
+    RelaxSums { abs_mul_mag: sum4(am), intercepts: sum4(at), abs_intercepts: sum4(aa) }
+}
+
+/// Σ |aᵢ|·wᵢ in plain floating point with four independent accumulators (so it vectorizes); callers
+/// bound its rounding with FP-2, which holds for any summation order.
+#[inline]
+fn abs_weighted_sum(a: &[f64], w: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ac, wc) = (a.chunks_exact(4), w.chunks_exact(4));
+    let (ar, wr) = (ac.remainder(), wc.remainder());
+    for (x, y) in ac.zip(wc) {
+        for k in 0..4 {
+            acc[k] += x[k].abs() * y[k];
+        }
+    }
+    let tail: f64 = ar.iter().zip(wr).map(|(x, y)| x.abs() * y).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// (Σ aᵢxᵢ, Σ |aᵢxᵢ|) in plain floating point with four accumulators each (see `abs_weighted_sum`).
+#[inline]
+fn dot_and_abs(a: &[f64], x: &[f64]) -> (f64, f64) {
+    let (mut d, mut s) = ([0.0f64; 4], [0.0f64; 4]);
+    let (ac, xc) = (a.chunks_exact(4), x.chunks_exact(4));
+    let (ar, xr) = (ac.remainder(), xc.remainder());
+    for (p, q) in ac.zip(xc) {
+        for k in 0..4 {
+            let v = p[k] * q[k];
+            d[k] += v;
+            s[k] += v.abs();
+        }
+    }
+    let (mut dt, mut st) = (0.0, 0.0);
+    for (p, q) in ar.iter().zip(xr) {
+        dt += p * q;
+        st += (p * q).abs();
+    }
+    ((d[0] + d[1]) + (d[2] + d[3]) + dt, (s[0] + s[1]) + (s[2] + s[3]) + st)
+}
+
+/// A rounded-down value of dot + c − penalty, where `penalty` ≥ 0 collects every error term. A NaN
+/// (from ∞ − ∞ in an overflowed bound) becomes −∞, the only sound reading.
+pub(crate) fn finish(dot: f64, c: f64, penalty: f64) -> f64 {
     let v = down(down(dot + c) - penalty);
     if v.is_nan() {
         f64::NEG_INFINITY
@@ -176,42 +332,78 @@ fn finish(dot: f64, c: f64, penalty: f64) -> f64 {
     }
 }
 
-/// Exact-arithmetic minimum of row·h over the box, rounded down, plus c − s.
-fn box_min(row: ArrayView1<f64>, b: &Interval, c: f64, s: f64) -> f64 {
-    let corner: Array1<f64> = Zip::from(&row).and(&b.lower).and(&b.upper).map_collect(|&a, &l, &u| if a >= 0.0 { l } else { u });
-    let dot = row.dot(&corner);
-    let abs_corner = corner.mapv(f64::abs);
-    let err = dot_error(row.len(), abs_dot_up(row.as_slice().unwrap(), abs_corner.as_slice().unwrap()));
+/// Exact-arithmetic minimum of row·h over the box [lo, hi], rounded down, plus c − s.
+fn box_min(row: ArrayView1<f64>, lo: ArrayView1<f64>, hi: ArrayView1<f64>, c: f64, s: f64) -> f64 {
+    let (mut dot, mut abs) = (0.0, 0.0);
+    for ((&a, &l), &u) in row.iter().zip(lo.iter()).zip(hi.iter()) {
+        let x = if a >= 0.0 { l } else { u };
+        dot += a * x;
+        abs += (a * x).abs();
+    }
+    let err = dot_error(row.len(), nonneg_dot_upper(abs, row.len()));
     finish(dot, c, up(s + err))
 }
 
 /// Upper bound of the dual norm ‖a‖_q of a row (q = 1 for ℓ∞, 2 for ℓ2, ∞ for ℓ1).
-pub(crate) fn dual_norm_up(norm: Norm, a: &[f64]) -> f64 {
+pub(crate) fn dual_norm_up(norm: Norm, a: ArrayView1<f64>) -> f64 {
+    let n = a.len();
     match norm {
-        Norm::Linf => l1_norm_up(a),
-        Norm::L2 => l2_norm_up(a),
-        Norm::L1 => linf_norm(a),
+        Norm::Linf => nonneg_dot_upper(a.iter().map(|v| v.abs()).sum(), n),
+        Norm::L2 => up(nonneg_dot_upper(a.iter().map(|v| v * v).sum(), n).sqrt()),
+        Norm::L1 => linf_norm(a.as_slice().unwrap_or(&a.to_vec())),
     }
 }
 
-/// A box containing the region: [x₀ − ε, x₀ + ε] rounded outward, intersected with the domain.
-pub(crate) fn input_box(region: &Region) -> Interval {
-    let mut lower = region.center.mapv(|x| down(x - region.eps));
-    let mut upper = region.center.mapv(|x| up(x + region.eps));
-    if let Some(d) = region.domain {
-        Zip::from(&mut lower).and(&d.lower).for_each(|l, &dl| *l = l.max(dl));
-        Zip::from(&mut upper).and(&d.upper).for_each(|u, &du| *u = u.min(du));
+/// Boxes containing the regions: [x₀ − ε, x₀ + ε] rounded outward, intersected with the domain.
+pub(crate) fn input_box(regions: &RegionBatch) -> BoxBatch {
+    let mut lower = regions.centers.to_owned();
+    let mut upper = regions.centers.to_owned();
+    for ((mut lo, mut hi), &e) in lower.outer_iter_mut().zip(upper.outer_iter_mut()).zip(regions.eps.iter()) {
+        lo.mapv_inplace(|x| down(x - e));
+        hi.mapv_inplace(|x| up(x + e));
+        if let Some(d) = regions.domain {
+            Zip::from(&mut lo).and(&d.lower).for_each(|l, &dl| *l = l.max(dl));
+            Zip::from(&mut hi).and(&d.upper).for_each(|u, &du| *u = u.min(du));
+        }
     }
-    Interval { lower, upper }
+    BoxBatch { lower, upper }
 }
 
-/// |W|·mag rounded up: per output neuron, Σ_k |W_jk|·mag_k.
-pub(crate) fn weight_magnitude(a: &Affine, mag: &Array1<f64>) -> Array1<f64> {
-    let m = mag.as_slice().unwrap();
-    a.weight.axis_iter(Axis(0)).map(|row| abs_dot_up(row.as_slice().unwrap(), m)).collect()
+/// Stacks the rows ±e_j of selected (batch row, neuron) pairs: row 2k is +e_j and 2k+1 is −e_j for
+/// the k-th pair; returns coefficients over an n-dimensional boundary.
+pub(crate) fn signed_unit_rows(pairs: &[(usize, usize)], n: usize) -> LinearBatch {
+    let mut coef = Array2::zeros((2 * pairs.len(), n));
+    let mut owner = Vec::with_capacity(2 * pairs.len());
+    for (k, &(b, j)) in pairs.iter().enumerate() {
+        coef[[2 * k, j]] = 1.0;
+        coef[[2 * k + 1, j]] = -1.0;
+        owner.extend([b, b]);
+    }
+    let r = coef.nrows();
+    LinearBatch { coef, constant: Array1::zeros(r), slack: Array1::zeros(r), owner }
 }
 
-/// Σ mag rounded up.
-pub(crate) fn sum_up(mag: &Array1<f64>) -> f64 {
-    mag.iter().fold(0.0, |s, v| up(s + v))
+/// The rows ±(W_j, b_j) of an affine layer for selected pairs: exactly the bound of ±e_j moved
+/// through the layer (I·W = W needs no product, so no rounding-error term).
+pub(crate) fn signed_affine_rows(pairs: &[(usize, usize)], a: &Affine) -> LinearBatch {
+    let n_in = a.in_dim();
+    let mut coef = Array2::zeros((2 * pairs.len(), n_in));
+    let mut constant = Array1::zeros(2 * pairs.len());
+    let mut owner = Vec::with_capacity(2 * pairs.len());
+    for (k, &(b, j)) in pairs.iter().enumerate() {
+        let w = a.weight.row(j);
+        coef.row_mut(2 * k).assign(&w);
+        coef.row_mut(2 * k + 1).assign(&w.mapv(|v| -v));
+        constant[2 * k] = a.bias[j];
+        constant[2 * k + 1] = -a.bias[j];
+        owner.extend([b, b]);
+    }
+    let r = coef.nrows();
+    LinearBatch { coef, constant, slack: Array1::zeros(r), owner }
+}
+
+/// Number of rows per batch row of a result laid out as `from_spec` does.
+pub(crate) fn reshape_rows(v: Array1<f64>, batch: usize) -> Array2<f64> {
+    let m = if batch == 0 { 0 } else { v.len() / batch };
+    v.into_shape_with_order((batch, m)).expect("m rows per batch row")
 }

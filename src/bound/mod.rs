@@ -1,20 +1,22 @@
-//! Sound bound propagation: IBP, CROWN and α-CROWN (SPEC §2).
+//! Sound bound propagation: IBP, CROWN and α-CROWN (SPEC §2), batched over many input regions.
 //!
 //! Guarantee (proofs: `proofs/IBP.md` IBP-1, `proofs/CROWN.md` CROWN-1/CROWN-2, `proofs/ALPHA.md` ALPHA-1,
-//! `proofs/FP.md` FP-1…FP-4): for every x in the region, every returned lower bound `L_i` satisfies
-//! `L_i ≤ (C · f(x))_i` for the exact real-valued network `f`, although all arithmetic is f64.
+//! `proofs/FP.md` FP-1…FP-4): for every batch row b, every x in region b, every returned lower bound
+//! `L[b, i]` satisfies `L[b, i] ≤ (C_b · f(x))_i` for the exact real-valued network `f`, although all
+//! arithmetic is f64. Each row's result depends only on that row (not on the batch it came in).
 mod alpha;
 mod crown;
 mod ibp;
 mod linear;
 
 pub use alpha::AlphaCrownOptions;
-pub use crown::{crown_lower_bounds, CrownContext};
-pub use ibp::{ibp_boundaries, ibp_lower_bounds};
+pub use crown::CrownBatch;
+pub use ibp::ibp_boundaries;
 
-use crate::net::Network;
-use crate::spec::{logit_spec, Region};
-use ndarray::{Array1, Array2};
+use crate::net::{Layer, Network};
+use crate::spec::{logit_spec, DomainBox, Norm, Region};
+use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis, Zip};
+use rayon::prelude::*;
 
 /// A closed interval per neuron.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,55 +25,200 @@ pub struct Interval {
     pub upper: Array1<f64>,
 }
 
-impl Interval {
-    /// max(|lower|, |upper|) per neuron: a bound on the magnitude of any value in the interval.
-    pub fn magnitude(&self) -> Array1<f64> {
-        ndarray::Zip::from(&self.lower).and(&self.upper).map_collect(|l, u| l.abs().max(u.abs()))
+/// One interval per neuron for each batch row: row b of `lower`/`upper` belongs to region b.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoxBatch {
+    pub lower: Array2<f64>,
+    pub upper: Array2<f64>,
+}
+
+impl BoxBatch {
+    /// max(|lower|, |upper|) elementwise: a bound on the magnitude of any value in the box.
+    pub fn magnitude(&self) -> Array2<f64> {
+        Zip::from(&self.lower).and(&self.upper).map_collect(|l, u| l.abs().max(u.abs()))
     }
 
-    /// The intersection with `other` (both assumed to contain the same true values).
-    pub fn intersect(&self, other: &Interval) -> Interval {
-        Interval {
-            lower: ndarray::Zip::from(&self.lower).and(&other.lower).map_collect(|a, b| a.max(*b)),
-            upper: ndarray::Zip::from(&self.upper).and(&other.upper).map_collect(|a, b| a.min(*b)),
+    /// The intersection with `other` (both containing the same true values).
+    pub fn intersect(&self, other: &BoxBatch) -> BoxBatch {
+        BoxBatch {
+            lower: Zip::from(&self.lower).and(&other.lower).map_collect(|a, b| a.max(*b)),
+            upper: Zip::from(&self.upper).and(&other.upper).map_collect(|a, b| a.min(*b)),
         }
     }
+
+    /// The image under elementwise ReLU (exact).
+    pub fn relu(&self) -> BoxBatch {
+        BoxBatch { lower: self.lower.mapv(|v| v.max(0.0)), upper: self.upper.mapv(|v| v.max(0.0)) }
+    }
+
+    /// The interval of batch row `b`.
+    pub fn row(&self, b: usize) -> Interval {
+        Interval { lower: self.lower.row(b).to_owned(), upper: self.upper.row(b).to_owned() }
+    }
+}
+
+/// A batch of input regions { x : ‖x − centers[b]‖ₚ ≤ eps[b] } ∩ domain, one per row.
+#[derive(Clone, Debug)]
+pub struct RegionBatch<'a> {
+    pub centers: ArrayView2<'a, f64>,
+    pub eps: ArrayView1<'a, f64>,
+    pub norm: Norm,
+    pub domain: Option<&'a DomainBox>,
+}
+
+impl<'a> RegionBatch<'a> {
+    /// Number of regions.
+    pub fn len(&self) -> usize {
+        self.centers.nrows()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Region `b` on its own.
+    pub fn region(&self, b: usize) -> Region<'_> {
+        Region { center: self.centers.row(b), eps: self.eps[b], norm: self.norm, domain: self.domain }
+    }
+
+    /// Rows start..end as a batch of their own.
+    pub fn slice(&self, start: usize, end: usize) -> RegionBatch<'_> {
+        RegionBatch {
+            centers: self.centers.slice(s![start..end, ..]),
+            eps: self.eps.slice(s![start..end]),
+            norm: self.norm,
+            domain: self.domain,
+        }
+    }
+}
+
+/// Which ReLU-input neurons get their own CROWN backward pass. Every choice is sound; they differ in
+/// cost and, slightly, in tightness (CROWN is not always tighter than interval arithmetic on one
+/// neuron, so using the interval where it proves stability can only change the relaxation there).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Intermediate {
+    /// Only neurons that interval arithmetic on the previous layers' bounds cannot prove stable, per
+    /// row (as α,β-CROWN does); the others keep the interval. Each row's result depends on that row only.
+    #[default]
+    UnstableOnly,
+    /// Every neuron: textbook CROWN (Zhang et al. 2018).
+    All,
+    /// auto_LiRPA 0.3's rule, reproduced for comparison: a neuron gets CROWN bounds in every row of
+    /// the batch when interval arithmetic finds it unstable in any row, unless more than 90% of the
+    /// layer is (then every neuron does). Results depend on which rows share the batch, so the whole
+    /// input is bounded as one batch in this mode.
+    AutoLirpa,
 }
 
 /// A bound-propagation method: the deterministic certifiers' common capability.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BoundMethod {
     Ibp,
-    Crown,
+    Crown(Intermediate),
     AlphaCrown(AlphaCrownOptions),
 }
 
 impl BoundMethod {
+    /// CROWN with the default intermediate bounds.
+    pub fn crown() -> Self {
+        BoundMethod::Crown(Intermediate::default())
+    }
+
+    /// Whether each row's result is independent of the other rows of its batch.
+    fn row_independent(&self) -> bool {
+        match self {
+            BoundMethod::Ibp => true,
+            BoundMethod::Crown(i) => *i != Intermediate::AutoLirpa,
+            BoundMethod::AlphaCrown(o) => o.intermediate != Intermediate::AutoLirpa,
+        }
+    }
+
     /// The method's name in files and on the command line.
     pub fn name(&self) -> &'static str {
         match self {
             BoundMethod::Ibp => "ibp",
-            BoundMethod::Crown => "crown",
+            BoundMethod::Crown(_) => "crown",
             BoundMethod::AlphaCrown(_) => "alpha-crown",
         }
     }
 
-    /// Sound lower bounds of `spec · f(x)` over `region`, one per row of `spec` (shape m × outputs).
-    pub fn lower_bounds(&self, net: &Network, region: &Region, spec: &Array2<f64>) -> Array1<f64> {
-        match self {
-            BoundMethod::Ibp => ibp_lower_bounds(net, region, spec),
-            BoundMethod::Crown => crown_lower_bounds(net, region, spec),
-            BoundMethod::AlphaCrown(opts) => alpha::alpha_crown_lower_bounds(net, region, spec, opts),
+    /// Sound lower bounds of `spec[b] · f(x)` over region b, for every batch row b (spec has shape
+    /// rows × m × outputs; the result rows × m). Rows are processed in fixed-size chunks in parallel;
+    /// each row's value does not depend on the chunking or the thread count (except with
+    /// [`Intermediate::AutoLirpa`], which bounds the batch as one chunk, as auto_LiRPA does).
+    pub fn lower_bounds_batch(&self, net: &Network, regions: &RegionBatch, spec: ArrayView3<f64>) -> Array2<f64> {
+        assert_eq!(spec.shape()[0], regions.len(), "one specification per region");
+        let n = regions.len();
+        let chunk = if self.row_independent() { chunk_rows(net) } else { n.max(1) };
+        let parts: Vec<Array2<f64>> = (0..n.div_ceil(chunk))
+            .into_par_iter()
+            .map(|c| {
+                let (a, b) = (c * chunk, ((c + 1) * chunk).min(n));
+                let sub = regions.slice(a, b);
+                let sp = spec.slice(s![a..b, .., ..]);
+                match self {
+                    BoundMethod::Ibp => ibp::ibp_lower_bounds(net, &sub, sp),
+                    BoundMethod::Crown(inter) => CrownBatch::new(net, sub.clone(), *inter).lower_bounds(sp),
+                    BoundMethod::AlphaCrown(opts) => alpha::alpha_crown_lower_bounds(net, &sub, sp, opts),
+                }
+            })
+            .collect();
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        if views.is_empty() {
+            return Array2::zeros((0, spec.shape()[1]));
         }
+        ndarray::concatenate(Axis(0), &views).expect("chunks share the spec width")
     }
 
-    /// Sound lower and upper bounds of every logit over `region`.
+    /// Sound lower bounds of `spec · f(x)` over one region.
+    pub fn lower_bounds(&self, net: &Network, region: &Region, spec: &Array2<f64>) -> Array1<f64> {
+        let eps = Array1::from_elem(1, region.eps);
+        let batch = RegionBatch {
+            centers: region.center.reborrow().insert_axis(Axis(0)),
+            eps: eps.view(),
+            norm: region.norm,
+            domain: region.domain,
+        };
+        self.lower_bounds_batch(net, &batch, spec.view().insert_axis(Axis(0))).row(0).to_owned()
+    }
+
+    /// Sound lower and upper bounds of every logit over each region of the batch.
+    pub fn logit_bounds_batch(&self, net: &Network, regions: &RegionBatch) -> BoxBatch {
+        let k = net.output_dim();
+        let spec = logit_spec(k);
+        let spec3 = spec.broadcast((regions.len(), 2 * k, k)).expect("broadcast spec");
+        let lb = self.lower_bounds_batch(net, regions, spec3);
+        BoxBatch { lower: lb.slice(s![.., ..k]).to_owned(), upper: lb.slice(s![.., k..]).mapv(|v| -v) }
+    }
+
+    /// Sound lower and upper bounds of every logit over one region.
     pub fn logit_bounds(&self, net: &Network, region: &Region) -> Interval {
         let k = net.output_dim();
         let lb = self.lower_bounds(net, region, &logit_spec(k));
-        Interval {
-            lower: lb.slice(ndarray::s![..k]).to_owned(),
-            upper: lb.slice(ndarray::s![k..]).mapv(|v| -v),
-        }
+        Interval { lower: lb.slice(s![..k]).to_owned(), upper: lb.slice(s![k..]).mapv(|v| -v) }
     }
+}
+
+/// Rows per chunk: a fixed function of the network (never of the thread count), sized so a chunk's
+/// CROWN coefficient matrices stay near 2²² entries.
+fn chunk_rows(net: &Network) -> usize {
+    let dims = net.boundary_dims().expect("validated");
+    let widest = dims.iter().copied().max().unwrap_or(1);
+    let relu_widest = net
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| matches!(l, Layer::Relu))
+        .map(|(i, _)| dims[i])
+        .max()
+        .unwrap_or(1);
+    ((1usize << 22) / (2 * relu_widest * widest).max(1)).clamp(1, 64)
+}
+
+/// Stacks one spec matrix per region into the (rows × m × outputs) shape the batch API takes.
+pub fn stack_specs(specs: &[Array2<f64>]) -> Array3<f64> {
+    let views: Vec<_> = specs.iter().map(|s| s.view().insert_axis(Axis(0))).collect();
+    ndarray::concatenate(Axis(0), &views).expect("specs of equal shape")
 }

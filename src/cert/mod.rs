@@ -5,7 +5,7 @@ mod deterministic;
 mod radius;
 
 pub use deterministic::BoundCertifier;
-pub use radius::RadiusSearch;
+pub use radius::{RadiusSearch, SearchResult, SearchState};
 
 use crate::progress::Progress;
 use crate::spec::Norm;

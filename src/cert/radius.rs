@@ -52,34 +52,61 @@ impl RadiusSearch {
         }
     }
 
-    /// Runs the search with `certified_at(ε)`, a sound check that the ε-ball keeps the answer.
-    pub fn run(&self, mut certified_at: impl FnMut(f64) -> bool) -> SearchResult {
-        let (mut lo, mut hi): (f64, Option<f64>) = (0.0, None);
-        let mut eps = self.eps_start;
-        let mut checks = 0;
-        loop {
-            checks += 1;
-            if certified_at(eps) {
-                lo = eps;
-                match hi {
-                    None if eps >= self.eps_max => break,
-                    None => eps = (2.0 * eps).min(self.eps_max),
-                    Some(h) => eps = 0.5 * (lo + h),
-                }
-            } else {
-                hi = Some(eps);
-                if lo == 0.0 && eps < self.eps_min {
-                    break;
-                }
-                eps = 0.5 * (lo + eps);
+    /// A fresh search, whose first check is at `eps_start`.
+    pub fn start(&self) -> SearchState {
+        SearchState { lo: 0.0, hi: None, eps: self.eps_start, checks: 0, done: false }
+    }
+
+    /// Records the outcome of the check at `state.eps` and picks the next ε (or finishes).
+    pub fn step(&self, state: &mut SearchState, certified: bool) {
+        state.checks += 1;
+        let eps = state.eps;
+        if certified {
+            state.lo = eps;
+            match state.hi {
+                None if eps >= self.eps_max => state.done = true,
+                None => state.eps = (2.0 * eps).min(self.eps_max),
+                Some(h) => state.eps = 0.5 * (eps + h),
             }
-            if let Some(h) = hi {
-                if lo > 0.0 && h - lo <= self.rel_tol * h {
-                    break;
-                }
+        } else {
+            state.hi = Some(eps);
+            if state.lo == 0.0 && eps < self.eps_min {
+                state.done = true;
+            }
+            state.eps = 0.5 * (state.lo + eps);
+        }
+        if let Some(h) = state.hi {
+            if state.lo > 0.0 && h - state.lo <= self.rel_tol * h {
+                state.done = true;
             }
         }
-        SearchResult { certified: lo, failed: hi, checks }
+    }
+
+    /// Runs the search with `certified_at(ε)`, a sound check that the ε-ball keeps the answer.
+    pub fn run(&self, mut certified_at: impl FnMut(f64) -> bool) -> SearchResult {
+        let mut st = self.start();
+        while !st.done {
+            let ok = certified_at(st.eps);
+            self.step(&mut st, ok);
+        }
+        st.result()
+    }
+}
+
+/// The bracket of one row's search: `lo` was certified (or is 0), `hi` failed; `eps` is checked next.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SearchState {
+    pub lo: f64,
+    pub hi: Option<f64>,
+    pub eps: f64,
+    pub checks: usize,
+    pub done: bool,
+}
+
+impl SearchState {
+    /// The outcome so far.
+    pub fn result(&self) -> SearchResult {
+        SearchResult { certified: self.lo, failed: self.hi, checks: self.checks }
     }
 }
 

@@ -15,9 +15,9 @@ const OPSETS: std::ops::RangeInclusive<i64> = 7..=21;
 
 /// Reads an ONNX file into a [`Network`].
 pub fn read_onnx(path: &Path) -> Result<Network> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
+    let bytes = std::fs::read(path).map_err(|err| Error::Io { path: path.into(), err })?;
     let model = pb::ModelProto::decode(bytes.as_slice())
-        .map_err(|source| Error::OnnxDecode { path: path.into(), source })?;
+        .map_err(|err| Error::OnnxDecode { path: path.into(), err })?;
     from_model(&model).map_err(|e| match e {
         Error::OnnxModel(m) => Error::OnnxModel(format!("{}: {m}", path.display())),
         other => other,
@@ -27,7 +27,7 @@ pub fn read_onnx(path: &Path) -> Result<Network> {
 /// Decodes ONNX bytes into a [`Network`].
 pub fn read_onnx_bytes(bytes: &[u8]) -> Result<Network> {
     let model = pb::ModelProto::decode(bytes)
-        .map_err(|source| Error::OnnxDecode { path: "<bytes>".into(), source })?;
+        .map_err(|err| Error::OnnxDecode { path: "<bytes>".into(), err })?;
     from_model(&model)
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 /// [`Network::round_weights_to_f32`]); otherwise the file would describe a different network.
 pub fn write_onnx(net: &Network, path: &Path) -> Result<()> {
     let bytes = write_onnx_bytes(net)?;
-    std::fs::write(path, bytes).map_err(|source| Error::Io { path: path.into(), source })
+    std::fs::write(path, bytes).map_err(|err| Error::Io { path: path.into(), err })
 }
 
 /// Encodes `net` as ONNX bytes (see [`write_onnx`]).

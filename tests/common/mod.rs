@@ -2,7 +2,7 @@
 //! region, a PGD-style search, and a rigorous enclosure of the exact network output.
 #![allow(dead_code)]
 use ndarray::{Array1, Array2};
-use rp::bound::{ibp_boundaries, Interval};
+use rp::bound::{ibp_boundaries, Interval, RegionBatch};
 use rp::net::{init::seeded_mlp, Affine, Layer, Network};
 use rp::rng::Philox;
 use rp::spec::{DomainBox, Norm, Region};
@@ -23,8 +23,10 @@ pub fn random_net(sizes: &[usize], seed: u64, scale: f64) -> Network {
 /// A rigorous enclosure of the exact real output f(x) (interval arithmetic with outward rounding on
 /// the zero-radius region): an exact value outside it is impossible.
 pub fn exact_output_enclosure(net: &Network, x: &Array1<f64>) -> Interval {
-    let region = Region { center: x.view(), eps: 0.0, norm: Norm::Linf, domain: None };
-    ibp_boundaries(net, &region).pop().unwrap()
+    let xs = x.view().insert_axis(ndarray::Axis(0));
+    let eps = Array1::zeros(1);
+    let regions = RegionBatch { centers: xs, eps: eps.view(), norm: Norm::Linf, domain: None };
+    ibp_boundaries(net, &regions).pop().unwrap().row(0)
 }
 
 /// Points of the region: uniform samples, points on the sphere and vertices, all checked to lie inside.
