@@ -80,7 +80,7 @@ struct BoundsArgs {
     #[arg(long, value_enum, default_value_t = Norm::Linf)]
     norm: Norm,
     /// Radius of the ball, in model-input units.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     eps: f64,
     #[arg(long, value_enum, default_value_t = MethodArg::Crown)]
     method: MethodArg,

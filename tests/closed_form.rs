@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use ndarray::{array, Array1, Array2};
-use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{Signed, Zero};
 use rp::bound::BoundMethod;

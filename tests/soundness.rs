@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use ndarray::Array1;
 use proptest::prelude::*;
-use rp::bound::{AlphaCrownOptions, BoundMethod};
+use rp::bound::{AlphaCrownOptions, BoundMethod, Intermediate};
 use rp::cert::{Batch, BoundCertifier, Certifier, RadiusSearch};
 use rp::progress::NoProgress;
 use rp::spec::{Decision, Norm, Region};
@@ -15,7 +15,9 @@ use rp::spec::{Decision, Norm, Region};
 fn methods() -> Vec<BoundMethod> {
     vec![
         BoundMethod::Ibp,
-        BoundMethod::crown(),
+        BoundMethod::Crown(Intermediate::UnstableOnly),
+        BoundMethod::Crown(Intermediate::All),
+        BoundMethod::Crown(Intermediate::AutoLirpa),
         BoundMethod::AlphaCrown(AlphaCrownOptions { iterations: 5, ..Default::default() }),
     ]
 }
@@ -54,7 +56,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// IBP-1, CROWN-2, ALPHA-1: no point of the region has an exact logit outside the bounds.
     #[test]

@@ -1,0 +1,114 @@
+//! The `rp` command line: the output contracts of SPEC §3, the bundled demo, and clear errors with a
+//! non-zero exit for bad input.
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn rp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rp")).args(args).output().expect("run rp")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn certify_runs_on_the_bundled_demo_with_the_csv_contract() {
+    let o = rp(&["certify", "--method", "crown", "--norm", "l2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let mut lines = out.lines();
+    assert_eq!(lines.next().unwrap(), "row,label,radius,guarantee,radius_upper,alpha,time_ms");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 20);
+    for (i, r) in rows.iter().enumerate() {
+        let f: Vec<&str> = r.split(',').collect();
+        assert_eq!(f[0], i.to_string());
+        assert!(f[1] == "0" || f[1] == "1");
+        assert!(f[2].parse::<f64>().unwrap() >= 0.0);
+        assert_eq!(f[3], "sound");
+        assert_eq!((f[4], f[5]), ("", ""));
+    }
+}
+
+#[test]
+fn certify_json_and_bounds_json_follow_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c.json");
+    let o = rp(&["certify", "--method", "alpha-crown", "--alpha-iters", "3", "--output", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["method"], "alpha-crown");
+    assert_eq!(v["norm"], "linf");
+    let row = &v["rows"][0];
+    for key in ["row", "label", "radius", "guarantee", "radius_upper", "alpha", "time_ms"] {
+        assert!(row.get(key).is_some(), "missing {key}");
+    }
+    let bj = dir.path().join("b.json");
+    let o = rp(&["bounds", "--eps", "0.05", "--norm", "l2", "--method", "ibp", "--json", bj.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bj).unwrap()).unwrap();
+    assert_eq!((v["method"].as_str(), v["norm"].as_str(), v["eps"].as_f64()), (Some("ibp"), Some("l2"), Some(0.05)));
+    let r = &v["rows"][3];
+    assert_eq!(r["row"], 3);
+    let (lo, hi) = (r["lower"].as_array().unwrap(), r["upper"].as_array().unwrap());
+    assert_eq!(lo.len(), 2);
+    assert!(lo.iter().zip(hi).all(|(l, h)| l.as_f64() <= h.as_f64()));
+}
+
+#[test]
+fn bad_inputs_fail_with_a_message_and_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-mlp/model.onnx");
+    let model = model.to_str().unwrap();
+    let bad_csv = dir.path().join("bad.csv");
+    let header = (0..11).map(|k| format!("x{k}")).collect::<Vec<_>>().join(",");
+    std::fs::write(&bad_csv, format!("{header}\n1,2,3,4,5,6,7,8,9,10,11\n1,2,3,4,5,6,7,oops,9,10,11\n")).unwrap();
+    let o = rp(&["certify", "--model", model, "--input", bad_csv.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("line 3, column 8") && stderr(&o).contains("'oops'"), "{}", stderr(&o));
+
+    let short = dir.path().join("short.csv");
+    std::fs::write(&short, "a,b\n1,2\n").unwrap();
+    let o = rp(&["certify", "--model", model, "--input", short.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("header has 2 columns but the model takes 11 inputs"), "{}", stderr(&o));
+
+    let garbage = dir.path().join("garbage.onnx");
+    std::fs::write(&garbage, b"\x08\x01\x12\xff\xff").unwrap();
+    let o = rp(&["certify", "--model", garbage.to_str().unwrap(), "--input", short.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not a valid ONNX model"), "{}", stderr(&o));
+
+    let o = rp(&["bounds", "--eps", "-1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--eps must be a finite number"), "{}", stderr(&o));
+
+    let o = rp(&["certify", "--output", "out.txt"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("must end in .csv or .json"), "{}", stderr(&o));
+
+    let o = rp(&["certify", "--domain-lo", "0", "--domain-hi", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("outside the domain box"), "{}", stderr(&o));
+
+    let o = rp(&["certify", "--rel-tol", "2"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("rel_tol"), "{}", stderr(&o));
+}
+
+#[test]
+fn acasxu_certifies_with_argmin_decisions() {
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks/acasxu/onnx/ACASXU_run2a_1_1_batch_2000.onnx");
+    if !bench.exists() {
+        eprintln!("skipped: {} not found", bench.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("acas.csv");
+    std::fs::write(&csv, "rho,theta,psi,v_own,v_int\n0.2,0.15,-0.05,-0.14,0.01\n-0.06,0.17,-0.12,-0.01,0.05\n").unwrap();
+    let o = rp(&["certify", "--model", bench.to_str().unwrap(), "--input", csv.to_str().unwrap(), "--decision", "argmin"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(out.lines().count(), 3);
+    assert!(out.lines().skip(1).all(|l| l.split(',').nth(2).unwrap().parse::<f64>().unwrap() > 0.0), "{out}");
+}
