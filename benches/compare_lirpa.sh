@@ -34,10 +34,12 @@ PYEOF
   for method in ibp crown; do
     for norm in linf l2; do
       local eps=$linf; [ $norm = l2 ] && eps=$l2
-      local t
-      t=$($RP --threads 1 bounds --model "$dir/model.onnx" --input "$dir/inputs.csv" --method $method --norm $norm --eps "$eps" \
-          --json "$dir/${method}_${norm}.json" 2>&1 | sed -n 's/.*computed in \([0-9.]*\) s/\1/p')
-      times="$times\"${method}_${norm}\": $t, "
+      for threads in 1 2; do
+        local t
+        t=$($RP --threads $threads bounds --model "$dir/model.onnx" --input "$dir/inputs.csv" --method $method --norm $norm \
+            --eps "$eps" --json "$dir/${method}_${norm}.json" 2>&1 | sed -n 's/.*computed in \([0-9.]*\) s/\1/p')
+        times="$times\"${method}_${norm}_t${threads}\": $t, "
+      done
     done
   done
   echo "${times%, }}" > "$dir/rp_times.json"

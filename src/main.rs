@@ -203,11 +203,7 @@ fn bounds(a: BoundsArgs) -> Result<()> {
     let eps = ndarray::Array1::from_elem(l.inputs.nrows(), a.eps);
     // Chunks of rows so that the progress bar moves; rows do not depend on the chunking, except under
     // auto_LiRPA's batch-wide rule, which sees the whole file as one batch.
-    let chunk = match &m {
-        BoundMethod::Crown(Intermediate::AutoLirpa) => l.inputs.nrows(),
-        BoundMethod::AlphaCrown(o) if o.intermediate == Intermediate::AutoLirpa => l.inputs.nrows(),
-        _ => 256,
-    };
+    let chunk = if m.row_independent(&l.net) { 256 } else { l.inputs.nrows() };
     let mut rows = Vec::with_capacity(l.inputs.nrows());
     for (c, part) in l.inputs.axis_chunks_iter(Axis(0), chunk).enumerate() {
         let regions = RegionBatch { centers: part, eps: eps.slice(ndarray::s![..part.nrows()]), norm: a.norm, domain: l.domain.as_ref() };

@@ -8,7 +8,8 @@ use super::ibp::{affine_box, first_affine};
 use super::linear::{input_box, relu_state, reshape_rows, signed_affine_rows, signed_unit_rows, AffineMags, LinearBatch, ReluRelax, ReluState};
 use super::{BoxBatch, Intermediate, RegionBatch};
 use crate::net::{Layer, Network};
-use ndarray::{Array2, ArrayView3};
+use ndarray::{Array1, Array2, ArrayView3, Axis};
+use rayon::prelude::*;
 
 /// What CROWN knows about a batch of input regions: the relaxation of every ReLU layer and the
 /// rounding-error data of every affine layer. Built once, then used for any output specification.
@@ -19,6 +20,39 @@ pub struct CrownBatch<'n, 'r> {
     mags: Vec<Option<AffineMags>>,
     /// Sound (tightest known) boxes of every boundary.
     boxes: Vec<BoxBatch>,
+}
+
+/// Batch rows per parallel task of a backward pass (a constant: rows never depend on the grouping).
+const OWNERS_PER_TASK: usize = 16;
+
+/// Splits `items` (sorted by owner) into groups of consecutive owners, runs `f` on the groups in
+/// parallel, and concatenates the results in order.
+fn par_by_owner<T: Sync>(items: &[T], owner: impl Fn(&T) -> usize + Sync, f: impl Fn(&[T]) -> Array1<f64> + Sync) -> Array1<f64> {
+    let mut bounds = vec![0];
+    for i in 1..items.len() {
+        if owner(&items[i]) / OWNERS_PER_TASK != owner(&items[i - 1]) / OWNERS_PER_TASK {
+            bounds.push(i);
+        }
+    }
+    bounds.push(items.len());
+    let parts: Vec<Array1<f64>> = bounds.par_windows(2).map(|w| f(&items[w[0]..w[1]])).collect();
+    ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.view()).collect::<Vec<_>>()).expect("1-D parts")
+}
+
+/// Whether some ReLU's input is not a single affine map of the input (so CROWN refines its bounds by
+/// a backward pass, rather than taking the exact first-layer bounds).
+pub(crate) fn has_refined_relu(net: &Network) -> bool {
+    let (mut on_input, mut exact) = (true, true);
+    for layer in &net.layers {
+        match layer {
+            Layer::Affine(_) => exact = on_input,
+            Layer::Relu if !exact => return true,
+            Layer::Relu => exact = false,
+            Layer::Reshape { .. } => {}
+        }
+        on_input &= matches!(layer, Layer::Reshape { .. });
+    }
+    false
 }
 
 /// α-CROWN's record of the backward pass: the coefficients on each ReLU's output, by layer.
@@ -85,11 +119,13 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
         if pairs.is_empty() {
             return reference.clone();
         }
-        let (start, lin) = match end.checked_sub(1).map(|i| &self.net.layers[i]) {
-            Some(Layer::Affine(a)) => (end - 1, signed_affine_rows(&pairs, a)),
-            _ => (end, signed_unit_rows(&pairs, reference.lower.ncols())),
-        };
-        let lb = self.backward(start, lin, None, None).concretize(&self.regions);
+        let lb = par_by_owner(&pairs, |p| p.0, |part| {
+            let (start, lin) = match end.checked_sub(1).map(|i| &self.net.layers[i]) {
+                Some(Layer::Affine(a)) => (end - 1, signed_affine_rows(part, a)),
+                _ => (end, signed_unit_rows(part, reference.lower.ncols())),
+            };
+            self.backward(start, lin, None, None).concretize(&self.regions)
+        });
         let mut out = reference.clone();
         for (k, &(b, j)) in pairs.iter().enumerate() {
             out.lower[[b, j]] = lb[2 * k];
@@ -100,8 +136,13 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
 
     /// Sound CROWN lower bounds of spec[b]·f(x) (auto_LiRPA's `method='CROWN'`); rows × m.
     pub fn lower_bounds(&self, spec: ArrayView3<f64>) -> Array2<f64> {
-        let lin = self.backward(self.net.layers.len(), LinearBatch::from_spec(spec), None, None);
-        reshape_rows(lin.concretize(&self.regions), self.regions.len())
+        let owners: Vec<usize> = (0..self.regions.len()).collect();
+        let lb = par_by_owner(&owners, |&b| b, |part| {
+            let (first, last) = (part[0], part[part.len() - 1] + 1);
+            let lin = LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first);
+            self.backward(self.net.layers.len(), lin, None, None).concretize(&self.regions)
+        });
+        reshape_rows(lb, self.regions.len())
     }
 
     /// Moves `lin` (bounds over boundary `end`) back to the input through layers end−1 … 0. ReLUs use

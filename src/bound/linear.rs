@@ -91,8 +91,10 @@ pub(crate) struct ReluRelax {
     pub pos_mult: Array2<f64>,
     pub neg_mult: Array2<f64>,
     pub neg_intercept: Array2<f64>,
-    /// 1.0 for unstable neurons, 0.0 otherwise.
-    pub unstable: Array2<f64>,
+    /// 1.0 for active and unstable neurons, 0.0 for inactive ones (the exact part of the step).
+    pub keep: Array2<f64>,
+    /// The unstable neurons of each batch row.
+    pub unstable_idx: Vec<Vec<usize>>,
     /// A bound on |pre-activation| for the rounding-error terms, and its row sums (rounded up).
     pub mag: Array2<f64>,
     pub mag_sum: Array1<f64>,
@@ -117,7 +119,11 @@ impl ReluRelax {
             }),
             neg_mult: lines.mapv(|l| l.slope),
             neg_intercept: lines.mapv(|l| l.intercept),
-            unstable: state.mapv(|s| (s == ReluState::Unstable) as u8 as f64),
+            keep: state.mapv(|s| (s != ReluState::Inactive) as u8 as f64),
+            unstable_idx: state
+                .outer_iter()
+                .map(|r| r.iter().enumerate().filter(|(_, &s)| s == ReluState::Unstable).map(|(j, _)| j).collect())
+                .collect(),
             mag_sum: mag.outer_iter().map(|r| nonneg_dot_upper(r.sum(), r.len())).collect(),
             mag,
             state,
@@ -128,13 +134,18 @@ impl ReluRelax {
 impl LinearBatch {
     /// The trivial bound spec_b · f(x) ≥ spec_b · f(x) for every batch row (rows b·m … b·m+m−1).
     pub fn from_spec(spec: ArrayView3<f64>) -> Self {
+        Self::from_spec_at(spec, 0)
+    }
+
+    /// As [`from_spec`](Self::from_spec) for batch rows first_owner, first_owner + 1, ….
+    pub fn from_spec_at(spec: ArrayView3<f64>, first_owner: usize) -> Self {
         let (b, m, k) = spec.dim();
         let coef = spec.as_standard_layout().into_owned().into_shape_with_order((b * m, k)).expect("contiguous");
         LinearBatch {
             coef,
             constant: Array1::zeros(b * m),
             slack: Array1::zeros(b * m),
-            owner: (0..b * m).map(|r| r / m.max(1)).collect(),
+            owner: (0..b * m).map(|r| first_owner + r / m.max(1)).collect(),
         }
     }
 
@@ -165,28 +176,39 @@ impl LinearBatch {
     /// an unstable neuron uses relu(z) ≥ α·z with α = `alpha[r, j]` (default: the adaptive slope),
     /// λ < 0 uses the chord.
     pub fn through_relu(&mut self, rx: &ReluRelax, alpha: Option<&Array2<f64>>) {
-        let n = self.coef.ncols();
-        let mut pos_buf = vec![0.0; n];
         for (r, mut row) in self.coef.outer_iter_mut().enumerate() {
             let o = self.owner[r];
-            let (unst, mag) = (row_of(&rx.unstable, o), row_of(&rx.mag, o));
-            let pos = match alpha {
-                Some(al) => {
-                    let al = al.row(r);
-                    for (((p, &a), &base), &u) in pos_buf.iter_mut().zip(al.iter()).zip(row_of(&rx.pos_mult, o)).zip(unst) {
-                        *p = if u != 0.0 { a } else { base };
-                    }
-                    &pos_buf[..]
-                }
-                None => row_of(&rx.pos_mult, o),
-            };
             let row = row.as_slice_mut().expect("standard layout");
-            let sums = relax_row(row, pos, row_of(&rx.neg_mult, o), row_of(&rx.neg_intercept, o), unst, mag);
+            let unstable = &rx.unstable_idx[o];
+            // Unstable neurons: relaxed products, accumulated error terms (FP-1, FP-2).
+            let (mut abs_mul_mag, mut intercepts, mut abs_intercepts) = (0.0, 0.0, 0.0);
+            for &j in unstable {
+                let lam = row[j];
+                let (mult, t) = if lam < 0.0 {
+                    (rx.neg_mult[[o, j]], rx.neg_intercept[[o, j]])
+                } else {
+                    (alpha.map_or(rx.pos_mult[[o, j]], |a| a[[r, j]]), 0.0)
+                };
+                let prod = lam * mult;
+                abs_mul_mag += (prod * rx.mag[[o, j]]).abs();
+                let lt = lam * t;
+                intercepts += lt;
+                abs_intercepts += lt.abs();
+                row[j] = prod;
+            }
+            // Stable neurons: ×1 (active) or ×0 (inactive), exact; unstable ones keep their new value.
+            for (v, &k) in row.iter_mut().zip(row_of(&rx.keep, o)) {
+                *v *= k;
+            }
+            if unstable.is_empty() {
+                continue;
+            }
+            let n = unstable.len();
             // rounding of λ·mult (u|λ'| + η per neuron, times |z| ≤ mag), of Σλt, and of the constant
-            let mul_err = up(up(UNIT_ROUNDOFF * nonneg_dot_upper(sums.abs_mul_mag, n)) + up(MIN_SUBNORMAL * rx.mag_sum[o]));
-            let c = self.constant[r] + sums.intercepts;
+            let mul_err = up(up(UNIT_ROUNDOFF * nonneg_dot_upper(abs_mul_mag, n)) + up(MIN_SUBNORMAL * rx.mag_sum[o]));
+            let c = self.constant[r] + intercepts;
             self.constant[r] = c;
-            let t_err = dot_error(n, nonneg_dot_upper(sums.abs_intercepts, n));
+            let t_err = dot_error(n, nonneg_dot_upper(abs_intercepts, n));
             self.slack[r] = up(up(up(self.slack[r] + mul_err) + t_err) + add_error(c));
         }
     }
@@ -233,55 +255,6 @@ impl LinearBatch {
 fn row_of(a: &Array2<f64>, o: usize) -> &[f64] {
     let n = a.ncols();
     &a.as_slice().expect("standard layout")[o * n..(o + 1) * n]
-}
-
-/// Plain sums of one row's ReLU step, bounded below by FP-2.
-struct RelaxSums {
-    /// Σ |λ'ⱼ|·magⱼ over unstable neurons.
-    abs_mul_mag: f64,
-    /// Σ λⱼ·tⱼ over the chord intercepts used.
-    intercepts: f64,
-    /// Σ |λⱼ·tⱼ|.
-    abs_intercepts: f64,
-}
-
-/// Relaxes one row in place: λ ≥ 0 → λ·pos, λ < 0 → λ·neg (+ λ·negt to the constant). The side is
-/// chosen by masking with λ's sign bit (−0 takes the negative side, where it contributes ±0), so the
-/// loop has no data-dependent branch and vectorizes; four accumulators per sum.
-#[inline]
-fn relax_row(row: &mut [f64], pos: &[f64], neg: &[f64], negt: &[f64], unst: &[f64], mag: &[f64]) -> RelaxSums {
-    let (mut am, mut at, mut aa) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
-    let n = row.len();
-    debug_assert!(pos.len() == n && neg.len() == n && negt.len() == n && unst.len() == n && mag.len() == n);
-    #[inline(always)]
-    fn one(lam: f64, pos: f64, neg: f64, negt: f64, unst: f64, mag: f64) -> (f64, f64, f64) {
-        let mask = ((lam.to_bits() as i64) >> 63) as u64; // all ones when the sign bit is set
-        let mult = f64::from_bits((neg.to_bits() & mask) | (pos.to_bits() & !mask));
-        let t = f64::from_bits(negt.to_bits() & mask);
-        let prod = lam * mult;
-        (prod, (prod * mag).abs() * unst, lam * t)
-    }
-    let mut chunks = row.chunks_exact_mut(4);
-    let mut j = 0;
-    for c in &mut chunks {
-        for k in 0..4 {
-            let (prod, m, lt) = one(c[k], pos[j + k], neg[j + k], negt[j + k], unst[j + k], mag[j + k]);
-            c[k] = prod;
-            am[k] += m;
-            at[k] += lt;
-            aa[k] += lt.abs();
-        }
-        j += 4;
-    }
-    for (k, v) in chunks.into_remainder().iter_mut().enumerate() {
-        let (prod, m, lt) = one(*v, pos[j + k], neg[j + k], negt[j + k], unst[j + k], mag[j + k]);
-        *v = prod;
-        am[0] += m;
-        at[0] += lt;
-        aa[0] += lt.abs();
-    }
-    let sum4 = |a: [f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
-    RelaxSums { abs_mul_mag: sum4(am), intercepts: sum4(at), abs_intercepts: sum4(aa) }
 }
 
 /// Σ |aᵢ|·wᵢ in plain floating point with four independent accumulators (so it vectorizes); callers

@@ -126,13 +126,16 @@ impl BoundMethod {
         BoundMethod::Crown(Intermediate::default())
     }
 
-    /// Whether each row's result is independent of the other rows of its batch.
-    fn row_independent(&self) -> bool {
-        match self {
-            BoundMethod::Ibp => true,
-            BoundMethod::Crown(i) => *i != Intermediate::AutoLirpa,
-            BoundMethod::AlphaCrown(o) => o.intermediate != Intermediate::AutoLirpa,
-        }
+    /// Whether each row's result on `net` is independent of the other rows of its batch: always,
+    /// except under auto_LiRPA's batch-wide rule on a network where some ReLU's input bounds need a
+    /// backward pass (one not fed by a single affine map of the input).
+    pub fn row_independent(&self, net: &Network) -> bool {
+        let batch_wide = match self {
+            BoundMethod::Ibp => false,
+            BoundMethod::Crown(i) => *i == Intermediate::AutoLirpa,
+            BoundMethod::AlphaCrown(o) => o.intermediate == Intermediate::AutoLirpa,
+        };
+        !batch_wide || !crown::has_refined_relu(net)
     }
 
     /// The method's name in files and on the command line.
@@ -151,7 +154,7 @@ impl BoundMethod {
     pub fn lower_bounds_batch(&self, net: &Network, regions: &RegionBatch, spec: ArrayView3<f64>) -> Array2<f64> {
         assert_eq!(spec.shape()[0], regions.len(), "one specification per region");
         let n = regions.len();
-        let chunk = if self.row_independent() { chunk_rows(net) } else { n.max(1) };
+        let chunk = if self.row_independent(net) { chunk_rows(net) } else { n.max(1) };
         let parts: Vec<Array2<f64>> = (0..n.div_ceil(chunk))
             .into_par_iter()
             .map(|c| {
