@@ -13,6 +13,7 @@ pub mod progress;
 pub mod report;
 pub mod rigor;
 pub mod rng;
+pub mod smooth;
 pub mod spec;
 
 pub use error::{Error, Result};

@@ -7,6 +7,8 @@ use rp::bound::{AlphaCrownOptions, BoundMethod, Intermediate, RegionBatch};
 use rp::cert::{Batch, BoundCertifier, Certifier, RadiusSearch};
 use rp::net::{read_onnx, Network};
 use rp::report::{self, BoundsRecord, Format};
+use rp::smooth::sampler::NoiseSpace;
+use rp::smooth::{RadiusRule, SmoothMode, SmoothOptions, SmoothingCertifier};
 use rp::spec::{Decision, DomainBox, Norm};
 use std::path::{Path, PathBuf};
 
@@ -32,11 +34,13 @@ enum Command {
     Certify(CertifyArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum MethodArg {
     Ibp,
     Crown,
     AlphaCrown,
+    /// Randomized smoothing (certify only; ℓ2).
+    Smooth,
 }
 
 #[derive(Args)]
@@ -97,9 +101,9 @@ struct CertifyArgs {
     model: ModelArgs,
     #[arg(long, value_enum, default_value_t = MethodArg::Crown)]
     method: MethodArg,
-    /// Norm of the certified balls.
-    #[arg(long, value_enum, default_value_t = Norm::Linf)]
-    norm: Norm,
+    /// Norm of the certified balls (default: linf; smoothing certifies l2 only).
+    #[arg(long, value_enum)]
+    norm: Option<Norm>,
     /// How the model's scores become its answer (ACAS Xu advisories are the argmin).
     #[arg(long, value_enum, default_value_t = Decision::Argmax)]
     decision: Decision,
@@ -114,9 +118,57 @@ struct CertifyArgs {
     eps_max: f64,
     #[command(flatten)]
     alpha: AlphaArgs,
+    #[command(flatten)]
+    smooth: SmoothArgs,
+    /// Certify only shard K of N (rows K·R/N … (K+1)·R/N − 1 of R, numbered as in the whole file); the
+    /// shards' outputs concatenate to the unsharded output.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
     /// Output file, .csv or .json (default: CSV on standard output).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Also write Cohen et al.'s TSV (`idx label predict radius correct time`); needs a `label` column.
+    #[arg(long)]
+    cohen_tsv: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SmoothArgs {
+    /// Smoothing: noise standard deviation, in model-input units.
+    #[arg(long, allow_negative_numbers = true)]
+    sigma: Option<f64>,
+    /// Smoothing: selection samples (Cohen's n0).
+    #[arg(long, default_value_t = 100)]
+    n0: u64,
+    /// Smoothing: estimation samples.
+    #[arg(long, default_value_t = 100_000)]
+    n: u64,
+    /// Smoothing: failure probability α.
+    #[arg(long, default_value_t = 0.001, allow_negative_numbers = true)]
+    alpha: f64,
+    /// Smoothing: certify (class + ℓ2 radius), predict (class), or always-label (majority, no abstention).
+    #[arg(long, value_enum, default_value_t = SmoothMode::Certify)]
+    mode: SmoothMode,
+    /// Smoothing: radius from Cohen's bound (default) or the two-class bound of the paper's Eq. 1.
+    #[arg(long, value_enum, default_value_t = RadiusRule::Cohen)]
+    smooth_radius: RadiusRule,
+    /// Smoothing: seed of the noise; every draw is a function of (seed, row, sample).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Smoothing: draw the noise in model-input space or as its image under the first layer (same
+    /// distribution; cheaper when that layer narrows). `auto` picks first-layer when it is narrower.
+    #[arg(long, value_enum, default_value_t = NoiseSpace::Auto)]
+    noise_space: NoiseSpace,
+}
+
+fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (k, n) = s.split_once('/').ok_or_else(|| format!("shard '{s}' must look like K/N, e.g. 0/4"))?;
+    let k: usize = k.trim().parse().map_err(|_| format!("shard index '{k}' is not a number"))?;
+    let n: usize = n.trim().parse().map_err(|_| format!("shard count '{n}' is not a number"))?;
+    if n == 0 || k >= n {
+        return Err(format!("shard {k}/{n}: need 0 ≤ K < N"));
+    }
+    Ok((k, n))
 }
 
 fn main() {
@@ -140,6 +192,7 @@ fn run(cli: Cli) -> Result<()> {
 struct Loaded {
     net: Network,
     inputs: ndarray::Array2<f64>,
+    labels: Option<Vec<usize>>,
     domain: Option<DomainBox>,
 }
 
@@ -159,12 +212,13 @@ fn load(m: &ModelArgs) -> Result<Loaded> {
         (Some(lo), Some(hi)) => Some(DomainBox::uniform(net.input_dim(), lo, hi)?),
         _ => None,
     };
-    Ok(Loaded { net, inputs: table.rows, domain })
+    Ok(Loaded { net, inputs: table.rows, labels: table.labels, domain })
 }
 
 fn method(m: MethodArg, a: &AlphaArgs, default_intermediate: Intermediate) -> Result<BoundMethod> {
     let intermediate = a.intermediate.unwrap_or(default_intermediate);
     Ok(match m {
+        MethodArg::Smooth => bail!("randomized smoothing gives no bounds on logits; use --method ibp, crown or alpha-crown"),
         MethodArg::Ibp => BoundMethod::Ibp,
         MethodArg::Crown => BoundMethod::Crown(intermediate),
         MethodArg::AlphaCrown => {
@@ -222,27 +276,66 @@ fn bounds(a: BoundsArgs) -> Result<()> {
 
 fn certify(a: CertifyArgs) -> Result<()> {
     let format = a.output.as_deref().map(Format::from_path).transpose()?;
+    let norm = match (a.method, a.norm) {
+        (MethodArg::Smooth, None | Some(Norm::L2)) => Norm::L2,
+        (MethodArg::Smooth, Some(n)) => bail!("randomized smoothing certifies l2 radii only; drop --norm {} or use --norm l2", n.as_str()),
+        (_, n) => n.unwrap_or(Norm::Linf),
+    };
     let l = load(&a.model)?;
-    let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
-    search.validate()?;
-    let certifier =
-        BoundCertifier { net: l.net, method: method(a.method, &a.alpha, Intermediate::UnstableOnly)?, norm: a.norm, decision: a.decision, domain: l.domain, search };
-    let ids: Vec<usize> = (0..l.inputs.nrows()).collect();
+    if a.cohen_tsv.is_some() && l.labels.is_none() {
+        bail!("--cohen-tsv needs a 'label' column in the input CSV");
+    }
+    let certifier: Box<dyn Certifier> = match a.method {
+        MethodArg::Smooth => {
+            let Some(sigma) = a.smooth.sigma else { bail!("--method smooth needs --sigma (noise standard deviation in model-input units)") };
+            let options = SmoothOptions {
+                sigma,
+                n0: a.smooth.n0,
+                n: a.smooth.n,
+                alpha: a.smooth.alpha,
+                mode: a.smooth.mode,
+                radius: a.smooth.smooth_radius,
+                seed: a.smooth.seed,
+                noise_space: a.smooth.noise_space,
+            };
+            options.validate()?;
+            if l.domain.is_some() {
+                bail!("--domain-lo/--domain-hi do not apply to randomized smoothing (its noise is unbounded)");
+            }
+            Box::new(SmoothingCertifier { net: l.net, decision: a.decision, options })
+        }
+        m => {
+            let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
+            search.validate()?;
+            let method = method(m, &a.alpha, Intermediate::UnstableOnly)?;
+            Box::new(BoundCertifier { net: l.net, method, norm, decision: a.decision, domain: l.domain, search })
+        }
+    };
+    let total = l.inputs.nrows();
+    let (first, last) = match a.shard {
+        Some((k, n)) => (k * total / n, (k + 1) * total / n),
+        None => (0, total),
+    };
+    let ids: Vec<usize> = (first..last).collect();
     let pb = progress_bar(ids.len(), certifier.method());
     let start = std::time::Instant::now();
-    let certs = certifier.certify(Batch { inputs: l.inputs.view(), row_ids: &ids }, &pb)?;
+    let inputs = l.inputs.slice(ndarray::s![first..last, ..]);
+    let certs = certifier.certify(Batch { inputs, row_ids: &ids }, &pb)?;
     pb.finish_and_clear();
-    let mean = certs.iter().map(|c| c.radius).sum::<f64>() / certs.len() as f64;
+    let mean = certs.iter().map(|c| c.radius).sum::<f64>() / certs.len().max(1) as f64;
     eprintln!(
         "{} rows certified by {} ({}): mean radius {mean:.6}, {:.3} s",
         certs.len(),
         certifier.method(),
-        a.norm.as_str(),
+        norm.as_str(),
         start.elapsed().as_secs_f64()
     );
     match (&a.output, format) {
-        (Some(p), Some(f)) => report::write_certificates(create(p)?, f, certifier.method(), a.norm, &certs)?,
-        _ => report::write_certificates(std::io::stdout().lock(), Format::Csv, certifier.method(), a.norm, &certs)?,
+        (Some(p), Some(f)) => report::write_certificates(create(p)?, f, certifier.method(), norm, &certs)?,
+        _ => report::write_certificates(std::io::stdout().lock(), Format::Csv, certifier.method(), norm, &certs)?,
+    }
+    if let (Some(p), Some(labels)) = (&a.cohen_tsv, &l.labels) {
+        report::write_cohen_tsv(create(p)?, &certs, &labels[first..last])?;
     }
     Ok(())
 }

@@ -114,3 +114,20 @@ pub fn write_bounds(out: impl Write, method: &str, norm: Norm, eps: f64, rows: &
     serde_json::to_writer_pretty(out, &BoundsFile { method, norm, eps, rows })?;
     Ok(())
 }
+
+/// Writes Cohen et al.'s certify TSV: `idx label predict radius correct time`, with −1 for an
+/// abstention and the time as H:MM:SS.ffffff, for users of their analysis scripts.
+pub fn write_cohen_tsv(mut out: impl Write, certs: &[Certificate], labels: &[usize]) -> std::io::Result<()> {
+    writeln!(out, "idx\tlabel\tpredict\tradius\tcorrect\ttime")?;
+    for (c, &label) in certs.iter().zip(labels) {
+        let predict = match c.answer {
+            Answer::Abstain => -1,
+            Answer::Class(k) => k as i64,
+        };
+        let correct = (predict == label as i64) as u8;
+        let t = c.time.as_secs_f64();
+        let (h, m, s) = ((t / 3600.0) as u64, ((t % 3600.0) / 60.0) as u64, t % 60.0);
+        writeln!(out, "{}\t{label}\t{predict}\t{:.3}\t{correct}\t{h}:{m:02}:{s:09.6}", c.row, c.radius)?;
+    }
+    Ok(())
+}

@@ -112,3 +112,62 @@ fn acasxu_certifies_with_argmin_decisions() {
     assert_eq!(out.lines().count(), 3);
     assert!(out.lines().skip(1).all(|l| l.split(',').nth(2).unwrap().parse::<f64>().unwrap() > 0.0), "{out}");
 }
+
+#[test]
+fn smoothing_modes_shards_and_cohen_tsv() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = (0..11).map(|k| format!("x{k}")).collect::<Vec<_>>().join(",");
+    let demo = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-mlp/inputs.csv")).unwrap();
+    let labelled = dir.path().join("labelled.csv");
+    let body: Vec<String> = demo.lines().skip(1).enumerate().map(|(i, l)| format!("{l},{}", i % 2)).collect();
+    std::fs::write(&labelled, format!("{header},label\n{}\n", body.join("\n"))).unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-mlp/model.onnx");
+    let (model, input) = (model.to_str().unwrap(), labelled.to_str().unwrap());
+    let base = ["certify", "--model", model, "--input", input, "--method", "smooth", "--sigma", "0.5", "--n", "2000", "--alpha", "0.01"];
+    let full = rp(&base);
+    assert!(full.status.success(), "{}", stderr(&full));
+    let full = String::from_utf8(full.stdout).unwrap();
+    let rows: Vec<&str> = full.lines().skip(1).collect();
+    assert_eq!(rows.len(), 20);
+    assert!(rows.iter().all(|r| r.split(',').nth(3) == Some("probabilistic") && r.split(',').nth(5) == Some("0.01")));
+    // shards concatenate to the whole (time_ms aside)
+    let strip = |s: &str| s.lines().skip(1).map(|l| l.rsplitn(2, ',').nth(1).unwrap().to_string()).collect::<Vec<_>>();
+    let mut merged = Vec::new();
+    for k in 0..3 {
+        let shard = format!("{k}/3");
+        let o = rp(&[&base[..], &["--shard", &shard]].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        merged.extend(strip(&String::from_utf8(o.stdout).unwrap()));
+    }
+    assert_eq!(merged, strip(&full));
+    // predict and always-label
+    for (mode, guarantee) in [("predict", "probabilistic"), ("always-label", "none")] {
+        let o = rp(&[&base[..], &["--mode", mode]].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8(o.stdout).unwrap();
+        let zero = |l: &str| l.split(',').nth(2).and_then(|v| v.parse::<f64>().ok()) == Some(0.0);
+        assert!(out.lines().skip(1).all(|l| l.split(',').nth(3) == Some(guarantee) && zero(l)), "{out}");
+    }
+    // Cohen-style TSV
+    let tsv = dir.path().join("cohen.tsv");
+    let o = rp(&[&base[..], &["--cohen-tsv", tsv.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = std::fs::read_to_string(&tsv).unwrap();
+    assert_eq!(t.lines().next().unwrap(), "idx\tlabel\tpredict\tradius\tcorrect\ttime");
+    assert_eq!(t.lines().count(), 21);
+    // errors
+    let common = ["certify", "--model", model, "--input", input, "--method", "smooth"];
+    for (args, msg) in [
+        (["--sigma", "-1", "--n", "2000"], "--sigma must be a finite number > 0"),
+        (["--sigma", "0.5", "--n", "5"], "can never certify"),
+        (["--sigma", "0.5", "--norm", "linf"], "l2 radii only"),
+    ] {
+        let o = rp(&[&common[..], &args[..]].concat());
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
+    }
+    let o = rp(&["certify", "--method", "smooth"]);
+    assert!(stderr(&o).contains("needs --sigma"), "{}", stderr(&o));
+    let o = rp(&["certify", "--method", "smooth", "--sigma", "1", "--cohen-tsv", "x.tsv"]);
+    assert!(stderr(&o).contains("needs a 'label' column"), "{}", stderr(&o));
+}

@@ -26,6 +26,8 @@ pub enum Guarantee {
     UpperBound,
     /// The robust radius lies in [radius, upper] (a time-limited exact solve).
     Bracket { upper: f64 },
+    /// An answer without any certificate (always-label smoothing); the radius is 0.
+    None,
 }
 
 impl Guarantee {
@@ -37,6 +39,7 @@ impl Guarantee {
             Guarantee::Probabilistic { .. } => "probabilistic",
             Guarantee::UpperBound => "upper-bound",
             Guarantee::Bracket { .. } => "bracket",
+            Guarantee::None => "none",
         }
     }
 }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Side-by-side randomized smoothing throughput: `rp certify --method smooth` vs the reference of Cohen
+# et al.'s CERTIFY in ../shared/peers/smoothing_ref.py (onnxruntime + numpy, 1 thread), on the same ONNX
+# models, rows and sample counts, in one run. Prints samples/s of both, their ratio, and the radii (which
+# agree statistically, not bit for bit: the two draw different noise).
+#   usage: bash benches/compare_smoothing.sh [ROWS] [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${1:-5}; N=${2:-100000}
+SHARED=${SHARED:-../shared}
+[ -d "$SHARED/peers" ] || { echo "skip: $SHARED/peers not found"; exit 0; }
+bash "$SHARED/peers/setup.sh" >/dev/null
+PY=${PEERS_VENV:-$HOME/.cache/rp-peers/venv}/bin/python
+cargo build --release --quiet --bin rp --example make_mlp --example matmul_peak
+RP=target/release/rp
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+
+run_case() {  # name model.onnx input_dim sigma kind flops_per_sample(noise-space input) extra_rp_args
+  local name=$1 model=$2 d=$3 sigma=$4 kind=$5 flops=$6 extra=${7:-} dir="$W/$1"
+  mkdir -p "$dir"
+  "$PY" - "$dir" "$ROWS" "$d" "$kind" <<'PYEOF'
+import sys, numpy as np
+out, n, d, kind = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rng = np.random.default_rng(0)
+x = (rng.uniform(0, 1, (n, d)) if kind == "pixels" else rng.normal(size=(n, d))).astype(np.float32).astype(np.float64)
+np.savetxt(f"{out}/x_noheader.csv", x, delimiter=",", fmt="%.9g")
+with open(f"{out}/x.csv", "w") as f:
+    f.write(",".join(f"x{k}" for k in range(d)) + "\n"); np.savetxt(f, x, delimiter=",", fmt="%.9g")
+PYEOF
+  local idx; idx=$(seq -s ' ' 0 $((ROWS - 1)))
+  "$PY" "$SHARED/peers/smoothing_ref.py" "$model" "$dir/x_noheader.csv" --index $idx --sigma "$sigma" --n0 100 --n "$N" \
+      --alpha 0.001 --json "$dir/ref.json" > /dev/null
+  for threads in 1 2; do
+    $RP --threads $threads certify --model "$model" --input "$dir/x.csv" --method smooth --sigma "$sigma" --n0 100 --n "$N" \
+        --alpha 0.001 $extra --output "$dir/rp_t$threads.json" 2> "$dir/rp_t$threads.log"
+  done
+  "$PY" - "$dir" "$N" "$name" "$flops" <<'PYEOF'
+import json, re, sys
+d, n, name, flops = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+ref = json.load(open(f"{d}/ref.json"))
+samples = len(ref) * (n + 100)
+t_ref = sum(r["certify_time_s"] for r in ref)
+line = f"== {name}: {len(ref)} rows x (n0 100 + n {n}) samples\n"
+line += f"  reference (onnxruntime, 1 thread): {samples / t_ref:12.0f} samples/s\n"
+for t in (1, 2):
+    secs = float(re.search(r", ([0-9.]+) s", open(f"{d}/rp_t{t}.log").read()).group(1))
+    line += (f"  rp ({t} thread{'s' if t > 1 else ' '}):                 {samples / secs:12.0f} samples/s  ({t_ref / secs:.1f}x)"
+             f"  ~{samples / secs * flops / 1e9:.1f} GFLOP/s of input-space forward work\n")
+ours = json.load(open(f"{d}/rp_t1.json"))["rows"]
+line += "  radii ref: " + " ".join(f"{r['radius']:.4f}" for r in ref) + "\n"
+line += "  radii rp:  " + " ".join(f"{r['radius']:.4f}" for r in ours)
+print(line)
+PYEOF
+}
+
+target/release/examples/matmul_peak 11 64
+target/release/examples/matmul_peak 784 256
+run_case mlp-11x64x2 models/demo-mlp/model.onnx 11 0.5 normal $((2 * (11 * 64 + 64 * 2)))
+target/release/examples/make_mlp 784,256,256,10 7 "$W/mlp784.onnx"
+run_case mlp-784x256x256x10 "$W/mlp784.onnx" 784 0.25 pixels $((2 * (784 * 256 + 256 * 256 + 256 * 10)))
+run_case mlp-784x256x256x10-input-space "$W/mlp784.onnx" 784 0.25 pixels $((2 * (784 * 256 + 256 * 256 + 256 * 10))) "--noise-space input"

@@ -1,0 +1,242 @@
+//! Randomized smoothing (Cohen, Rosenfeld & Kolter 2019) behind the `Certifier` trait.
+//!
+//! The smoothed classifier is g(x) = argmax_c P(f(x + ε) = c), ε ~ N(0, σ²I) in model-input space.
+//! Guarantees (`proofs/SMOOTHING.md`):
+//! - CERTIFY (SMOOTH-1): with probability ≥ 1 − α over the noise, a returned class c with radius R
+//!   satisfies g(x′) = c for every ‖x′ − x‖₂ < R; otherwise it abstains.
+//! - PREDICT (SMOOTH-4): with probability ≥ 1 − α, a returned class equals g(x); otherwise it abstains.
+//! - Always-label: the plain majority over n draws; no guarantee (for attack experiments).
+pub mod sampler;
+pub mod stats;
+
+use crate::cert::{Answer, Batch, Certificate, Certifier, Guarantee};
+use crate::net::Network;
+use crate::progress::Progress;
+use crate::spec::{Decision, Norm};
+use sampler::{NoiseSpace, NoisyRecord, Phase, Sampler};
+use serde::{Deserialize, Serialize};
+use stats::{binomial_test_half, clopper_pearson_lower, clopper_pearson_upper, min_samples_to_certify, min_samples_to_predict, normal_quantile};
+use std::time::Instant;
+
+/// What the smoothed classifier is asked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SmoothMode {
+    /// Cohen's CERTIFY: a class and an ℓ2 radius, or abstain.
+    #[default]
+    Certify,
+    /// Cohen's PREDICT: a class (two-sided binomial test of the top two counts), or abstain.
+    Predict,
+    /// Plain majority vote over n draws, never abstaining (ties to the lowest class).
+    AlwaysLabel,
+}
+
+/// How CERTIFY turns counts into a radius.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum RadiusRule {
+    /// R = σ·Φ⁻¹(p̲_A) with p̲_A at level α (Cohen's Theorem 1 with p̄_B = 1 − p̲_A).
+    #[default]
+    Cohen,
+    /// The paper's Eq. 1: R = σ/2·(Φ⁻¹(p̲_A) − Φ⁻¹(p̄_B)), p̲_A at α/2 and p̄_B bounding every other class
+    /// at α/(2(K−1)) each (union bound), capped by 1 − p̲_A.
+    TwoClass,
+}
+
+/// Options of the smoothing certifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmoothOptions {
+    /// Noise standard deviation in model-input units.
+    pub sigma: f64,
+    /// Selection samples (CERTIFY).
+    pub n0: u64,
+    /// Estimation samples (all modes).
+    pub n: u64,
+    /// Failure probability.
+    pub alpha: f64,
+    pub mode: SmoothMode,
+    pub radius: RadiusRule,
+    /// Seed of the counter-based noise.
+    pub seed: u64,
+    /// Where the noise is drawn (the same distribution either way; it changes which numbers a seed gives).
+    pub noise_space: NoiseSpace,
+}
+
+impl Default for SmoothOptions {
+    /// Cohen's defaults: n₀ = 100, n = 100 000, α = 0.001 (σ must be chosen).
+    fn default() -> Self {
+        SmoothOptions {
+            sigma: 0.25,
+            n0: 100,
+            n: 100_000,
+            alpha: 0.001,
+            mode: SmoothMode::Certify,
+            radius: RadiusRule::Cohen,
+            seed: 0,
+            noise_space: NoiseSpace::Auto,
+        }
+    }
+}
+
+impl SmoothOptions {
+    /// Rejects options that are invalid or can never produce an answer, naming the fix.
+    pub fn validate(&self) -> crate::Result<()> {
+        let err = |m: String| Err(crate::Error::Option(m));
+        if !(self.sigma > 0.0 && self.sigma.is_finite()) {
+            return err(format!("--sigma must be a finite number > 0, got {}", self.sigma));
+        }
+        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+            return err(format!("--alpha must lie in (0, 1), got {}", self.alpha));
+        }
+        if self.n == 0 {
+            return err("--n must be at least 1".into());
+        }
+        match self.mode {
+            SmoothMode::Certify => {
+                if self.n0 == 0 {
+                    return err("--n0 must be at least 1 for certify".into());
+                }
+                let level = match self.radius {
+                    RadiusRule::Cohen => self.alpha,
+                    RadiusRule::TwoClass => self.alpha / 2.0,
+                };
+                let need = min_samples_to_certify(level);
+                if self.n < need {
+                    return err(format!(
+                        "--n {} can never certify at alpha = {} (even {} of {} correct draws give a lower bound below ½); use --n {need} or more",
+                        self.n, self.alpha, self.n, self.n
+                    ));
+                }
+            }
+            SmoothMode::Predict => {
+                let need = min_samples_to_predict(self.alpha);
+                if self.n < need {
+                    return err(format!("--n {} can never pass the binomial test at alpha = {}; use --n {need} or more", self.n, self.alpha));
+                }
+            }
+            SmoothMode::AlwaysLabel => {}
+        }
+        Ok(())
+    }
+}
+
+/// What one record's smoothing run found (beyond the certificate).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SmoothDetail {
+    /// Class counts of the estimation (or only) draws.
+    pub counts: Vec<u64>,
+    /// The probability bound used: p̲_A (certify) or the test's p-value (predict).
+    pub statistic: f64,
+}
+
+/// The randomized-smoothing certifier.
+pub struct SmoothingCertifier {
+    pub net: Network,
+    pub decision: Decision,
+    pub options: SmoothOptions,
+}
+
+impl SmoothingCertifier {
+    /// Certificates and details of every record of the batch.
+    pub fn run(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<(Certificate, SmoothDetail)>> {
+        let o = &self.options;
+        o.validate()?;
+        let d = self.net.input_dim();
+        if batch.inputs.ncols() != d {
+            return Err(crate::Error::InputShape { row: batch.row_ids.first().copied().unwrap_or(0), got: batch.inputs.ncols(), expected: d });
+        }
+        let sampler = Sampler::new(&self.net, o.sigma, o.seed, self.decision, o.noise_space)?;
+        // Records in groups, so that progress moves and memory stays bounded; each record's draws
+        // depend only on (seed, row, phase, sample).
+        let mut out = Vec::with_capacity(batch.inputs.nrows());
+        for group in (0..batch.inputs.nrows()).collect::<Vec<_>>().chunks(64) {
+            let start = Instant::now();
+            let recs: Vec<NoisyRecord> =
+                group.iter().map(|&i| NoisyRecord { x: batch.inputs.row(i), row: batch.row_ids[i] as u64 }).collect();
+            let selection = match o.mode {
+                SmoothMode::Certify => Some(sampler.counts(&recs, Phase::Selection, o.n0)),
+                SmoothMode::Predict | SmoothMode::AlwaysLabel => None,
+            };
+            let estimation = sampler.counts(&recs, Phase::Estimation, o.n);
+            let share = start.elapsed() / group.len() as u32;
+            for (j, &i) in group.iter().enumerate() {
+                let (answer, radius, statistic) = self.decide(selection.as_ref().map(|s| &s[j][..]), &estimation[j]);
+                let guarantee = match o.mode {
+                    SmoothMode::Certify | SmoothMode::Predict => Guarantee::Probabilistic { alpha: o.alpha },
+                    SmoothMode::AlwaysLabel => Guarantee::None,
+                };
+                let cert = Certificate { row: batch.row_ids[i], answer, radius, guarantee, norm: Norm::L2, time: share };
+                out.push((cert, SmoothDetail { counts: estimation[j].clone(), statistic }));
+            }
+            progress.advance(group.len() as u64);
+        }
+        Ok(out)
+    }
+
+    /// The answer, radius and statistic from the counts (SMOOTH-1, SMOOTH-4).
+    fn decide(&self, selection: Option<&[u64]>, counts: &[u64]) -> (Answer, f64, f64) {
+        let o = &self.options;
+        let top = |c: &[u64]| (0..c.len()).fold(0, |b, i| if c[i] > c[b] { i } else { b });
+        match o.mode {
+            SmoothMode::AlwaysLabel => (Answer::Class(top(counts)), 0.0, f64::NAN),
+            SmoothMode::Predict => {
+                let a = top(counts);
+                let b = (0..counts.len()).filter(|&i| i != a).fold(None, |best: Option<usize>, i| match best {
+                    Some(j) if counts[j] >= counts[i] => Some(j),
+                    _ => Some(i),
+                });
+                let (na, nb) = (counts[a], b.map_or(0, |b| counts[b]));
+                let p = binomial_test_half(na, na + nb);
+                if p > o.alpha {
+                    (Answer::Abstain, 0.0, p)
+                } else {
+                    (Answer::Class(a), 0.0, p)
+                }
+            }
+            SmoothMode::Certify => {
+                let c = top(selection.expect("selection counts in certify mode"));
+                let na = counts[c];
+                match o.radius {
+                    RadiusRule::Cohen => {
+                        let pa = clopper_pearson_lower(na, o.n, o.alpha);
+                        if pa < 0.5 {
+                            (Answer::Abstain, 0.0, pa)
+                        } else {
+                            (Answer::Class(c), o.sigma * normal_quantile(pa), pa)
+                        }
+                    }
+                    RadiusRule::TwoClass => {
+                        let k = counts.len().max(2);
+                        let pa = clopper_pearson_lower(na, o.n, o.alpha / 2.0);
+                        let per_class = o.alpha / (2.0 * (k - 1) as f64);
+                        let pb = (0..counts.len())
+                            .filter(|&i| i != c)
+                            .map(|i| clopper_pearson_upper(counts[i], o.n, per_class))
+                            .fold(0.0f64, f64::max)
+                            .min(1.0 - pa);
+                        if pa <= pb {
+                            (Answer::Abstain, 0.0, pa)
+                        } else {
+                            (Answer::Class(c), 0.5 * o.sigma * (normal_quantile(pa) - normal_quantile(pb)), pa)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Certifier for SmoothingCertifier {
+    fn method(&self) -> &'static str {
+        "smooth"
+    }
+
+    fn norm(&self) -> Norm {
+        Norm::L2
+    }
+
+    fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
+        Ok(self.run(batch, progress)?.into_iter().map(|(c, _)| c).collect())
+    }
+}

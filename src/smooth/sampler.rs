@@ -1,0 +1,251 @@
+//! Monte Carlo class counts of the base classifier under Gaussian noise, batched and in parallel.
+//!
+//! Noise scheme (SMOOTH-3 in `proofs/SMOOTHING.md`, mirrored by the CUDA kernel): for record `row`,
+//! phase `phase` (0 = selection, 1 = estimation) and sample `s`, coordinates 2k and 2k+1 of the standard
+//! normal vector z are the Box–Muller pair of Philox4x32-10 keyed by the seed at counter
+//! (stream = 4·row + phase, index = s·⌈m/2⌉ + k). In input space (m = d) the sample is x₀ + σz; in
+//! first-layer space (m = h, the first affine layer's width) the first pre-activation is W₁x₀ + b₁ + Lz
+//! with LLᵀ = σ²W₁W₁ᵀ, which has exactly the distribution of W₁(x₀ + σε) + b₁ (SMOOTH-5). Counts are
+//! integers summed per record, so they are identical for every thread count, block order and sharding.
+use crate::net::{Layer, Network};
+use crate::rng::Philox;
+use crate::spec::Decision;
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, ArrayView1, Axis};
+use serde::{Deserialize, Serialize};
+use rayon::prelude::*;
+
+/// Samples per block: the unit of work and of buffer reuse (fixed, so work splitting never depends on
+/// the thread count).
+pub const BLOCK: u64 = 1024;
+
+/// Which independent sample set a draw belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Cohen's n₀ samples that pick the candidate class.
+    Selection = 0,
+    /// The n samples that estimate its probability (also PREDICT's and always-label's samples).
+    Estimation = 1,
+}
+
+/// Where the Gaussian noise is drawn (SMOOTH-5: both give the same distribution of every output).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoiseSpace {
+    /// ε ~ N(0, σ²I) in model-input space: ⌈d/2⌉ normal pairs per sample.
+    Input,
+    /// W₁ε drawn directly as L·z, z ~ N(0, I_h), LLᵀ = σ²W₁W₁ᵀ: ⌈h/2⌉ pairs and an h×h product per
+    /// sample instead of an h×d one. Needs a first affine layer with σ²W₁W₁ᵀ positive definite.
+    FirstLayer,
+    /// First-layer space when the first affine layer has fewer outputs than inputs and σ²W₁W₁ᵀ is
+    /// positive definite, else input space.
+    #[default]
+    Auto,
+}
+
+/// The sampling plan fixed for a network and σ.
+enum Plan {
+    Input,
+    /// Noise enters after layer `layer` (the first affine layer) through the Cholesky factor `chol`.
+    FirstLayer { layer: usize, chol_t: Array2<f64> },
+}
+
+/// Preallocated buffers of one worker: every boundary's activations for a block, and its normals.
+struct Workspace {
+    acts: Vec<Array2<f64>>,
+    noise: Vec<f64>,
+}
+
+/// The draws of one record: x₀ and its record id (which names its noise streams).
+pub struct NoisyRecord<'a> {
+    pub x: ArrayView1<'a, f64>,
+    pub row: u64,
+}
+
+/// Counts of the base classifier's answers over noisy copies of records.
+pub struct Sampler<'a> {
+    net: &'a Network,
+    sigma: f64,
+    rng: Philox,
+    decision: Decision,
+    plan: Plan,
+}
+
+impl<'a> Sampler<'a> {
+    /// A sampler drawing in `space`; an explicit `FirstLayer` that the network cannot support is an error.
+    pub fn new(net: &'a Network, sigma: f64, seed: u64, decision: Decision, space: NoiseSpace) -> crate::Result<Self> {
+        let first = net.layers.iter().position(|l| !matches!(l, Layer::Reshape { .. }));
+        let candidate = match first.map(|i| (i, &net.layers[i])) {
+            Some((i, Layer::Affine(a))) => Some((i, a)),
+            _ => None,
+        };
+        let plan = match (space, candidate) {
+            (NoiseSpace::Input, _) => Plan::Input,
+            (NoiseSpace::FirstLayer, None) => {
+                return Err(crate::Error::Option("--noise-space first-layer needs a network that starts with an affine layer".into()))
+            }
+            (NoiseSpace::Auto, Some((_, a))) if a.out_dim() >= a.in_dim() => Plan::Input,
+            (NoiseSpace::Auto, None) => Plan::Input,
+            (NoiseSpace::FirstLayer | NoiseSpace::Auto, Some((i, a))) => {
+                let cov = a.weight.dot(&a.weight.t()) * (sigma * sigma);
+                match cholesky(&cov) {
+                    Some(l) => Plan::FirstLayer { layer: i, chol_t: l.t().to_owned() },
+                    None if space == NoiseSpace::Auto => Plan::Input,
+                    None => {
+                        return Err(crate::Error::Option(
+                            "--noise-space first-layer: σ²W₁W₁ᵀ is not positive definite (the first layer's rows are linearly dependent); use --noise-space input".into(),
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(Sampler { net, sigma, rng: Philox::new(seed), decision, plan })
+    }
+
+    /// Whether draws are made in first-layer space.
+    pub fn first_layer_space(&self) -> bool {
+        matches!(self.plan, Plan::FirstLayer { .. })
+    }
+
+    fn workspace(&self) -> Workspace {
+        let dims = self.net.boundary_dims().expect("validated");
+        let m = match &self.plan {
+            Plan::Input => dims[0],
+            Plan::FirstLayer { chol_t, .. } => chol_t.nrows(),
+        };
+        Workspace {
+            acts: dims.iter().map(|&d| Array2::zeros((BLOCK as usize, d))).collect(),
+            noise: vec![0.0; BLOCK as usize * 2 * m.div_ceil(2)],
+        }
+    }
+
+    /// For each record, the class counts over `n` draws of `phase` (one Vec of length K per record).
+    pub fn counts(&self, records: &[NoisyRecord], phase: Phase, n: u64) -> Vec<Vec<u64>> {
+        let k = self.net.output_dim();
+        // first-layer space: the noiseless pre-activation W₁x₀ + b₁ of each record
+        let bases: Vec<Option<Array1<f64>>> = records
+            .iter()
+            .map(|r| match &self.plan {
+                Plan::Input => None,
+                Plan::FirstLayer { layer, .. } => match &self.net.layers[*layer] {
+                    Layer::Affine(a) => Some(a.weight.dot(&r.x) + &a.bias),
+                    Layer::Relu | Layer::Reshape { .. } => unreachable!("plan points at an affine layer"),
+                },
+            })
+            .collect();
+        let tasks: Vec<(usize, u64)> =
+            (0..records.len()).flat_map(|r| (0..n.div_ceil(BLOCK)).map(move |b| (r, b * BLOCK))).collect();
+        let parts: Vec<(usize, Vec<u64>)> = tasks
+            .par_iter()
+            .map_init(
+                || self.workspace(),
+                |ws, &(r, start)| {
+                    let len = BLOCK.min(n - start);
+                    (r, self.block_counts(ws, &records[r], bases[r].as_ref(), phase, start, len))
+                },
+            )
+            .collect();
+        let mut out = vec![vec![0u64; k]; records.len()];
+        for (r, c) in parts {
+            for (o, v) in out[r].iter_mut().zip(c) {
+                *o += v;
+            }
+        }
+        out
+    }
+
+    fn block_counts(&self, ws: &mut Workspace, rec: &NoisyRecord, base: Option<&Array1<f64>>, phase: Phase, start: u64, len: u64) -> Vec<u64> {
+        let len = len as usize;
+        let first = match &self.plan {
+            Plan::Input => {
+                self.fill_noisy(ws, rec, phase, start, len);
+                0
+            }
+            Plan::FirstLayer { layer, chol_t } => {
+                let h = chol_t.nrows();
+                let width = 2 * h.div_ceil(2);
+                let stream = 4 * rec.row + phase as u64;
+                let noise = &mut ws.noise[..len * width];
+                self.rng.fill_normal_pairs(stream, start * (width as u64 / 2), noise);
+                let z = ndarray::ArrayView2::from_shape((len, width), &*noise).expect("block of normals");
+                let mut pre = ws.acts[layer + 1].slice_mut(ndarray::s![..len, ..]);
+                general_mat_mul(1.0, &z.slice(ndarray::s![.., ..h]), chol_t, 0.0, &mut pre);
+                pre += &base.expect("base pre-activation").view().insert_axis(Axis(0));
+                layer + 1
+            }
+        };
+        for (i, layer) in self.net.layers.iter().enumerate().skip(first) {
+            let (done, rest) = ws.acts.split_at_mut(i + 1);
+            let h = done[i].slice(ndarray::s![..len, ..]);
+            let mut out = rest[0].slice_mut(ndarray::s![..len, ..]);
+            match layer {
+                Layer::Affine(a) => {
+                    general_mat_mul(1.0, &h, &a.weight.t(), 0.0, &mut out);
+                    out += &a.bias.view().insert_axis(Axis(0));
+                }
+                Layer::Relu => ndarray::Zip::from(&mut out).and(&h).for_each(|o, &v| *o = v.max(0.0)),
+                Layer::Reshape { .. } => out.assign(&h),
+            }
+        }
+        let mut counts = vec![0u64; self.net.output_dim()];
+        for logits in ws.acts.last().unwrap().slice(ndarray::s![..len, ..]).outer_iter() {
+            counts[self.decision.decide(logits).0] += 1;
+        }
+        counts
+    }
+
+    /// Writes x₀ + σ·ε for samples start..start+len into the first `len` rows of the input buffer.
+    /// The pair indices of consecutive samples are consecutive, so one call draws the whole block.
+    fn fill_noisy(&self, ws: &mut Workspace, rec: &NoisyRecord, phase: Phase, start: u64, len: usize) {
+        let d = rec.x.len();
+        let width = 2 * d.div_ceil(2);
+        let stream = 4 * rec.row + phase as u64;
+        let noise = &mut ws.noise[..len * width];
+        self.rng.fill_normal_pairs(stream, start * (width as u64 / 2), noise);
+        let x = rec.x.as_slice().map(|s| s.to_vec()).unwrap_or_else(|| rec.x.to_vec());
+        for (mut row, z) in ws.acts[0].outer_iter_mut().take(len).zip(noise.chunks_exact(width)) {
+            for ((o, &xk), &zk) in row.iter_mut().zip(&x).zip(z) {
+                *o = xk + self.sigma * zk;
+            }
+        }
+    }
+}
+
+/// The lower Cholesky factor of a symmetric positive definite matrix, or None if a pivot is not
+/// positive.
+fn cholesky(a: &Array2<f64>) -> Option<Array2<f64>> {
+    let n = a.nrows();
+    let mut l = Array2::<f64>::zeros((n, n));
+    for j in 0..n {
+        let mut d = a[[j, j]];
+        for k in 0..j {
+            d -= l[[j, k]] * l[[j, k]];
+        }
+        if !(d > 0.0) {
+            return None;
+        }
+        let d = d.sqrt();
+        l[[j, j]] = d;
+        for i in j + 1..n {
+            let mut v = a[[i, j]];
+            for k in 0..j {
+                v -= l[[i, k]] * l[[j, k]];
+            }
+            l[[i, j]] = v / d;
+        }
+    }
+    Some(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_reconstructs_and_rejects_singular() {
+        let a = ndarray::array![[4.0, 2.0, 0.6], [2.0, 5.0, 1.0], [0.6, 1.0, 3.0]];
+        let l = cholesky(&a).unwrap();
+        assert!((l.dot(&l.t()) - &a).iter().all(|v| v.abs() < 1e-14));
+        assert!(cholesky(&ndarray::array![[1.0, 1.0], [1.0, 1.0]]).is_none());
+    }
+}
