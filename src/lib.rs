@@ -4,10 +4,14 @@
 //! regions and output specifications; [`bound`] the sound bound propagation (IBP, CROWN, α-CROWN) with
 //! rigorous floating-point error control from [`rigor`]; [`cert`] the `Certifier` trait, certificate types
 //! and the certified-radius search; [`data`] CSV input; [`report`] the output formats of SPEC §3.
+pub mod attack;
 pub mod bound;
 pub mod cert;
+pub mod compare;
 pub mod data;
 pub mod error;
+pub mod line;
+pub mod milp;
 pub mod net;
 pub mod progress;
 pub mod report;

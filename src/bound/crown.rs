@@ -18,7 +18,8 @@ pub struct CrownBatch<'n, 'r> {
     regions: RegionBatch<'r>,
     relax: Vec<Option<ReluRelax>>,
     mags: Vec<Option<AffineMags>>,
-    /// Sound (tightest known) boxes of every boundary.
+    /// Sound (tightest known) boxes of every boundary; a ReLU's input boundary holds its CROWN-refined
+    /// bounds (intersected with the interval ones).
     boxes: Vec<BoxBatch>,
 }
 
@@ -88,7 +89,9 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
                     };
                     ctx.relax[i] = Some(ReluRelax::new(&bounds, &tight));
                     exact = false;
-                    tight.relu()
+                    let post = tight.relu();
+                    *ctx.boxes.last_mut().unwrap() = tight;
+                    post
                 }
                 Layer::Reshape { .. } => cur.clone(),
             };

@@ -1,0 +1,206 @@
+//! PGD attack (Madry et al. 2018) on the margin of the answer, with ℓ∞, ℓ2 and ℓ1 steps, random
+//! restarts and seeded starts. Every counterexample is re-checked by the exact f64 forward pass before
+//! it is reported, so a reported distance is an upper bound of the robust radius (ATTACK-1 in
+//! `proofs/EXACT.md`).
+use crate::cert::{Answer, Batch, Certificate, Certifier, Guarantee};
+use crate::net::Network;
+use crate::progress::Progress;
+use crate::rng::Philox;
+use crate::spec::{Decision, DomainBox, Norm, Region};
+use ndarray::{Array1, ArrayView1};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Options of the attack and of its radius search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgdOptions {
+    /// Gradient steps per restart.
+    pub steps: usize,
+    /// Restarts (the first starts at x₀, the others at seeded random points of the ball).
+    pub restarts: usize,
+    /// Step length as a multiple of ε/steps (ℓ∞: per coordinate; ℓ2/ℓ1: of the step vector).
+    pub step_scale: f64,
+    /// Seed of the random starts (drawn per record from (seed, row)).
+    pub seed: u64,
+    /// The radius search stops when (upper − lower) ≤ rel_tol · upper.
+    pub rel_tol: f64,
+    /// First ε tried.
+    pub eps_start: f64,
+    /// Largest ε tried; without a counterexample up to it the upper bound is +∞.
+    pub eps_max: f64,
+}
+
+impl Default for PgdOptions {
+    fn default() -> Self {
+        PgdOptions { steps: 50, restarts: 5, step_scale: 2.5, seed: 0, rel_tol: 1e-3, eps_start: 0.1, eps_max: 1e3 }
+    }
+}
+
+/// A verified counterexample: the answer of `point` differs from the original one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Counterexample {
+    pub point: Array1<f64>,
+    /// ‖point − x₀‖ in the attack's norm.
+    pub distance: f64,
+    pub class: usize,
+}
+
+/// The PGD attack on one network.
+pub struct Pgd<'a> {
+    pub net: &'a Network,
+    pub decision: Decision,
+    pub norm: Norm,
+    pub domain: Option<&'a DomainBox>,
+    pub options: PgdOptions,
+}
+
+impl Pgd<'_> {
+    /// Searches the ε-ball around x₀ for a point whose answer is not `class`; returns the closest
+    /// verified one found (by the exact forward pass).
+    pub fn attack(&self, x0: ArrayView1<f64>, class: usize, eps: f64, row: u64) -> Option<Counterexample> {
+        let region = Region { center: x0.reborrow(), eps, norm: self.norm, domain: self.domain };
+        let rng = Philox::new(self.options.seed);
+        let d = x0.len();
+        let step = self.options.step_scale * eps / self.options.steps.max(1) as f64;
+        let mut best: Option<Counterexample> = None;
+        for restart in 0..self.options.restarts.max(1) {
+            let mut x = if restart == 0 {
+                x0.to_owned()
+            } else {
+                let mut z = vec![0.0; d + 1];
+                rng.fill_normal(row, (restart as u64) << 32, &mut z);
+                let dir = Array1::from(z[..d].to_vec());
+                let n = self.norm.norm(dir.view()).max(1e-300);
+                region.project((&x0 + &(dir * (eps * rng.uniform_pair(row, (restart as u64) << 33)[0] / n))).view())
+            };
+            for _ in 0..self.options.steps {
+                if let Some(c) = self.verify(&x, x0, class) {
+                    if best.as_ref().is_none_or(|b| c.distance < b.distance) {
+                        best = Some(c);
+                    }
+                    break;
+                }
+                let logits = self.net.forward(x.view());
+                // ascend the largest competing margin f_j − f_c (argmax) or f_c − f_j (argmin)
+                let sign = match self.decision {
+                    Decision::Argmax => 1.0,
+                    Decision::Argmin => -1.0,
+                };
+                let j = (0..logits.len()).filter(|&j| j != class).fold(None, |b: Option<usize>, j| match b {
+                    Some(b) if sign * logits[b] >= sign * logits[j] => Some(b),
+                    _ => Some(j),
+                });
+                let Some(j) = j else { return None };
+                let mut w = Array1::zeros(logits.len());
+                w[j] = sign;
+                w[class] = -sign;
+                let g = self.net.input_gradient(x.view(), w.view());
+                let delta = steepest_step(&g, self.norm, step);
+                x = region.project((&x + &delta).view());
+            }
+            if let Some(c) = self.verify(&x, x0, class) {
+                if best.as_ref().is_none_or(|b| c.distance < b.distance) {
+                    best = Some(c);
+                }
+            }
+        }
+        best
+    }
+
+    /// The point as a counterexample if the exact forward pass gives another answer (ATTACK-1).
+    fn verify(&self, x: &Array1<f64>, x0: ArrayView1<f64>, class: usize) -> Option<Counterexample> {
+        let (k, _) = self.decision.decide(self.net.forward(x.view()).view());
+        (k != class).then(|| Counterexample { point: x.clone(), distance: self.norm.norm((x - &x0).view()), class: k })
+    }
+
+    /// The smallest verified counterexample distance found by a search over ε (+∞ if none up to
+    /// eps_max), with the number of attacks run.
+    pub fn radius_upper_bound(&self, x0: ArrayView1<f64>, class: usize, row: u64) -> (f64, Option<Counterexample>) {
+        let o = &self.options;
+        let (mut lo, mut eps) = (0.0f64, o.eps_start);
+        let mut best: Option<Counterexample> = None;
+        for _ in 0..200 {
+            match self.attack(x0, class, eps, row) {
+                Some(c) => {
+                    if best.as_ref().is_none_or(|b| c.distance < b.distance) {
+                        best = Some(c);
+                    }
+                }
+                None => lo = lo.max(eps),
+            }
+            match &best {
+                None if eps >= o.eps_max => break,
+                None => eps = (2.0 * eps).min(o.eps_max),
+                Some(b) => {
+                    if b.distance - lo <= o.rel_tol * b.distance || lo >= b.distance {
+                        break;
+                    }
+                    eps = 0.5 * (lo + b.distance);
+                }
+            }
+        }
+        (best.as_ref().map_or(f64::INFINITY, |b| b.distance), best)
+    }
+}
+
+/// The step of length `len` in `norm` that increases a linear function with gradient g the most.
+fn steepest_step(g: &Array1<f64>, norm: Norm, len: f64) -> Array1<f64> {
+    match norm {
+        Norm::Linf => g.mapv(|v| len * v.signum() * (v != 0.0) as u8 as f64),
+        Norm::L2 => {
+            let n = g.dot(g).sqrt();
+            if n > 0.0 {
+                g * (len / n)
+            } else {
+                Array1::zeros(g.len())
+            }
+        }
+        Norm::L1 => {
+            let (k, _) = g.iter().enumerate().fold((0, 0.0f64), |b, (k, &v)| if v.abs() > b.1 { (k, v.abs()) } else { b });
+            let mut e = Array1::zeros(g.len());
+            e[k] = len * g[k].signum();
+            e
+        }
+    }
+}
+
+/// Upper bounds of the robust radius by PGD (guarantee `upper-bound`; +∞ when no counterexample was
+/// found up to eps_max).
+pub struct PgdCertifier {
+    pub net: Network,
+    pub decision: Decision,
+    pub norm: Norm,
+    pub domain: Option<DomainBox>,
+    pub options: PgdOptions,
+}
+
+impl Certifier for PgdCertifier {
+    fn method(&self) -> &'static str {
+        "pgd"
+    }
+
+    fn norm(&self) -> Norm {
+        self.norm
+    }
+
+    fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
+        let d = self.net.input_dim();
+        if batch.inputs.ncols() != d {
+            return Err(crate::Error::InputShape { row: batch.row_ids.first().copied().unwrap_or(0), got: batch.inputs.ncols(), expected: d });
+        }
+        let pgd = Pgd { net: &self.net, decision: self.decision, norm: self.norm, domain: self.domain.as_ref(), options: self.options.clone() };
+        Ok((0..batch.inputs.nrows())
+            .into_par_iter()
+            .map(|i| {
+                let start = Instant::now();
+                let x = batch.inputs.row(i);
+                let (class, unique) = self.decision.decide(self.net.forward(x).view());
+                let radius = if unique { pgd.radius_upper_bound(x, class, batch.row_ids[i] as u64).0 } else { 0.0 };
+                progress.advance(1);
+                Certificate { row: batch.row_ids[i], answer: Answer::Class(class), radius, guarantee: Guarantee::UpperBound, norm: self.norm, time: start.elapsed() }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,229 @@
+//! Command-line option structs shared by the subcommands (clap derives their help from the doc
+//! comments) and the loading of a model with its input table.
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use rp::bound::{AlphaCrownOptions, BoundMethod, Intermediate};
+use rp::net::{read_onnx, Network};
+use rp::smooth::sampler::NoiseSpace;
+use rp::smooth::{RadiusRule, SmoothMode};
+use rp::spec::{Decision, DomainBox, Norm};
+use std::path::{Path, PathBuf};
+
+/// The bundled demo model and inputs, used when `--model` is not given.
+const DEMO_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/demo-mlp/model.onnx");
+const DEMO_INPUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/demo-mlp/inputs.csv");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    Ibp,
+    Crown,
+    AlphaCrown,
+    /// Randomized smoothing (certify only; ℓ2).
+    Smooth,
+    /// Exact radius by MILP in HiGHS (certify only).
+    Milp,
+    /// Exact radius along one attribute by piecewise-linear line analysis (certify only).
+    Line,
+    /// Upper bound of the radius by a PGD attack (certify only).
+    Pgd,
+}
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// ONNX model (default: the bundled demo model models/demo-mlp/model.onnx).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// CSV of model inputs: a header row, then one input per row (default with the demo model: its
+    /// bundled inputs).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Lower end of the valid input range, for every input (give with --domain-hi).
+    #[arg(long, requires = "domain_hi", allow_hyphen_values = true)]
+    pub domain_lo: Option<f64>,
+    /// Upper end of the valid input range, for every input (give with --domain-lo).
+    #[arg(long, requires = "domain_lo", allow_hyphen_values = true)]
+    pub domain_hi: Option<f64>,
+}
+
+#[derive(Args)]
+pub struct AlphaArgs {
+    /// CROWN / α-CROWN: which ReLU-input neurons get CROWN intermediate bounds: `unstable-only` (those
+    /// interval arithmetic cannot prove stable, per row), `all`, or `auto-lirpa` (auto_LiRPA 0.3's
+    /// batch-wide rule, to reproduce its numbers; rows then depend on their batch). Default: auto-lirpa
+    /// for `rp bounds`, unstable-only for `rp certify`.
+    #[arg(long, value_enum)]
+    pub intermediate: Option<Intermediate>,
+    /// α-CROWN: Adam iterations.
+    #[arg(long, default_value_t = 20)]
+    pub alpha_iters: usize,
+    /// α-CROWN: Adam step size.
+    #[arg(long, default_value_t = 0.5)]
+    pub alpha_lr: f64,
+}
+
+/// Options shared by `certify` and `compare`: the decision rule, norm, search and method options.
+#[derive(Args)]
+pub struct MethodOpts {
+    /// Norm of the certified balls (default: linf; smoothing certifies l2 only).
+    #[arg(long, value_enum)]
+    pub norm: Option<Norm>,
+    /// How the model's scores become its answer (ACAS Xu advisories are the argmin).
+    #[arg(long, value_enum, default_value_t = Decision::Argmax)]
+    pub decision: Decision,
+    /// Relative tolerance of the radius bisection.
+    #[arg(long, default_value_t = 1e-4)]
+    pub rel_tol: f64,
+    /// First ε tried by the radius search (and by the attack).
+    #[arg(long, default_value_t = 0.1)]
+    pub eps_start: f64,
+    /// Largest ε tried by the radius search.
+    #[arg(long, default_value_t = 1e6)]
+    pub eps_max: f64,
+    #[command(flatten)]
+    pub alpha: AlphaArgs,
+    #[command(flatten)]
+    pub smooth: SmoothArgs,
+    #[command(flatten)]
+    pub exact: ExactArgs,
+}
+
+#[derive(Args)]
+pub struct SmoothArgs {
+    /// Smoothing: noise standard deviation, in model-input units.
+    #[arg(long, allow_negative_numbers = true)]
+    pub sigma: Option<f64>,
+    /// Smoothing: selection samples (Cohen's n0).
+    #[arg(long, default_value_t = 100)]
+    pub n0: u64,
+    /// Smoothing: estimation samples.
+    #[arg(long, default_value_t = 100_000)]
+    pub n: u64,
+    /// Smoothing: failure probability α.
+    #[arg(long, default_value_t = 0.001, allow_negative_numbers = true)]
+    pub alpha: f64,
+    /// Smoothing: certify (class + ℓ2 radius), predict (class), or always-label (majority, no abstention).
+    #[arg(long, value_enum, default_value_t = SmoothMode::Certify)]
+    pub mode: SmoothMode,
+    /// Smoothing: radius from Cohen's bound (default) or the two-class bound of the paper's Eq. 1.
+    #[arg(long, value_enum, default_value_t = RadiusRule::Cohen)]
+    pub smooth_radius: RadiusRule,
+    /// Smoothing: seed of the noise; every draw is a function of (seed, row, sample).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Smoothing: draw the noise in model-input space or as its image under the first layer (same
+    /// distribution; cheaper when that layer narrows). `auto` picks first-layer when it is narrower.
+    #[arg(long, value_enum, default_value_t = NoiseSpace::Auto)]
+    pub noise_space: NoiseSpace,
+}
+
+#[derive(Args, Clone)]
+pub struct ExactArgs {
+    /// MILP: time limit per record in seconds (a bracket is reported when it is hit).
+    #[arg(long, default_value_t = 60.0)]
+    pub time_limit: f64,
+    /// Line analysis: the attribute (input column name or 0-based index) to move along.
+    #[arg(long)]
+    pub attribute: Option<String>,
+    /// Line analysis: the attribute's valid range LO,HI in model-input units (default: the domain box).
+    #[arg(long, value_parser = parse_pair, allow_hyphen_values = true)]
+    pub attribute_range: Option<(f64, f64)>,
+    /// PGD: gradient steps per restart.
+    #[arg(long, default_value_t = 50)]
+    pub pgd_steps: usize,
+    /// PGD: restarts (seeded).
+    #[arg(long, default_value_t = 5)]
+    pub pgd_restarts: usize,
+}
+
+pub fn parse_pair(s: &str) -> std::result::Result<(f64, f64), String> {
+    let (a, b) = s.split_once(',').ok_or_else(|| format!("'{s}' must look like LO,HI"))?;
+    let a: f64 = a.trim().parse().map_err(|_| format!("'{a}' is not a number"))?;
+    let b: f64 = b.trim().parse().map_err(|_| format!("'{b}' is not a number"))?;
+    Ok((a, b))
+}
+
+pub fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (k, n) = s.split_once('/').ok_or_else(|| format!("shard '{s}' must look like K/N, e.g. 0/4"))?;
+    let k: usize = k.trim().parse().map_err(|_| format!("shard index '{k}' is not a number"))?;
+    let n: usize = n.trim().parse().map_err(|_| format!("shard count '{n}' is not a number"))?;
+    if n == 0 || k >= n {
+        return Err(format!("shard {k}/{n}: need 0 ≤ K < N"));
+    }
+    Ok((k, n))
+}
+
+/// A model with its input table and domain box.
+pub struct Loaded {
+    pub net: Network,
+    pub header: Vec<String>,
+    pub inputs: ndarray::Array2<f64>,
+    pub labels: Option<Vec<usize>>,
+    pub domain: Option<DomainBox>,
+}
+
+pub fn load(m: &ModelArgs) -> Result<Loaded> {
+    let (model, input) = match (&m.model, &m.input) {
+        (Some(model), Some(input)) => (model.clone(), input.clone()),
+        (None, None) => {
+            eprintln!("using the bundled demo model {DEMO_MODEL} and its inputs {DEMO_INPUT}");
+            (PathBuf::from(DEMO_MODEL), PathBuf::from(DEMO_INPUT))
+        }
+        (None, Some(_)) => bail!("--input was given without --model; pass the model the inputs belong to"),
+        (Some(_), None) => bail!("--model was given without --input; pass a CSV of model inputs"),
+    };
+    let net = read_onnx(&model)?;
+    let table = rp::data::read_inputs(&input, net.input_dim())?;
+    let domain = match (m.domain_lo, m.domain_hi) {
+        (Some(lo), Some(hi)) => Some(DomainBox::uniform(net.input_dim(), lo, hi)?),
+        _ => None,
+    };
+    Ok(Loaded { net, header: table.header, inputs: table.rows, labels: table.labels, domain })
+}
+
+pub fn method(m: MethodArg, a: &AlphaArgs, default_intermediate: Intermediate) -> Result<BoundMethod> {
+    let intermediate = a.intermediate.unwrap_or(default_intermediate);
+    Ok(match m {
+        MethodArg::Smooth | MethodArg::Milp | MethodArg::Line | MethodArg::Pgd => {
+            bail!("this method gives no bounds on logits; use --method ibp, crown or alpha-crown")
+        }
+        MethodArg::Ibp => BoundMethod::Ibp,
+        MethodArg::Crown => BoundMethod::Crown(intermediate),
+        MethodArg::AlphaCrown => {
+            if !(a.alpha_lr > 0.0 && a.alpha_lr.is_finite()) {
+                bail!("--alpha-lr must be a positive number, got {}", a.alpha_lr);
+            }
+            BoundMethod::AlphaCrown(AlphaCrownOptions {
+                iterations: a.alpha_iters,
+                learning_rate: a.alpha_lr,
+                intermediate,
+                ..Default::default()
+            })
+        }
+    })
+}
+
+/// The index of an input column given by name (from the CSV header) or by 0-based index.
+pub fn attribute_index(name: &str, header: &[String]) -> Result<usize> {
+    if let Some(i) = header.iter().position(|h| h == name) {
+        return Ok(i);
+    }
+    match name.parse::<usize>() {
+        Ok(i) if i < header.len() => Ok(i),
+        _ => bail!("unknown attribute '{name}': not an input column ({}) nor an index below {}", header.join(", "), header.len()),
+    }
+}
+
+pub fn create(p: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
+    Ok(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?))
+}
+pub fn progress_bar(n: usize, what: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(n as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows, {elapsed} elapsed, eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+

@@ -1,0 +1,136 @@
+//! `rp certify`: one certificate per input row, by any method (SPEC §3).
+use super::args::{attribute_index, create, load, method, parse_shard, progress_bar, MethodArg, MethodOpts, ModelArgs};
+use anyhow::{bail, Result};
+use clap::Args;
+use rp::attack::{PgdCertifier, PgdOptions};
+use rp::bound::Intermediate;
+use rp::cert::{Batch, BoundCertifier, Certifier, RadiusSearch};
+use rp::line::LineCertifier;
+use rp::milp::{MilpCertifier, MilpOptions};
+use rp::net::Network;
+use rp::report::{self, Format};
+use rp::smooth::{SmoothOptions, SmoothingCertifier};
+use rp::spec::{DomainBox, Norm};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct CertifyArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[arg(long, value_enum, default_value_t = MethodArg::Crown)]
+    pub method: MethodArg,
+    #[command(flatten)]
+    pub opts: MethodOpts,
+    /// Certify only shard K of N (rows K·R/N … (K+1)·R/N − 1 of R, numbered as in the whole file); the
+    /// shards' outputs concatenate to the unsharded output.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Output file, .csv or .json (default: CSV on standard output).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Also write Cohen et al.'s TSV (`idx label predict radius correct time`); needs a `label` column.
+    #[arg(long)]
+    pub cohen_tsv: Option<PathBuf>,
+}
+
+pub fn certify(a: CertifyArgs) -> Result<()> {
+    let format = a.output.as_deref().map(Format::from_path).transpose()?;
+    let norm = norm_for(&[a.method], a.opts.norm)?;
+    let l = load(&a.model)?;
+    if a.cohen_tsv.is_some() && l.labels.is_none() {
+        bail!("--cohen-tsv needs a 'label' column in the input CSV");
+    }
+    let certifier = build_certifier(a.method, &a.opts, norm, l.net, l.domain, &l.header)?;
+    let total = l.inputs.nrows();
+    let (first, last) = match a.shard {
+        Some((k, n)) => (k * total / n, (k + 1) * total / n),
+        None => (0, total),
+    };
+    let ids: Vec<usize> = (first..last).collect();
+    let pb = progress_bar(ids.len(), certifier.method());
+    let start = std::time::Instant::now();
+    let inputs = l.inputs.slice(ndarray::s![first..last, ..]);
+    let certs = certifier.certify(Batch { inputs, row_ids: &ids }, &pb)?;
+    pb.finish_and_clear();
+    let mean = certs.iter().map(|c| c.radius).sum::<f64>() / certs.len().max(1) as f64;
+    eprintln!(
+        "{} rows certified by {} ({}): mean radius {mean:.6}, {:.3} s",
+        certs.len(),
+        certifier.method(),
+        norm.as_str(),
+        start.elapsed().as_secs_f64()
+    );
+    match (&a.output, format) {
+        (Some(p), Some(f)) => report::write_certificates(create(p)?, f, certifier.method(), norm, &certs)?,
+        _ => report::write_certificates(std::io::stdout().lock(), Format::Csv, certifier.method(), norm, &certs)?,
+    }
+    if let (Some(p), Some(labels)) = (&a.cohen_tsv, &l.labels) {
+        report::write_cohen_tsv(create(p)?, &certs, &labels[first..last])?;
+    }
+    Ok(())
+}
+
+
+/// The norm of a run of `methods`: linf by default, l2 whenever smoothing is among them.
+pub fn norm_for(methods: &[MethodArg], norm: Option<Norm>) -> Result<Norm> {
+    let smooth = methods.contains(&MethodArg::Smooth);
+    match (smooth, norm) {
+        (true, None | Some(Norm::L2)) => Ok(Norm::L2),
+        (true, Some(n)) => bail!("randomized smoothing certifies l2 radii only; drop --norm {} or use --norm l2", n.as_str()),
+        (false, n) => Ok(n.unwrap_or(Norm::Linf)),
+    }
+}
+
+/// The certifier of `method` with the command-line options.
+pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: Network, domain: Option<DomainBox>, header: &[String]) -> Result<Box<dyn Certifier>> {
+    let l = (net, domain);
+    Ok(match method_arg {
+        MethodArg::Smooth => {
+            let Some(sigma) = a.smooth.sigma else { bail!("--method smooth needs --sigma (noise standard deviation in model-input units)") };
+            let options = SmoothOptions {
+                sigma,
+                n0: a.smooth.n0,
+                n: a.smooth.n,
+                alpha: a.smooth.alpha,
+                mode: a.smooth.mode,
+                radius: a.smooth.smooth_radius,
+                seed: a.smooth.seed,
+                noise_space: a.smooth.noise_space,
+            };
+            options.validate()?;
+            if l.1.is_some() {
+                bail!("--domain-lo/--domain-hi do not apply to randomized smoothing (its noise is unbounded)");
+            }
+            Box::new(SmoothingCertifier { net: l.0, decision: a.decision, options })
+        }
+        MethodArg::Milp => Box::new(MilpCertifier {
+            net: l.0,
+            decision: a.decision,
+            norm,
+            domain: l.1,
+            options: MilpOptions { time_limit: a.exact.time_limit, eps_max: a.eps_max, pgd: pgd_options(a), ..Default::default() },
+        }),
+        MethodArg::Pgd => Box::new(PgdCertifier { net: l.0, decision: a.decision, norm, domain: l.1, options: pgd_options(a) }),
+        MethodArg::Line => {
+            let Some(name) = &a.exact.attribute else { bail!("--method line needs --attribute (an input column name or index)") };
+            let attribute = attribute_index(name, header)?;
+            let range = match (a.exact.attribute_range, &l.1) {
+                (Some(r), _) => r,
+                (None, Some(d)) => (d.lower[attribute], d.upper[attribute]),
+                (None, None) => bail!("--method line needs the attribute's valid range: --attribute-range LO,HI (model-input units)"),
+            };
+            Box::new(LineCertifier { net: l.0, decision: a.decision, attribute, range })
+        }
+        m => {
+            let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
+            search.validate()?;
+            let method = method(m, &a.alpha, Intermediate::UnstableOnly)?;
+            Box::new(BoundCertifier { net: l.0, method, norm, decision: a.decision, domain: l.1, search })
+        }
+    })
+}
+
+fn pgd_options(a: &MethodOpts) -> PgdOptions {
+    PgdOptions { steps: a.exact.pgd_steps, restarts: a.exact.pgd_restarts, eps_start: a.eps_start, eps_max: a.eps_max.min(1e3), ..Default::default() }
+}
+

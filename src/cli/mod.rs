@@ -1,0 +1,5 @@
+//! The subcommands of `rp`.
+pub mod args;
+pub mod bounds;
+pub mod certify;
+pub mod compare;

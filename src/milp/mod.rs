@@ -1,0 +1,351 @@
+//! Exact robust radii by mixed-integer linear programming in HiGHS (SPEC §2, MILP-1…3 in
+//! `proofs/EXACT.md`).
+//!
+//! For a record with answer c and every other class j, HiGHS minimizes the distortion ‖x − x₀‖ (ℓ∞ and ℓ1
+//! linearly, ℓ2 by tangent cuts added until the gap closes) subject to the big-M encoding of the network
+//! and f_j(x) ≥ f_c(x), with big-M bounds from CROWN over the ball of the current upper bound. The radius
+//! is the minimum over j. A time limit gives a *bracket* [proven lower bound, best found upper bound]
+//! from HiGHS's MIP dual bound and incumbent — never an incumbent reported as exact — and every
+//! solution point is re-checked with the exact forward pass before it counts.
+mod encode;
+
+use crate::attack::{Pgd, PgdOptions};
+use crate::bound::{CrownBatch, Intermediate, RegionBatch};
+use crate::cert::{Answer, Batch, Certificate, Certifier, Guarantee};
+use crate::net::Network;
+use crate::progress::Progress;
+use crate::spec::{Decision, DomainBox, Norm};
+use encode::{encode, Encoding, Goal};
+use highs::{HighsModelStatus, Sense};
+use ndarray::{Array1, ArrayView1};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+/// Options of the MILP certifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MilpOptions {
+    /// Wall-clock limit per record, in seconds.
+    pub time_limit: f64,
+    /// ℓ2: stop adding tangent cuts when (upper − lower) ≤ l2_rel_tol · upper.
+    pub l2_rel_tol: f64,
+    /// Largest radius searched when no attack finds a counterexample.
+    pub eps_max: f64,
+    /// The attack that provides the first upper bound (and hence the big-M region).
+    pub pgd: PgdOptions,
+}
+
+impl Default for MilpOptions {
+    fn default() -> Self {
+        MilpOptions { time_limit: 60.0, l2_rel_tol: 1e-6, eps_max: 1e3, pgd: PgdOptions { restarts: 3, steps: 40, ..Default::default() } }
+    }
+}
+
+/// Result of one MILP solve.
+#[derive(Clone, Debug, PartialEq)]
+enum Solve {
+    /// Solved to optimality: optimal value and point.
+    Optimal(f64, Array1<f64>),
+    /// No feasible point.
+    Infeasible,
+    /// Stopped early: proven bound on the optimum, and the best point found with its value.
+    Limit { bound: f64, incumbent: Option<(f64, Array1<f64>)> },
+}
+
+/// The exact radius of a record, or a bracket around it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RadiusBracket {
+    pub lower: f64,
+    pub upper: f64,
+    /// Whether every solve finished and found the optimum (then upper is the exact radius, to the
+    /// solver's tolerance).
+    pub exact: bool,
+}
+
+/// Outcome of the feasibility question "is the ε-ball robust?".
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    Robust,
+    /// A point of the ball whose answer differs (checked by the exact forward pass).
+    Counterexample(Array1<f64>),
+    /// The time limit was hit before either was proven.
+    Unknown,
+}
+
+fn solve(enc: Encoding, sense: Sense, time_left: Duration) -> Solve {
+    let n = enc.x.len();
+    let x_cols: Vec<usize> = enc.x.iter().map(|c| c.index()).collect();
+    let mut model = enc.problem.optimise(sense);
+    model.make_quiet();
+    model.set_option("time_limit", time_left.as_secs_f64().max(0.01));
+    model.set_option("mip_rel_gap", 1e-9);
+    model.set_option("mip_abs_gap", 1e-10);
+    model.set_option("primal_feasibility_tolerance", 1e-9);
+    model.set_option("mip_feasibility_tolerance", 1e-9);
+    model.set_option("threads", 1i32);
+    let solved = match model.try_solve() {
+        Ok(s) => s,
+        Err(_) => return Solve::Limit { bound: f64::NEG_INFINITY * sense_sign(sense), incumbent: None },
+    };
+    let point = |s: &highs::SolvedModel| -> Array1<f64> {
+        let sol = s.get_solution();
+        let cols = sol.columns();
+        (0..n).map(|i| cols[x_cols[i]]).collect()
+    };
+    match solved.status() {
+        HighsModelStatus::Optimal => Solve::Optimal(solved.objective_value(), point(&solved)),
+        HighsModelStatus::Infeasible => Solve::Infeasible,
+        _ => {
+            let bound = solved.double_info_value(c"mip_dual_bound").unwrap_or(f64::NEG_INFINITY * sense_sign(sense));
+            let has_point = solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible;
+            let incumbent = has_point.then(|| (solved.objective_value(), point(&solved)));
+            Solve::Limit { bound, incumbent }
+        }
+    }
+}
+
+/// +1 for minimization (a missing bound is −∞), −1 for maximization.
+fn sense_sign(sense: Sense) -> f64 {
+    match sense {
+        Sense::Minimise => 1.0,
+        Sense::Maximise => -1.0,
+    }
+}
+
+/// The MILP certifier (guarantee `exact`, or `bracket` when a time limit is hit).
+pub struct MilpCertifier {
+    pub net: Network,
+    pub decision: Decision,
+    pub norm: Norm,
+    pub domain: Option<DomainBox>,
+    pub options: MilpOptions,
+}
+
+impl MilpCertifier {
+    fn sign(&self) -> f64 {
+        match self.decision {
+            Decision::Argmax => 1.0,
+            Decision::Argmin => -1.0,
+        }
+    }
+
+    /// CROWN boxes of every boundary over the `radius`-ball around x₀ (∩ domain): the big-M bounds.
+    fn boxes(&self, x0: ArrayView1<f64>, radius: f64) -> Vec<crate::bound::BoxBatch> {
+        let eps = Array1::from_elem(1, radius);
+        let regions = RegionBatch { centers: x0.reborrow().insert_axis(ndarray::Axis(0)), eps: eps.view(), norm: self.norm, domain: self.domain.as_ref() };
+        let ctx = CrownBatch::new(&self.net, regions, Intermediate::UnstableOnly);
+        (0..=self.net.layers.len()).map(|b| ctx.boundary_box(b).clone()).collect()
+    }
+
+    /// Whether the exact forward pass at x gives an answer other than `class`.
+    fn flips(&self, x: &Array1<f64>, class: usize) -> bool {
+        self.decision.decide(self.net.forward(x.view()).view()).0 != class
+    }
+
+    /// Minimal distortion for class j within the `radius`-ball: Optimal/Infeasible/Limit in terms of
+    /// the distortion (ℓ2 by tangent cuts, MILP-3).
+    fn min_distortion(
+        &self,
+        x0: ArrayView1<f64>,
+        c: usize,
+        j: usize,
+        radius: f64,
+        boxes: &[crate::bound::BoxBatch],
+        hint: Option<&Array1<f64>>,
+        deadline: Instant,
+    ) -> Solve {
+        let mut enc = encode(&self.net, x0, radius, self.norm, self.domain.as_ref(), boxes, Goal::MinDistortion);
+        enc.add_class_flip(c, j, self.sign());
+        if self.norm != Norm::L2 {
+            return solve(enc, Sense::Minimise, deadline.saturating_duration_since(Instant::now()));
+        }
+        // a first tangent cut in the direction of a known counterexample (the attack's), where the
+        // optimum usually lies; any cut is valid, this one only speeds convergence
+        if let Some(h) = hint {
+            let d = l2(h, x0);
+            if d > 0.0 {
+                let g: Vec<f64> = (h - &x0).iter().map(|v| v / d).collect();
+                enc.add_l2_cut(x0, &g);
+            }
+        }
+        // ℓ2: minimize t ≥ tangent cuts of ‖δ‖₂; t* is a lower bound, ‖δ*‖₂ an achieved distortion.
+        let mut best: Option<(f64, Array1<f64>)> = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match solve(enc.clone(), Sense::Minimise, left) {
+                Solve::Infeasible => return best.map_or(Solve::Infeasible, |b| Solve::Limit { bound: b.0, incumbent: Some(b) }),
+                Solve::Limit { bound, incumbent } => {
+                    let inc = match (best, incumbent) {
+                        (Some(b), Some((_, p))) => Some(if l2(&p, x0) < b.0 { (l2(&p, x0), p) } else { b }),
+                        (b, Some((_, p))) => b.or(Some((l2(&p, x0), p))),
+                        (b, None) => b,
+                    };
+                    return Solve::Limit { bound, incumbent: inc };
+                }
+                Solve::Optimal(t, p) => {
+                    let dist = l2(&p, x0);
+                    if best.as_ref().is_none_or(|b| dist < b.0) {
+                        best = Some((dist, p.clone()));
+                    }
+                    let upper = best.as_ref().unwrap().0;
+                    if upper - t <= self.options.l2_rel_tol * upper || dist == 0.0 {
+                        // the gap is closed to the tolerance: report the achieved distortion as optimal
+                        return Solve::Optimal(upper, best.unwrap().1);
+                    }
+                    let g: Vec<f64> = (&p - &x0).iter().map(|v| v / dist).collect();
+                    enc.add_l2_cut(x0, &g);
+                }
+            }
+        }
+    }
+
+    /// The exact robust radius of x₀ (answer `class`), or a bracket when the time limit is hit.
+    pub fn radius(&self, x0: ArrayView1<f64>, class: usize, row: u64) -> RadiusBracket {
+        let deadline = Instant::now() + Duration::from_secs_f64(self.options.time_limit);
+        let k = self.net.output_dim();
+        let pgd = Pgd { net: &self.net, decision: self.decision, norm: self.norm, domain: self.domain.as_ref(), options: self.options.pgd.clone() };
+        let (attack, cex) = pgd.radius_upper_bound(x0, class, row);
+        let mut upper = attack;
+        let mut radius = if attack.is_finite() { attack } else { self.options.pgd.eps_start.max(1e-6) };
+        loop {
+            let boxes = self.boxes(x0, radius);
+            let (mut lower, mut exact, mut found) = (f64::INFINITY, true, false);
+            for j in (0..k).filter(|&j| j != class) {
+                let hint = cex.as_ref().filter(|c| c.class == j).map(|c| &c.point);
+                match self.min_distortion(x0, class, j, radius, &boxes, hint, deadline) {
+                    Solve::Optimal(v, p) if self.flips(&p, class) || self.within_tolerance(&p, class, j) => {
+                        upper = upper.min(v);
+                        lower = lower.min(v);
+                        found = true;
+                    }
+                    Solve::Optimal(v, _) => {
+                        // the solver's point does not change the answer: keep v only as a lower bound
+                        lower = lower.min(v);
+                        exact = false;
+                    }
+                    Solve::Infeasible => lower = lower.min(radius),
+                    Solve::Limit { bound, incumbent } => {
+                        exact = false;
+                        lower = lower.min(bound.max(0.0));
+                        if let Some((v, p)) = incumbent {
+                            if self.flips(&p, class) {
+                                upper = upper.min(v);
+                            }
+                        }
+                    }
+                }
+            }
+            let lower = lower.min(upper);
+            if found || !exact || radius >= self.options.eps_max || Instant::now() >= deadline {
+                // exact only when every class was solved and a flip was found (else: robust to `radius`)
+                return RadiusBracket { lower, upper, exact: exact && found };
+            }
+            // no flip within this radius: the robust radius is at least `radius`; search farther
+            radius = (2.0 * radius).min(self.options.eps_max);
+        }
+    }
+
+    /// A solver point on the decision boundary may round to either side: accept it when the margin is
+    /// within the solver's feasibility tolerance.
+    fn within_tolerance(&self, x: &Array1<f64>, c: usize, j: usize) -> bool {
+        let y = self.net.forward(x.view());
+        let scale = y.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        self.sign() * (y[j] - y[c]) >= -1e-7 * scale
+    }
+
+    /// Whether the ε-ball around x₀ keeps answer `class` (ℓ2 balls by outer cuts, MILP-2).
+    pub fn verify_ball(&self, x0: ArrayView1<f64>, class: usize, eps: f64, time_limit: Duration) -> Verdict {
+        let deadline = Instant::now() + time_limit;
+        let boxes = self.boxes(x0, eps);
+        let mut unknown = false;
+        for j in (0..self.net.output_dim()).filter(|&j| j != class) {
+            let mut enc = encode(&self.net, x0, eps, self.norm, self.domain.as_ref(), &boxes, Goal::Feasibility);
+            enc.set_margin_objective(class, j, self.sign());
+            if self.norm == Norm::L1 {
+                enc.add_l1_ball(eps);
+            }
+            loop {
+                match solve(enc.clone(), Sense::Maximise, deadline.saturating_duration_since(Instant::now())) {
+                    Solve::Infeasible => break,
+                    Solve::Optimal(v, p) => {
+                        let outside = self.norm == Norm::L2 && l2(&p, x0) > eps * (1.0 + 1e-9);
+                        if outside {
+                            let d = l2(&p, x0);
+                            let g: Vec<f64> = (&p - &x0).iter().map(|v| v / d).collect();
+                            enc.add_l2_ball_cut(x0, &g, eps);
+                            continue;
+                        }
+                        if v >= 0.0 && self.flips(&p, class) {
+                            return Verdict::Counterexample(p);
+                        }
+                        if v >= 0.0 {
+                            unknown = true; // a tie within tolerance that the forward pass does not confirm
+                        }
+                        break;
+                    }
+                    Solve::Limit { bound, incumbent } => {
+                        if let Some((v, p)) = incumbent {
+                            if v >= 0.0 && self.flips(&p, class) && (self.norm != Norm::L2 || l2(&p, x0) <= eps) {
+                                return Verdict::Counterexample(p);
+                            }
+                        }
+                        if bound >= 0.0 {
+                            unknown = true;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        if unknown {
+            Verdict::Unknown
+        } else {
+            Verdict::Robust
+        }
+    }
+}
+
+fn l2(p: &Array1<f64>, x0: ArrayView1<f64>) -> f64 {
+    (p - &x0).mapv(|v| v * v).sum().sqrt()
+}
+
+impl Certifier for MilpCertifier {
+    fn method(&self) -> &'static str {
+        "milp"
+    }
+
+    fn norm(&self) -> Norm {
+        self.norm
+    }
+
+    fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
+        let d = self.net.input_dim();
+        if batch.inputs.ncols() != d {
+            return Err(crate::Error::InputShape { row: batch.row_ids.first().copied().unwrap_or(0), got: batch.inputs.ncols(), expected: d });
+        }
+        if !(self.options.time_limit > 0.0) {
+            return Err(crate::Error::Option(format!("--time-limit must be > 0 seconds, got {}", self.options.time_limit)));
+        }
+        Ok((0..batch.inputs.nrows())
+            .into_par_iter()
+            .map(|i| {
+                let start = Instant::now();
+                let x = batch.inputs.row(i);
+                let (class, unique) = self.decision.decide(self.net.forward(x).view());
+                let (radius, guarantee) = if !unique {
+                    (0.0, Guarantee::Exact)
+                } else {
+                    let b = self.radius(x, class, batch.row_ids[i] as u64);
+                    if b.exact {
+                        (b.upper, Guarantee::Exact)
+                    } else {
+                        (b.lower, Guarantee::Bracket { upper: b.upper })
+                    }
+                };
+                progress.advance(1);
+                Certificate { row: batch.row_ids[i], answer: Answer::Class(class), radius, guarantee, norm: self.norm, time: start.elapsed() }
+            })
+            .collect())
+    }
+}
