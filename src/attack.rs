@@ -2,15 +2,13 @@
 //! restarts and seeded starts. Every counterexample is re-checked by the exact f64 forward pass before
 //! it is reported, so a reported distance is an upper bound of the robust radius (ATTACK-1 in
 //! `proofs/EXACT.md`).
-use crate::cert::{Answer, Batch, Certificate, Certifier, Guarantee};
+use crate::cert::{Batch, Certificate, Certifier, Guarantee};
 use crate::net::Network;
 use crate::progress::Progress;
 use crate::rng::Philox;
 use crate::spec::{Decision, DomainBox, Norm, Region};
 use ndarray::{Array1, ArrayView1};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// Options of the attack and of its radius search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -186,21 +184,10 @@ impl Certifier for PgdCertifier {
     }
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
-        let d = self.net.input_dim();
-        if batch.inputs.ncols() != d {
-            return Err(crate::Error::InputShape { row: batch.row_ids.first().copied().unwrap_or(0), got: batch.inputs.ncols(), expected: d });
-        }
+        batch.check_width(self.net.input_dim())?;
         let pgd = Pgd { net: &self.net, decision: self.decision, norm: self.norm, domain: self.domain.as_ref(), options: self.options.clone() };
-        Ok((0..batch.inputs.nrows())
-            .into_par_iter()
-            .map(|i| {
-                let start = Instant::now();
-                let x = batch.inputs.row(i);
-                let (class, unique) = self.decision.decide(self.net.forward(x).view());
-                let radius = if unique { pgd.radius_upper_bound(x, class, batch.row_ids[i] as u64).0 } else { 0.0 };
-                progress.advance(1);
-                Certificate { row: batch.row_ids[i], answer: Answer::Class(class), radius, guarantee: Guarantee::UpperBound, norm: self.norm, time: start.elapsed() }
-            })
-            .collect())
+        Ok(batch.per_row(&self.net, self.decision, self.norm, Guarantee::UpperBound, progress, |x, class, row| {
+            (pgd.radius_upper_bound(x, class, row as u64).0, Guarantee::UpperBound)
+        }))
     }
 }

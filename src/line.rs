@@ -4,13 +4,11 @@
 //! logits). The result is the exact label of every t-interval of [t_lo, t_hi], hence the inference set
 //! I_y along attribute k and the exact 1-D robust radius at any point (up to f64 rounding of the
 //! breakpoints, which are roots −b/a of affine functions computed in floating point).
-use crate::cert::{Answer, Batch, Certificate, Certifier, Guarantee};
+use crate::cert::{Batch, Certificate, Certifier, Guarantee};
 use crate::net::{Layer, Network};
 use crate::progress::Progress;
 use crate::spec::{Decision, Norm};
 use ndarray::{Array1, ArrayView1};
-use rayon::prelude::*;
-use std::time::Instant;
 
 /// A maximal interval of t on which the answer is constant.
 #[derive(Clone, Debug, PartialEq)]
@@ -151,23 +149,15 @@ impl Certifier for LineCertifier {
         if !(lo.is_finite() && hi.is_finite() && lo < hi) {
             return Err(crate::Error::Option(format!("the attribute range [{lo}, {hi}] must be finite with lo < hi")));
         }
-        Ok((0..batch.inputs.nrows())
-            .into_par_iter()
-            .map(|i| {
-                let start = Instant::now();
-                let x = batch.inputs.row(i);
-                let xk = x[self.attribute];
-                let (class, unique) = self.decision.decide(self.net.forward(x).view());
-                let radius = if !unique || xk < lo || xk > hi {
-                    0.0
-                } else {
-                    let pieces = line_pieces(&self.net, self.decision, x, self.attribute, lo - xk, hi - xk);
-                    radius_at_zero(&pieces, class)
-                };
-                progress.advance(1);
-                Certificate { row: batch.row_ids[i], answer: Answer::Class(class), radius, guarantee: Guarantee::Exact, norm: Norm::Linf, time: start.elapsed() }
-            })
-            .collect())
+        batch.check_width(d)?;
+        Ok(batch.per_row(&self.net, self.decision, Norm::Linf, Guarantee::Exact, progress, |x, class, _| {
+            let xk = x[self.attribute];
+            if xk < lo || xk > hi {
+                return (0.0, Guarantee::Exact);
+            }
+            let pieces = line_pieces(&self.net, self.decision, x, self.attribute, lo - xk, hi - xk);
+            (radius_at_zero(&pieces, class), Guarantee::Exact)
+        }))
     }
 }
 

@@ -35,10 +35,7 @@ impl BoundCertifier {
 
     fn check_batch(&self, batch: &Batch<'_>) -> crate::Result<()> {
         self.search.validate()?;
-        let d = self.net.input_dim();
-        if batch.inputs.ncols() != d {
-            return Err(crate::Error::InputShape { row: batch.row_ids.first().copied().unwrap_or(0), got: batch.inputs.ncols(), expected: d });
-        }
+        batch.check_width(self.net.input_dim())?;
         if let Some(dom) = &self.domain {
             if let Some((_, r)) = batch.inputs.outer_iter().zip(batch.row_ids).find(|(x, _)| !dom.contains(x.view())) {
                 return Err(crate::Error::Option(format!("input row {r} lies outside the domain box; fix the data or the box")));

@@ -74,6 +74,43 @@ pub struct Batch<'a> {
     pub row_ids: &'a [usize],
 }
 
+impl Batch<'_> {
+    /// An error naming the mismatch unless every row has `expected` values.
+    pub fn check_width(&self, expected: usize) -> crate::Result<()> {
+        if self.inputs.ncols() == expected {
+            Ok(())
+        } else {
+            Err(crate::Error::InputShape { row: self.row_ids.first().copied().unwrap_or(0), got: self.inputs.ncols(), expected })
+        }
+    }
+
+    /// Certifies every row independently and in parallel: `radius(x, class)` is called for rows whose
+    /// answer `class` is unique (a tie gets radius 0 with guarantee `tie`), and each row's certificate
+    /// carries the returned radius and guarantee.
+    pub fn per_row(
+        &self,
+        net: &crate::net::Network,
+        decision: crate::spec::Decision,
+        norm: Norm,
+        tie: Guarantee,
+        progress: &dyn Progress,
+        radius: impl Fn(ndarray::ArrayView1<f64>, usize, usize) -> (f64, Guarantee) + Sync,
+    ) -> Vec<Certificate> {
+        use rayon::prelude::*;
+        (0..self.inputs.nrows())
+            .into_par_iter()
+            .map(|i| {
+                let start = std::time::Instant::now();
+                let x = self.inputs.row(i);
+                let (class, unique) = decision.decide(net.forward(x).view());
+                let (r, guarantee) = if unique { radius(x, class, self.row_ids[i]) } else { (0.0, tie) };
+                progress.advance(1);
+                Certificate { row: self.row_ids[i], answer: Answer::Class(class), radius: r, guarantee, norm, time: start.elapsed() }
+            })
+            .collect()
+    }
+}
+
 /// A certification method. Implementations state their guarantee in their doc comment and return one
 /// certificate per row of the batch, in order.
 pub trait Certifier: Send + Sync {

@@ -11,14 +11,13 @@ mod encode;
 
 use crate::attack::{Pgd, PgdOptions};
 use crate::bound::{CrownBatch, Intermediate, RegionBatch};
-use crate::cert::{Answer, Batch, Certificate, Certifier, Guarantee};
+use crate::cert::{Batch, Certificate, Certifier, Guarantee};
 use crate::net::Network;
 use crate::progress::Progress;
 use crate::spec::{Decision, DomainBox, Norm};
 use encode::{encode, Encoding, Goal};
 use highs::{HighsModelStatus, Sense};
 use ndarray::{Array1, ArrayView1};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -320,32 +319,17 @@ impl Certifier for MilpCertifier {
     }
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
-        let d = self.net.input_dim();
-        if batch.inputs.ncols() != d {
-            return Err(crate::Error::InputShape { row: batch.row_ids.first().copied().unwrap_or(0), got: batch.inputs.ncols(), expected: d });
-        }
+        batch.check_width(self.net.input_dim())?;
         if !(self.options.time_limit > 0.0) {
             return Err(crate::Error::Option(format!("--time-limit must be > 0 seconds, got {}", self.options.time_limit)));
         }
-        Ok((0..batch.inputs.nrows())
-            .into_par_iter()
-            .map(|i| {
-                let start = Instant::now();
-                let x = batch.inputs.row(i);
-                let (class, unique) = self.decision.decide(self.net.forward(x).view());
-                let (radius, guarantee) = if !unique {
-                    (0.0, Guarantee::Exact)
-                } else {
-                    let b = self.radius(x, class, batch.row_ids[i] as u64);
-                    if b.exact {
-                        (b.upper, Guarantee::Exact)
-                    } else {
-                        (b.lower, Guarantee::Bracket { upper: b.upper })
-                    }
-                };
-                progress.advance(1);
-                Certificate { row: batch.row_ids[i], answer: Answer::Class(class), radius, guarantee, norm: self.norm, time: start.elapsed() }
-            })
-            .collect())
+        Ok(batch.per_row(&self.net, self.decision, self.norm, Guarantee::Exact, progress, |x, class, row| {
+            let b = self.radius(x, class, row as u64);
+            if b.exact {
+                (b.upper, Guarantee::Exact)
+            } else {
+                (b.lower, Guarantee::Bracket { upper: b.upper })
+            }
+        }))
     }
 }

@@ -142,10 +142,7 @@ impl SmoothingCertifier {
     pub fn run(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<(Certificate, SmoothDetail)>> {
         let o = &self.options;
         o.validate()?;
-        let d = self.net.input_dim();
-        if batch.inputs.ncols() != d {
-            return Err(crate::Error::InputShape { row: batch.row_ids.first().copied().unwrap_or(0), got: batch.inputs.ncols(), expected: d });
-        }
+        batch.check_width(self.net.input_dim())?;
         let sampler = Sampler::new(&self.net, o.sigma, o.seed, self.decision, o.noise_space)?;
         // Records in groups, so that progress moves and memory stays bounded; each record's draws
         // depend only on (seed, row, phase, sample).
