@@ -173,6 +173,13 @@ impl Encoding {
         self.problem.add_row(..=radius, row);
     }
 
+    /// Adds distortion ≥ floor, for a floor proven by a sound certifier (no counterexample is closer):
+    /// a valid cut that gives HiGHS's dual bound a head start.
+    pub fn add_distortion_floor(&mut self, floor: f64) {
+        let row: Vec<(Col, f64)> = self.distortion.iter().map(|&c| (c, 1.0)).collect();
+        self.problem.add_row(floor.., row);
+    }
+
     /// Sets the objective to sign·(logit_j − logit_c) (to be maximized).
     pub fn set_margin_objective(&mut self, c: usize, j: usize, sign: f64) {
         for &(col, v) in &self.logits[j].terms {

@@ -152,10 +152,14 @@ impl MilpCertifier {
         radius: f64,
         boxes: &[crate::bound::BoxBatch],
         hint: Option<&Array1<f64>>,
+        floor: f64,
         deadline: Instant,
     ) -> Solve {
         let mut enc = encode(&self.net, x0, radius, self.norm, self.domain.as_ref(), boxes, Goal::MinDistortion);
         enc.add_class_flip(c, j, self.sign());
+        if floor > 0.0 {
+            enc.add_distortion_floor(floor);
+        }
         if self.norm != Norm::L2 {
             return solve(enc, Sense::Minimise, deadline.saturating_duration_since(Instant::now()));
         }
@@ -205,14 +209,30 @@ impl MilpCertifier {
         let k = self.net.output_dim();
         let pgd = Pgd { net: &self.net, decision: self.decision, norm: self.norm, domain: self.domain.as_ref(), options: self.options.pgd.clone() };
         let (attack, cex) = pgd.radius_upper_bound(x0, class, row);
+        // CROWN's certified radius: a proven floor of the distortion of every counterexample
+        let spec = self.decision.margin_spec(class, k);
+        let crown = crate::bound::BoundMethod::crown();
+        let search = crate::cert::RadiusSearch { eps_start: self.options.pgd.eps_start, ..Default::default() };
+        let floor = search
+            .run(|eps| {
+                let region = crate::spec::Region { center: x0.reborrow(), eps, norm: self.norm, domain: self.domain.as_ref() };
+                crown.lower_bounds(&self.net, &region, &spec).iter().all(|&v| v > 0.0)
+            })
+            .certified
+            .min(attack);
         let mut upper = attack;
-        let mut radius = if attack.is_finite() { attack } else { self.options.pgd.eps_start.max(1e-6) };
+        // Search balls from just above CROWN's floor outwards: a small ball gives tight big-M bounds and
+        // a fast solve; an all-infeasible ball proves the radius exceeds it (MILP-1), and the ball grows
+        // up to the attack's distance (or eps_max).
+        let cap = if attack.is_finite() { attack } else { self.options.eps_max };
+        let mut radius = if floor > 0.0 { (1.5 * floor).min(cap) } else { cap.min(self.options.pgd.eps_start.max(1e-6)) };
+        let mut proven = floor; // the radius is known to be at least this
         loop {
             let boxes = self.boxes(x0, radius);
             let (mut lower, mut exact, mut found) = (f64::INFINITY, true, false);
             for j in (0..k).filter(|&j| j != class) {
                 let hint = cex.as_ref().filter(|c| c.class == j).map(|c| &c.point);
-                match self.min_distortion(x0, class, j, radius, &boxes, hint, deadline) {
+                match self.min_distortion(x0, class, j, radius, &boxes, hint, floor, deadline) {
                     Solve::Optimal(v, p) if self.flips(&p, class) || self.within_tolerance(&p, class, j) => {
                         upper = upper.min(v);
                         lower = lower.min(v);
@@ -235,13 +255,14 @@ impl MilpCertifier {
                     }
                 }
             }
-            let lower = lower.min(upper);
-            if found || !exact || radius >= self.options.eps_max || Instant::now() >= deadline {
+            let lower = lower.max(proven).min(upper);
+            if found || !exact || radius >= cap || Instant::now() >= deadline {
                 // exact only when every class was solved and a flip was found (else: robust to `radius`)
                 return RadiusBracket { lower, upper, exact: exact && found };
             }
             // no flip within this radius: the robust radius is at least `radius`; search farther
-            radius = (2.0 * radius).min(self.options.eps_max);
+            proven = proven.max(radius);
+            radius = (2.0 * radius).min(cap);
         }
     }
 
