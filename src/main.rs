@@ -23,6 +23,9 @@ enum Command {
     Certify(cli::certify::CertifyArgs),
     /// Every method's radius per row, side by side, with a check that certified ≤ exact ≤ attack.
     Compare(cli::compare::CompareArgs),
+    /// Generate data sets for the experiments.
+    #[command(subcommand)]
+    Data(cli::data::DataCommand),
 }
 
 fn main() {
@@ -41,5 +44,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bounds(a) => cli::bounds::bounds(a),
         Command::Certify(a) => cli::certify::certify(a),
         Command::Compare(a) => cli::compare::compare(a),
+        Command::Data(c) => cli::data::data(c),
     }
 }

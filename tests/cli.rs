@@ -171,3 +171,19 @@ fn smoothing_modes_shards_and_cohen_tsv() {
     let o = rp(&["certify", "--method", "smooth", "--sigma", "1", "--cohen-tsv", "x.tsv"]);
     assert!(stderr(&o).contains("needs a 'label' column"), "{}", stderr(&o));
 }
+
+#[test]
+fn synthetic_medical_data_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    for p in [&a, &b] {
+        let o = rp(&["data", "synth-medical", "--rows", "200", "--seed", "4", "--out", p.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let text = std::fs::read_to_string(&a).unwrap();
+    assert_eq!(text, std::fs::read_to_string(&b).unwrap());
+    assert_eq!(text.lines().count(), 201);
+    assert!(text.lines().next().unwrap().contains(",bmi,smoker,"));
+    let o = rp(&["data", "synth-medical", "--rows", "0", "--out", a.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("--rows must be at least 1"));
+}

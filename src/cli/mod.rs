@@ -3,3 +3,4 @@ pub mod args;
 pub mod bounds;
 pub mod certify;
 pub mod compare;
+pub mod data;
