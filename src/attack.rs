@@ -185,6 +185,12 @@ impl Certifier for PgdCertifier {
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
         batch.check_width(self.net.input_dim())?;
+        let o = &self.options;
+        if !(o.eps_start > 0.0 && o.eps_start <= o.eps_max && o.rel_tol > 0.0 && o.steps > 0 && o.restarts > 0) {
+            return Err(crate::Error::Option(format!(
+                "PGD needs 0 < eps_start ≤ eps_max, rel_tol > 0 and at least one step and restart, got {o:?}"
+            )));
+        }
         let pgd = Pgd { net: &self.net, decision: self.decision, norm: self.norm, domain: self.domain.as_ref(), options: self.options.clone() };
         Ok(batch.per_row(&self.net, self.decision, self.norm, Guarantee::UpperBound, progress, |x, class, row| {
             (pgd.radius_upper_bound(x, class, row as u64).0, Guarantee::UpperBound)
