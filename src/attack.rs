@@ -185,6 +185,7 @@ impl Certifier for PgdCertifier {
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
         batch.check_width(self.net.input_dim())?;
+        batch.check_domain(self.domain.as_ref())?;
         let o = &self.options;
         if !(o.eps_start > 0.0 && o.eps_start <= o.eps_max && o.rel_tol > 0.0 && o.steps > 0 && o.restarts > 0) {
             return Err(crate::Error::Option(format!(

@@ -36,11 +36,7 @@ impl BoundCertifier {
     fn check_batch(&self, batch: &Batch<'_>) -> crate::Result<()> {
         self.search.validate()?;
         batch.check_width(self.net.input_dim())?;
-        if let Some(dom) = &self.domain {
-            if let Some((_, r)) = batch.inputs.outer_iter().zip(batch.row_ids).find(|(x, _)| !dom.contains(x.view())) {
-                return Err(crate::Error::Option(format!("input row {r} lies outside the domain box; fix the data or the box")));
-            }
-        }
+        batch.check_domain(self.domain.as_ref())?;
         Ok(())
     }
 }

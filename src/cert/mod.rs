@@ -84,6 +84,15 @@ impl Batch<'_> {
         }
     }
 
+    /// An error naming the first row outside the domain box, if any.
+    pub fn check_domain(&self, domain: Option<&crate::spec::DomainBox>) -> crate::Result<()> {
+        let Some(dom) = domain else { return Ok(()) };
+        match self.inputs.outer_iter().zip(self.row_ids).find(|(x, _)| !dom.contains(x.view())) {
+            Some((_, r)) => Err(crate::Error::Option(format!("input row {r} lies outside the domain box; fix the data or the box"))),
+            None => Ok(()),
+        }
+    }
+
     /// Certifies every row independently and in parallel: `radius(x, class)` is called for rows whose
     /// answer `class` is unique (a tie gets radius 0 with guarantee `tie`), and each row's certificate
     /// carries the returned radius and guarantee.

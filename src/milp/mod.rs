@@ -75,7 +75,9 @@ pub enum Verdict {
 fn solve(enc: Encoding, sense: Sense, time_left: Duration) -> Solve {
     let n = enc.x.len();
     let x_cols: Vec<usize> = enc.x.iter().map(|c| c.index()).collect();
-    let mut model = enc.problem.optimise(sense);
+    let Ok(mut model) = enc.problem.try_optimise(sense) else {
+        return Solve::Limit { bound: f64::NEG_INFINITY * sense_sign(sense), incumbent: None };
+    };
     model.make_quiet();
     model.set_option("time_limit", time_left.as_secs_f64().max(0.01));
     model.set_option("mip_rel_gap", 1e-9);
@@ -341,6 +343,7 @@ impl Certifier for MilpCertifier {
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
         batch.check_width(self.net.input_dim())?;
+        batch.check_domain(self.domain.as_ref())?;
         if !(self.options.time_limit > 0.0) {
             return Err(crate::Error::Option(format!("--time-limit must be > 0 seconds, got {}", self.options.time_limit)));
         }
