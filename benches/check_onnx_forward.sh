@@ -4,13 +4,8 @@
 # (lower = upper up to rounding). Prints the worst relative deviation (onnxruntime runs in float32).
 #   usage: bash benches/check_onnx_forward.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-SHARED=${SHARED:-../shared}
-[ -d "$SHARED/benchmarks" ] || { echo "skip: $SHARED/benchmarks not found"; exit 0; }
-bash "$SHARED/peers/setup.sh" >/dev/null
-PY=${PEERS_VENV:-$HOME/.cache/rp-peers/venv}/bin/python
-cargo build --release --quiet --bin rp
-W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+source "$(dirname "$0")/peers_env.sh"
+peers_env_build --bin rp
 "$PY" - "$SHARED/benchmarks" "$W" target/release/rp <<'PYEOF'
 import glob, json, os, subprocess, sys
 import numpy as np, onnxruntime as ort

@@ -4,15 +4,10 @@
 #   usage: bash benches/compare_lirpa.sh [ROWS]     (needs ../shared; builds the peers venv if missing)
 # Networks: the bundled demo MLP 11→64→2, ACAS Xu 1_1 (5→6×50→5), MNIST-FC 256x2 (ROWS/10 rows).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 ROWS=${1:-1000}
-SHARED=${SHARED:-../shared}
-[ -d "$SHARED/peers" ] || { echo "skip: $SHARED/peers not found"; exit 0; }
-bash "$SHARED/peers/setup.sh" >/dev/null
-PY=${PEERS_VENV:-$HOME/.cache/rp-peers/venv}/bin/python
-cargo build --release --quiet --bin rp --example reexport
+source "$(dirname "$0")/peers_env.sh"
+peers_env_build --bin rp --example reexport
 RP=target/release/rp
-W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 
 run_case() {  # name model.onnx n_rows input_dim input_kind linf_eps l2_eps
   local name=$1 model=$2 n=$3 d=$4 kind=$5 linf=$6 l2=$7 dir="$W/$1"

@@ -5,16 +5,11 @@
 # total time of each (1 thread each).
 #   usage: bash benches/compare_marabou.sh [ROWS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
 ROWS=${1:-4}
 TOL=1e-4
-SHARED=${SHARED:-../shared}
-[ -d "$SHARED/peers" ] || { echo "skip: $SHARED/peers not found"; exit 0; }
-bash "$SHARED/peers/setup.sh" >/dev/null
-PY=${PEERS_VENV:-$HOME/.cache/rp-peers/venv}/bin/python
-cargo build --release --quiet --bin rp --example reexport
+source "$(dirname "$0")/peers_env.sh"
+peers_env_build --bin rp --example reexport
 RP=target/release/rp
-W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 status=0
 
 run_case() {  # name model.onnx input_dim kind marabou_hi

@@ -5,15 +5,10 @@
 # agree statistically, not bit for bit: the two draw different noise).
 #   usage: bash benches/compare_smoothing.sh [ROWS] [N]
 set -euo pipefail
-cd "$(dirname "$0")/.."
 ROWS=${1:-5}; N=${2:-100000}
-SHARED=${SHARED:-../shared}
-[ -d "$SHARED/peers" ] || { echo "skip: $SHARED/peers not found"; exit 0; }
-bash "$SHARED/peers/setup.sh" >/dev/null
-PY=${PEERS_VENV:-$HOME/.cache/rp-peers/venv}/bin/python
-cargo build --release --quiet --bin rp --example make_mlp --example matmul_peak
+source "$(dirname "$0")/peers_env.sh"
+peers_env_build --bin rp --example make_mlp --example matmul_peak
 RP=target/release/rp
-W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 
 run_case() {  # name model.onnx input_dim sigma kind flops_per_sample(noise-space input) extra_rp_args
   local name=$1 model=$2 d=$3 sigma=$4 kind=$5 flops=$6 extra=${7:-} dir="$W/$1"
