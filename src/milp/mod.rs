@@ -231,8 +231,15 @@ impl MilpCertifier {
         let mut proven = floor; // the radius is known to be at least this
         loop {
             let boxes = self.boxes(x0, radius);
+            // CROWN pruning: a class whose margin CROWN proves positive on this ball cannot win in it
+            let region = crate::spec::Region { center: x0.reborrow(), eps: radius, norm: self.norm, domain: self.domain.as_ref() };
+            let margins = crown.lower_bounds(&self.net, &region, &spec);
             let (mut lower, mut exact, mut found) = (f64::INFINITY, true, false);
-            for j in (0..k).filter(|&j| j != class) {
+            for (m, j) in (0..k).filter(|&j| j != class).enumerate() {
+                if margins[m] > 0.0 {
+                    lower = lower.min(radius);
+                    continue;
+                }
                 let hint = cex.as_ref().filter(|c| c.class == j).map(|c| &c.point);
                 match self.min_distortion(x0, class, j, radius, &boxes, hint, floor, deadline) {
                     Solve::Optimal(v, p) if self.flips(&p, class) || self.within_tolerance(&p, class, j) => {
