@@ -10,7 +10,7 @@ use rp::bound::BoundMethod;
 use rp::cert::{Batch, BoundCertifier, Certificate, Certifier, Guarantee, RadiusSearch};
 use rp::compare::SOLVER_TOLERANCE;
 use rp::line::{line_pieces, radius_at_zero, LineCertifier};
-use rp::milp::{MilpCertifier, MilpOptions, Verdict};
+use rp::milp::{Formulation, MilpCertifier, MilpOptions, Verdict};
 use rp::net::Network;
 use rp::progress::NoProgress;
 use rp::spec::{Decision, DomainBox, Norm};
@@ -64,7 +64,16 @@ fn milp_matches_the_line_analysis_on_one_input_networks() {
         assert!(unique);
         let pieces = line_pieces(&net, Decision::Argmax, x.view(), 0, -50.0, 50.0);
         let exact_line = radius_at_zero(&pieces, class);
-        let m = one(&milp(&net, Norm::Linf, None, 30.0), &x);
+        let mut per_class = milp(&net, Norm::Linf, None, 30.0);
+        per_class.options.formulation = Formulation::PerClass;
+        let m = one(&per_class, &x);
+        let mut selector = milp(&net, Norm::Linf, None, 30.0);
+        selector.options.formulation = Formulation::Selector;
+        let s = one(&selector, &x);
+        assert_eq!((s.guarantee, s.radius > 0.0), (m.guarantee, m.radius > 0.0), "seed {seed}: selector {s:?} vs per-class {m:?}");
+        if m.guarantee == Guarantee::Exact {
+            assert!((s.radius - m.radius).abs() <= 1e-6 * m.radius.max(1.0), "seed {seed}: selector {} vs per-class {}", s.radius, m.radius);
+        }
         if exact_line.is_infinite() {
             assert!(!matches!(m.guarantee, Guarantee::Exact) || m.radius > 49.0, "seed {seed}: line says robust, MILP {m:?}");
             continue;

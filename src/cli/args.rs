@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use rp::bound::{AlphaCrownOptions, BoundMethod, Intermediate};
+use rp::milp::Formulation;
 use rp::net::{read_onnx, Network};
 use rp::smooth::sampler::NoiseSpace;
 use rp::smooth::{RadiusRule, SmoothMode};
@@ -121,6 +122,9 @@ pub struct ExactArgs {
     /// MILP: time limit per record in seconds (a bracket is reported when it is hit).
     #[arg(long, default_value_t = 60.0)]
     pub time_limit: f64,
+    /// MILP: one MILP per competing class, or one MILP with a class selector.
+    #[arg(long, value_enum, default_value_t = Formulation::Selector)]
+    pub milp_formulation: Formulation,
     /// Line analysis: the attribute (input column name or 0-based index) to move along.
     #[arg(long)]
     pub attribute: Option<String>,

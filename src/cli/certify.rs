@@ -108,7 +108,13 @@ pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: N
             decision: a.decision,
             norm,
             domain: l.1,
-            options: MilpOptions { time_limit: a.exact.time_limit, eps_max: a.eps_max, pgd: pgd_options(a), ..Default::default() },
+            options: MilpOptions {
+                formulation: a.exact.milp_formulation,
+                time_limit: a.exact.time_limit,
+                eps_max: a.eps_max,
+                pgd: pgd_options(a),
+                ..Default::default()
+            },
         }),
         MethodArg::Pgd => Box::new(PgdCertifier { net: l.0, decision: a.decision, norm, domain: l.1, options: pgd_options(a) }),
         MethodArg::Line => {

@@ -151,6 +151,26 @@ impl Encoding {
         self.problem.add_row(rhs.., row);
     }
 
+    /// Adds "some class in `others` beats c": binaries s_j with Σ s_j = 1 and
+    /// sign·(logit_j − logit_c) ≥ −M_j·(1 − s_j), where M_j ≥ max sign·(logit_c − logit_j) over the box
+    /// `logits` of the outputs (so an unselected row is slack).
+    pub fn add_class_selector(&mut self, c: usize, others: &[usize], sign: f64, logits: &BoxBatch) {
+        let mut pick = Vec::new();
+        for &j in others {
+            let m = if sign > 0.0 { logits.upper[[0, c]] - logits.lower[[0, j]] } else { logits.upper[[0, j]] - logits.lower[[0, c]] };
+            let m = m.max(0.0);
+            let s = self.problem.add_integer_column(0.0, 0.0..=1.0);
+            let (ec, ej) = (&self.logits[c], &self.logits[j]);
+            let mut row: Vec<(Col, f64)> = ej.terms.iter().map(|&(col, v)| (col, sign * v)).collect();
+            row.extend(ec.terms.iter().map(|&(col, v)| (col, -sign * v)));
+            row.push((s, -m));
+            let rhs = -m - sign * (ej.constant - ec.constant);
+            self.problem.add_row(rhs.., row);
+            pick.push((s, 1.0));
+        }
+        self.problem.add_row(1.0..=1.0, pick);
+    }
+
     /// Adds the tangent cut t ≥ g·(x − x₀) of ‖δ‖₂ at direction g (‖g‖₂ = 1).
     pub fn add_l2_cut(&mut self, x0: ArrayView1<f64>, g: &[f64]) {
         let t = self.distortion[0];

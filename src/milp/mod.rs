@@ -21,10 +21,24 @@ use ndarray::{Array1, ArrayView1};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
+/// How "some other class wins" is posed to HiGHS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Formulation {
+    /// One MILP per competing class (after CROWN pruning); the radius is the smallest optimum.
+    PerClass,
+    /// One MILP with a binary selector over the competing classes (big-M on each margin). Faster on
+    /// ACAS Xu (5 classes): 16.5 s against 87 s for three rows (README).
+    #[default]
+    Selector,
+}
+
 /// Options of the MILP certifier.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MilpOptions {
+    /// Per-class MILPs or one MILP with a class selector.
+    pub formulation: Formulation,
     /// Wall-clock limit per record, in seconds.
     pub time_limit: f64,
     /// ℓ2: stop adding tangent cuts when (upper − lower) ≤ l2_rel_tol · upper.
@@ -37,7 +51,7 @@ pub struct MilpOptions {
 
 impl Default for MilpOptions {
     fn default() -> Self {
-        MilpOptions { time_limit: 60.0, l2_rel_tol: 1e-6, eps_max: 1e3, pgd: PgdOptions { restarts: 3, steps: 40, ..Default::default() } }
+        MilpOptions { formulation: Formulation::Selector, time_limit: 60.0, l2_rel_tol: 1e-6, eps_max: 1e3, pgd: PgdOptions { restarts: 3, steps: 40, ..Default::default() } }
     }
 }
 
@@ -150,7 +164,7 @@ impl MilpCertifier {
         &self,
         x0: ArrayView1<f64>,
         c: usize,
-        j: usize,
+        js: &[usize],
         radius: f64,
         boxes: &[crate::bound::BoxBatch],
         hint: Option<&Array1<f64>>,
@@ -158,7 +172,10 @@ impl MilpCertifier {
         deadline: Instant,
     ) -> Solve {
         let mut enc = encode(&self.net, x0, radius, self.norm, self.domain.as_ref(), boxes, Goal::MinDistortion);
-        enc.add_class_flip(c, j, self.sign());
+        match js {
+            [j] => enc.add_class_flip(c, *j, self.sign()),
+            _ => enc.add_class_selector(c, js, self.sign(), boxes.last().expect("output bounds")),
+        }
         if floor > 0.0 {
             enc.add_distortion_floor(floor);
         }
@@ -235,14 +252,19 @@ impl MilpCertifier {
             let region = crate::spec::Region { center: x0.reborrow(), eps: radius, norm: self.norm, domain: self.domain.as_ref() };
             let margins = crown.lower_bounds(&self.net, &region, &spec);
             let (mut lower, mut exact, mut found) = (f64::INFINITY, true, false);
-            for (m, j) in (0..k).filter(|&j| j != class).enumerate() {
-                if margins[m] > 0.0 {
-                    lower = lower.min(radius);
-                    continue;
-                }
-                let hint = cex.as_ref().filter(|c| c.class == j).map(|c| &c.point);
-                match self.min_distortion(x0, class, j, radius, &boxes, hint, floor, deadline) {
-                    Solve::Optimal(v, p) if self.flips(&p, class) || self.within_tolerance(&p, class, j) => {
+            let live: Vec<usize> = (0..k).filter(|&j| j != class).enumerate().filter(|&(m, _)| !(margins[m] > 0.0)).map(|(_, j)| j).collect();
+            if live.len() < k - 1 {
+                lower = lower.min(radius); // the pruned classes cannot win within this ball
+            }
+            let groups: Vec<Vec<usize>> = match self.options.formulation {
+                Formulation::PerClass => live.iter().map(|&j| vec![j]).collect(),
+                Formulation::Selector if live.is_empty() => vec![],
+                Formulation::Selector => vec![live.clone()],
+            };
+            for js in &groups {
+                let hint = cex.as_ref().filter(|c| js.contains(&c.class)).map(|c| &c.point);
+                match self.min_distortion(x0, class, js, radius, &boxes, hint, floor, deadline) {
+                    Solve::Optimal(v, p) if self.flips(&p, class) || js.iter().any(|&j| self.within_tolerance(&p, class, j)) => {
                         upper = upper.min(v);
                         lower = lower.min(v);
                         found = true;
