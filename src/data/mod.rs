@@ -1,6 +1,7 @@
 //! Input CSV: a header row, then one model input per row with the model's inputs in order, and
 //! optionally one column named `label` (a true class index, used for accuracy and Cohen-style output).
 //! Every malformed cell is an error naming its line and column.
+pub mod card;
 pub mod synth;
 
 use crate::{Error, Result};
