@@ -68,14 +68,9 @@ impl Philox {
     }
 
     /// Fill `out` with standard normals of (stream, indices start..): entry i uses pair index
-    /// (start + i) / 2.
+    /// start/2 + i/2 (the same numbers as [`fill_normal_pairs`](Self::fill_normal_pairs) from start/2).
     pub fn fill_normal(&self, stream: u64, start: u64, out: &mut [f64]) {
-        for (i, chunk) in out.chunks_mut(2).enumerate() {
-            let z = self.normal_pair(stream, start / 2 + i as u64);
-            for (o, v) in chunk.iter_mut().zip(z) {
-                *o = v;
-            }
-        }
+        self.fill_normal_pairs(stream, start / 2, out)
     }
 
     /// `out[2i], out[2i+1] = normal_pair(stream, first + i)` (an odd last entry gets the first of its

@@ -77,11 +77,6 @@ impl<'a> RegionBatch<'a> {
         self.len() == 0
     }
 
-    /// Region `b` on its own.
-    pub fn region(&self, b: usize) -> Region<'_> {
-        Region { center: self.centers.row(b), eps: self.eps[b], norm: self.norm, domain: self.domain }
-    }
-
     /// Rows start..end as a batch of their own.
     pub fn slice(&self, start: usize, end: usize) -> RegionBatch<'_> {
         RegionBatch {
