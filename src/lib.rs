@@ -4,12 +4,14 @@
 //! regions and output specifications; [`bound`] the sound bound propagation (IBP, CROWN, α-CROWN) with
 //! rigorous floating-point error control from [`rigor`]; [`cert`] the `Certifier` trait, certificate types
 //! and the certified-radius search; [`data`] CSV input; [`report`] the output formats of SPEC §3.
+pub mod ape;
 pub mod attack;
 pub mod bound;
 pub mod cert;
 pub mod compare;
 pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod line;
 pub mod milp;
 pub mod net;
@@ -19,5 +21,6 @@ pub mod rigor;
 pub mod rng;
 pub mod smooth;
 pub mod spec;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -6,6 +6,7 @@
 //!   satisfies g(x′) = c for every ‖x′ − x‖₂ < R; otherwise it abstains.
 //! - PREDICT (SMOOTH-4): with probability ≥ 1 − α, a returned class equals g(x); otherwise it abstains.
 //! - Always-label: the plain majority over n draws; no guarantee (for attack experiments).
+pub mod line;
 pub mod sampler;
 pub mod stats;
 
@@ -171,8 +172,9 @@ impl SmoothingCertifier {
         Ok(out)
     }
 
-    /// The answer, radius and statistic from the counts (SMOOTH-1, SMOOTH-4).
-    fn decide(&self, selection: Option<&[u64]>, counts: &[u64]) -> (Answer, f64, f64) {
+    /// The answer, radius and statistic from the counts (SMOOTH-1, SMOOTH-4): `selection` are the n₀
+    /// selection counts (certify only), `counts` the n estimation counts.
+    pub fn decide(&self, selection: Option<&[u64]>, counts: &[u64]) -> (Answer, f64, f64) {
         let o = &self.options;
         let top = |c: &[u64]| (0..c.len()).fold(0, |b, i| if c[i] > c[b] { i } else { b });
         match o.mode {

@@ -195,18 +195,25 @@ impl<'a> Sampler<'a> {
     }
 
     /// Writes x₀ + σ·ε for samples start..start+len into the first `len` rows of the input buffer.
-    /// The pair indices of consecutive samples are consecutive, so one call draws the whole block.
     fn fill_noisy(&self, ws: &mut Workspace, rec: &NoisyRecord, phase: Phase, start: u64, len: usize) {
-        let d = rec.x.len();
-        let width = 2 * d.div_ceil(2);
-        let stream = 4 * rec.row + phase as u64;
-        let noise = &mut ws.noise[..len * width];
-        self.rng.fill_normal_pairs(stream, start * (width as u64 / 2), noise);
-        let x = rec.x.as_slice().map(|s| s.to_vec()).unwrap_or_else(|| rec.x.to_vec());
-        for (mut row, z) in ws.acts[0].outer_iter_mut().take(len).zip(noise.chunks_exact(width)) {
-            for ((o, &xk), &zk) in row.iter_mut().zip(&x).zip(z) {
-                *o = xk + self.sigma * zk;
-            }
+        let rows = ws.acts[0].slice_mut(ndarray::s![..len, ..]);
+        fill_noisy_inputs(&self.rng, self.sigma, rec, phase, start, &mut ws.noise, rows);
+    }
+}
+
+/// Writes x₀ + σ·ε_s for samples s = start..start+len of (record, phase) into the rows of `out`
+/// (SMOOTH-3's scheme; `noise` is scratch space of at least len·2⌈d/2⌉). The pair indices of consecutive
+/// samples are consecutive, so one call draws the whole block.
+pub(crate) fn fill_noisy_inputs(rng: &Philox, sigma: f64, rec: &NoisyRecord, phase: Phase, start: u64, noise: &mut [f64], mut out: ndarray::ArrayViewMut2<f64>) {
+    let (len, d) = out.dim();
+    let width = 2 * d.div_ceil(2);
+    let stream = 4 * rec.row + phase as u64;
+    let noise = &mut noise[..len * width];
+    rng.fill_normal_pairs(stream, start * (width as u64 / 2), noise);
+    let x = rec.x.as_slice().map(|s| s.to_vec()).unwrap_or_else(|| rec.x.to_vec());
+    for (mut row, z) in out.outer_iter_mut().zip(noise.chunks_exact(width)) {
+        for ((o, &xk), &zk) in row.iter_mut().zip(&x).zip(z) {
+            *o = xk + sigma * zk;
         }
     }
 }

@@ -1,0 +1,4 @@
+//! The paper's experiments (SPEC §4), end to end: data, training, certification, tables and figures.
+pub mod ape;
+pub mod data;
+pub mod plot;

@@ -1,0 +1,238 @@
+//! Training of the paper's model (SPEC §4.1): a one-hidden-layer ReLU MLP with softmax cross-entropy,
+//! Adam, and an ℓ1 penalty on the first-layer weights of every input except the exempt (sensitive)
+//! ones, applied as a proximal step (soft-thresholding after each Adam step, so unused inputs get weights
+//! of exactly zero). Optional Gaussian-noise augmentation trains the base model of a smoothed classifier.
+//!
+//! What it is for: producing the small tabular models the APE experiment certifies, reproducibly. It is
+//! not a general training framework. Every random choice (initialization, shuffling, noise) comes from the
+//! project's Philox scheme keyed by the seed; the arithmetic is single-threaded, so the result does not
+//! depend on the thread count.
+use crate::net::{init::seeded_mlp, Affine, Layer, Network};
+use crate::rng::Philox;
+use crate::{Error, Result};
+use ndarray::{Array2, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+/// Training options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainOptions {
+    /// Hidden ReLU units.
+    pub hidden: usize,
+    pub epochs: usize,
+    pub batch: usize,
+    /// Adam step size at the start (cosine-annealed to 1/100 of it by the last epoch).
+    pub learning_rate: f64,
+    /// ℓ1 penalty weight λ on the non-exempt first-layer weights.
+    pub l1: f64,
+    /// Model-input indices exempt from the ℓ1 penalty (the sensitive attribute).
+    pub l1_exempt: Vec<usize>,
+    /// Standard deviation of Gaussian noise added to each training input (0 = none), model-input units.
+    pub noise_sigma: f64,
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions { hidden: 64, epochs: 30, batch: 128, learning_rate: 0.01, l1: 1e-3, l1_exempt: vec![], noise_sigma: 0.0, seed: 0 }
+    }
+}
+
+impl TrainOptions {
+    /// Rejects options that cannot train, naming the fix.
+    pub fn validate(&self, input_dim: usize) -> Result<()> {
+        let bad = |m: String| Err(Error::Option(m));
+        if self.hidden == 0 || self.epochs == 0 || self.batch == 0 {
+            return bad("--hidden, --epochs and --batch must be at least 1".into());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad(format!("--lr must be a finite number > 0, got {}", self.learning_rate));
+        }
+        if !(self.l1 >= 0.0 && self.l1.is_finite()) || !(self.noise_sigma >= 0.0 && self.noise_sigma.is_finite()) {
+            return bad("--l1 and --noise-sigma must be finite and ≥ 0".into());
+        }
+        if let Some(&k) = self.l1_exempt.iter().find(|&&k| k >= input_dim) {
+            return bad(format!("ℓ1-exempt input {k} is out of range: the model has {input_dim} inputs"));
+        }
+        Ok(())
+    }
+}
+
+/// Per-epoch mean training loss (cross-entropy + ℓ1 term).
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainLog {
+    pub epoch_loss: Vec<f64>,
+    /// First-layer weights that are exactly zero after training, and their number.
+    pub zero_first_layer_weights: usize,
+    pub first_layer_weights: usize,
+}
+
+/// Adam state of one parameter tensor.
+struct Adam {
+    m: Vec<f64>,
+    v: Vec<f64>,
+}
+
+impl Adam {
+    fn new(n: usize) -> Self {
+        Adam { m: vec![0.0; n], v: vec![0.0; n] }
+    }
+
+    /// One Adam step (β₁ = 0.9, β₂ = 0.999, ε = 1e-8) at step count `t` ≥ 1.
+    fn step(&mut self, params: &mut [f64], grads: &[f64], lr: f64, t: i32) {
+        let (b1, b2) = (0.9f64, 0.999f64);
+        let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        for ((p, &g), (m, v)) in params.iter_mut().zip(grads).zip(self.m.iter_mut().zip(self.v.iter_mut())) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= lr * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
+        }
+    }
+}
+
+/// Trains an MLP `d → hidden → K` on rows `x` with classes `y` (K = max class + 1, at least 2).
+/// The returned network's weights are rounded to f32, so it exports to ONNX exactly.
+pub fn train_mlp(x: ArrayView2<f64>, y: &[usize], opts: &TrainOptions) -> Result<(Network, TrainLog)> {
+    let (n, d) = x.dim();
+    opts.validate(d)?;
+    if n == 0 || n != y.len() {
+        return Err(Error::Option(format!("training needs one class per row and at least one row (rows {n}, labels {})", y.len())));
+    }
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Option("training inputs contain NaN or infinite values".into()));
+    }
+    let k = (y.iter().copied().max().unwrap_or(0) + 1).max(2);
+    let init = seeded_mlp(&[d, opts.hidden, k], opts.seed);
+    let (mut w1, mut b1, mut w2, mut b2) = match &init.layers[..] {
+        [Layer::Affine(a), Layer::Relu, Layer::Affine(b)] => (a.weight.clone(), a.bias.clone(), b.weight.clone(), b.bias.clone()),
+        _ => unreachable!("seeded_mlp builds affine-relu-affine"),
+    };
+    let penalized: Vec<bool> = (0..d).map(|j| !opts.l1_exempt.contains(&j)).collect();
+    let mut adam = [Adam::new(w1.len()), Adam::new(b1.len()), Adam::new(w2.len()), Adam::new(b2.len())];
+    let rng = Philox::new(opts.seed ^ 0x7472_6169_6e00); // "train": a stream family apart from the initialization
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut step = 0i32;
+    let mut epoch_loss = Vec::with_capacity(opts.epochs);
+    for epoch in 0..opts.epochs as u64 {
+        shuffle(&mut order, &rng, 2 * epoch);
+        let mut total = 0.0;
+        for (b, chunk) in order.chunks(opts.batch).enumerate() {
+            let mut xb = x.select(Axis(0), chunk);
+            if opts.noise_sigma > 0.0 {
+                let mut z = vec![0.0; xb.len()];
+                rng.fill_normal_pairs(2 * epoch + 1, (b * (opts.batch * d).div_ceil(2)) as u64, &mut z);
+                xb.iter_mut().zip(&z).for_each(|(v, e)| *v += opts.noise_sigma * e);
+            }
+            // forward
+            let pre = xb.dot(&w1.t()) + &b1;
+            let hid = pre.mapv(|v| v.max(0.0));
+            let logits = hid.dot(&w2.t()) + &b2;
+            // softmax cross-entropy and its gradient (mean over the batch)
+            let m = chunk.len() as f64;
+            let mut g_logits = Array2::<f64>::zeros(logits.dim());
+            for (i, (row, &c)) in logits.outer_iter().zip(chunk.iter().map(|&r| &y[r])).enumerate() {
+                let top = row.fold(f64::NEG_INFINITY, |a, &v| a.max(v));
+                let sum: f64 = row.iter().map(|v| (v - top).exp()).sum();
+                total += (sum.ln() + top - row[c]) / n as f64;
+                for j in 0..k {
+                    g_logits[[i, j]] = ((row[j] - top).exp() / sum - (j == c) as u8 as f64) / m;
+                }
+            }
+            let g_w2 = g_logits.t().dot(&hid);
+            let g_b2 = g_logits.sum_axis(Axis(0));
+            let mut g_pre = g_logits.dot(&w2);
+            g_pre.zip_mut_with(&pre, |g, &p| if p <= 0.0 { *g = 0.0 });
+            let g_w1 = g_pre.t().dot(&xb);
+            let g_b1 = g_pre.sum_axis(Axis(0));
+            step += 1;
+            let lr = cosine_rate(opts.learning_rate, epoch as f64 / opts.epochs as f64);
+            adam[0].step(w1.as_slice_mut().unwrap(), g_w1.as_standard_layout().as_slice().unwrap(), lr, step);
+            adam[1].step(b1.as_slice_mut().unwrap(), g_b1.as_slice().unwrap(), lr, step);
+            adam[2].step(w2.as_slice_mut().unwrap(), g_w2.as_standard_layout().as_slice().unwrap(), lr, step);
+            adam[3].step(b2.as_slice_mut().unwrap(), g_b2.as_slice().unwrap(), lr, step);
+            soft_threshold(&mut w1, &penalized, &adam[0], lr * opts.l1, step);
+        }
+        let l1_term: f64 = w1.indexed_iter().filter(|((_, j), _)| penalized[*j]).map(|(_, v)| v.abs()).sum::<f64>() * opts.l1;
+        epoch_loss.push(total + l1_term);
+    }
+    let zero = w1.iter().filter(|&&v| v == 0.0).count();
+    let mut net = Network::new(vec![d], vec![Layer::Affine(Affine::new(w1, b1)), Layer::Relu, Layer::Affine(Affine::new(w2, b2))])?;
+    net.round_weights_to_f32();
+    let first_layer_weights = d * opts.hidden;
+    Ok((net, TrainLog { epoch_loss, zero_first_layer_weights: zero, first_layer_weights }))
+}
+
+/// Proximal step of lr·λ·Σ|w| on the penalized columns in Adam's diagonal metric (proximal Adam):
+/// w ← sign(w)·max(|w| − τ_w, 0) with τ_w = lr·λ / (√v̂_w + ε), the same per-weight scaling Adam gives
+/// the loss gradient, so the penalty competes with the loss on equal terms.
+fn soft_threshold(w: &mut Array2<f64>, penalized: &[bool], adam: &Adam, lr_l1: f64, t: i32) {
+    let d = penalized.len();
+    let c2 = 1.0 - 0.999f64.powi(t);
+    for (i, v) in w.as_slice_mut().expect("standard layout").iter_mut().enumerate() {
+        if penalized[i % d] {
+            let tau = lr_l1 / ((adam.v[i] / c2).sqrt() + 1e-8);
+            *v = v.signum() * (v.abs() - tau).max(0.0);
+        }
+    }
+}
+
+/// Cosine annealing from `lr` at progress 0 to `lr`/100 at progress 1 (a stable end point: the last
+/// epochs take small steps, so the final weights do not depend on where an oscillation stopped).
+fn cosine_rate(lr: f64, progress: f64) -> f64 {
+    let floor = lr / 100.0;
+    floor + 0.5 * (lr - floor) * (1.0 + (std::f64::consts::PI * progress).cos())
+}
+
+/// Fisher–Yates shuffle driven by Philox stream `stream`.
+fn shuffle(order: &mut [usize], rng: &Philox, stream: u64) {
+    for i in (1..order.len()).rev() {
+        let u = rng.uniform_pair(stream, i as u64)[0];
+        let j = ((u * (i + 1) as f64) as usize).min(i);
+        order.swap(i, j);
+    }
+}
+
+/// Fraction of rows whose answer (argmax) equals `y`.
+pub fn accuracy(net: &Network, x: ArrayView2<f64>, y: &[usize]) -> f64 {
+    let out = net.forward_batch(x);
+    let hits = out.outer_iter().zip(y).filter(|(o, &c)| crate::net::argmax(o.view()).0 == c).count();
+    hits as f64 / y.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two informative inputs and three noise inputs: the penalty must zero the noise inputs' weights
+    /// while the exempt input carries the label.
+    #[test]
+    fn learns_a_threshold_and_zeroes_penalized_noise_inputs() {
+        let rng = Philox::new(3);
+        let n = 2000;
+        let x = Array2::from_shape_fn((n, 4), |(i, j)| rng.normal_pair(i as u64, j as u64)[0]);
+        let y: Vec<usize> = (0..n).map(|i| (x[[i, 0]] > 0.5) as usize).collect();
+        let opts = TrainOptions { hidden: 8, epochs: 40, l1: 1e-2, l1_exempt: vec![0], ..Default::default() };
+        let (net, log) = train_mlp(x.view(), &y, &opts).unwrap();
+        assert!(accuracy(&net, x.view(), &y) > 0.99, "accuracy {}", accuracy(&net, x.view(), &y));
+        assert!(log.epoch_loss.last().unwrap() < &log.epoch_loss[0]);
+        let Layer::Affine(a) = &net.layers[0] else { panic!() };
+        let noise_mass: f64 = a.weight.column(1).iter().chain(a.weight.column(2)).chain(a.weight.column(3)).map(|v| v.abs()).sum();
+        let informative: f64 = a.weight.column(0).iter().map(|v| v.abs()).sum();
+        assert!(noise_mass < 1e-2 * informative && log.zero_first_layer_weights >= 12, "penalized weights not suppressed: {noise_mass} vs {informative}, {} zeros", log.zero_first_layer_weights);
+        // reproducible
+        let (again, _) = train_mlp(x.view(), &y, &opts).unwrap();
+        assert_eq!(format!("{:?}", again.layers), format!("{:?}", net.layers));
+    }
+
+    #[test]
+    fn rejects_bad_options_and_data() {
+        let x = Array2::<f64>::zeros((3, 2));
+        let e = train_mlp(x.view(), &[0, 1], &TrainOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("one class per row"), "{e}");
+        let e = train_mlp(x.view(), &[0, 1, 0], &TrainOptions { l1_exempt: vec![5], ..Default::default() }).unwrap_err().to_string();
+        assert!(e.contains("ℓ1-exempt input 5"), "{e}");
+        let mut bad = x.clone();
+        bad[[0, 0]] = f64::NAN;
+        assert!(train_mlp(bad.view(), &[0, 1, 0], &TrainOptions::default()).is_err());
+    }
+}
