@@ -23,6 +23,13 @@ enum Command {
     Certify(cli::certify::CertifyArgs),
     /// Every method's radius per row, side by side, with a check that certified ≤ exact ≤ attack.
     Compare(cli::compare::CompareArgs),
+    /// Train the paper's model (MLP, ℓ1 on non-sensitive inputs) from raw records: ONNX + model card.
+    Train(cli::train::TrainArgs),
+    /// Attribute-privacy analysis (inference sets, attacker intervals, radii) along a sensitive attribute.
+    Ape(cli::ape::ApeArgs),
+    /// Reproduce the paper's experiments.
+    #[command(subcommand)]
+    Reproduce(cli::reproduce::ReproduceCommand),
     /// Generate data sets for the experiments.
     #[command(subcommand)]
     Data(cli::data::DataCommand),
@@ -45,5 +52,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Certify(a) => cli::certify::certify(a),
         Command::Compare(a) => cli::compare::compare(a),
         Command::Data(c) => cli::data::data(c),
+        Command::Train(a) => cli::train::train(a),
+        Command::Ape(a) => cli::ape::ape(a),
+        Command::Reproduce(c) => cli::reproduce::reproduce(c),
     }
 }

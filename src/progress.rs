@@ -18,3 +18,13 @@ impl Progress for indicatif::ProgressBar {
         self.inc(n);
     }
 }
+
+/// Progress of a computation in named phases (each with its own total), e.g. one bar per phase.
+pub trait Phases: Progress {
+    /// A new phase of `total` units begins (the previous one, if any, is finished).
+    fn phase(&self, name: &str, total: u64);
+}
+
+impl Phases for NoProgress {
+    fn phase(&self, _name: &str, _total: u64) {}
+}

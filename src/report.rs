@@ -19,6 +19,12 @@ pub struct CertificateRecord {
     pub radius_upper: Option<f64>,
     pub alpha: Option<f64>,
     pub time_ms: f64,
+    /// With a model card: the sensitive attribute the raw radius is expressed along …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_attribute: Option<String>,
+    /// … and the radius in its raw units (R · std; SPEC §1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub radius_raw: Option<f64>,
 }
 
 impl From<&Certificate> for CertificateRecord {
@@ -40,6 +46,8 @@ impl From<&Certificate> for CertificateRecord {
                 _ => None,
             },
             time_ms: c.time.as_secs_f64() * 1e3,
+            raw_attribute: None,
+            radius_raw: None,
         }
     }
 }
@@ -71,7 +79,23 @@ impl Format {
 
 /// Writes certificates in `format` to `out`.
 pub fn write_certificates(out: impl Write, format: Format, method: &str, norm: Norm, certs: &[Certificate]) -> std::io::Result<()> {
-    let rows: Vec<CertificateRecord> = certs.iter().map(CertificateRecord::from).collect();
+    write_certificates_raw(out, format, method, norm, certs, None)
+}
+
+/// As [`write_certificates`], with the radius also in raw units of attribute `raw.0` (standard
+/// deviation `raw.1`) as the trailing columns `raw_attribute, radius_raw`.
+pub fn write_certificates_raw(out: impl Write, format: Format, method: &str, norm: Norm, certs: &[Certificate], raw: Option<(&str, f64)>) -> std::io::Result<()> {
+    let rows: Vec<CertificateRecord> = certs
+        .iter()
+        .map(|c| {
+            let mut r = CertificateRecord::from(c);
+            if let Some((name, std)) = raw {
+                r.raw_attribute = Some(name.to_string());
+                r.radius_raw = Some(c.radius * std);
+            }
+            r
+        })
+        .collect();
     match format {
         Format::Json => {
             serde_json::to_writer_pretty(out, &CertificateFile { method, norm, rows })?;

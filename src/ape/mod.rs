@@ -22,7 +22,7 @@ use crate::line::{line_pieces, Piece};
 use crate::milp::{MilpCertifier, MilpOptions};
 use crate::net::Network;
 use crate::progress::{NoProgress, Progress};
-use crate::smooth::line::{LineRecord, LineSampler};
+use crate::smooth::line::{GridNoise, LineRecord, LineSampler, MAX_GRID_POINTS};
 use crate::smooth::sampler::Phase;
 use crate::smooth::{SmoothOptions, SmoothingCertifier};
 use crate::spec::{Decision, DomainBox, Norm};
@@ -141,11 +141,13 @@ pub struct ApeOptions {
     pub decision: Decision,
     /// Radius search of the bound-propagation modes.
     pub search: RadiusSearch,
+    /// Smoothing: separate draws per grid point (independent queries) or shared ones.
+    pub grid_noise: GridNoise,
 }
 
 impl Default for ApeOptions {
     fn default() -> Self {
-        ApeOptions { grid_step: 0.1, decision: Decision::Argmax, search: RadiusSearch::default() }
+        ApeOptions { grid_step: 0.1, decision: Decision::Argmax, search: RadiusSearch::default(), grid_noise: GridNoise::Independent }
     }
 }
 
@@ -206,7 +208,7 @@ fn check(net: &Network, attr: &Attribute, inputs: ArrayView2<f64>, opts: &ApeOpt
         return bad(format!("--grid-step must be a finite number > 0, got {}", opts.grid_step));
     }
     let points = (attr.range.1 - attr.range.0) / opts.grid_step;
-    if points > 1e6 {
+    if points > (MAX_GRID_POINTS - 2) as f64 {
         return bad(format!("--grid-step {} gives {points:.0} grid points over [{}, {}]; use a coarser step", opts.grid_step, attr.range.0, attr.range.1));
     }
     Ok(())
@@ -272,7 +274,7 @@ fn base_row(net: &Network, attr: &Attribute, line: &RecordLine, mode: &Mode, opt
     let (radius_raw, guarantee, certified) = match mode {
         Mode::Line => {
             let grid_r: Vec<f64> = in_set.iter().map(|&z| line.exact_radius_raw(attr, z, y)).collect();
-            (line.exact_radius_raw(attr, z0, y), Guarantee::Exact, Some(certified_set(&in_set, &grid_r)))
+            (line.exact_radius_raw(attr, z0, y), Guarantee::Exact, Some(certified_set(&in_set, &grid_r, (line.lo, line.hi))))
         }
         Mode::Bound(method) => {
             let mut points: Vec<f64> = vec![z0];
@@ -289,7 +291,7 @@ fn base_row(net: &Network, attr: &Attribute, line: &RecordLine, mode: &Mode, opt
             };
             let certs = certifier.certify(Batch { inputs: inputs.view(), row_ids: &ids }, &NoProgress)?;
             let radii: Vec<f64> = certs.iter().map(|c| if c.answer == Answer::Class(y) { c.radius * attr.std } else { 0.0 }).collect();
-            (radii[0], Guarantee::Sound, Some(certified_set(&in_set, &radii[1..])))
+            (radii[0], Guarantee::Sound, Some(certified_set(&in_set, &radii[1..], (line.lo, line.hi))))
         }
         Mode::Milp(o) => {
             let certifier = MilpCertifier { net: net.clone(), decision: opts.decision, norm: Norm::Linf, domain: Some(line.pinned_box(attr)), options: o.clone() };
@@ -324,9 +326,9 @@ fn base_row(net: &Network, attr: &Attribute, line: &RecordLine, mode: &Mode, opt
     })
 }
 
-/// ⋃ [z − R_z, z + R_z] over grid points with positive radius (points of radius 0 add themselves).
-fn certified_set(points: &[f64], radii_raw: &[f64]) -> Vec<Span> {
-    merge(points.iter().zip(radii_raw).map(|(&z, &r)| Span { lo: z - r, hi: z + r }).collect())
+/// ⋃ [z − R_z, z + R_z] ∩ D_k over grid points (points of radius 0 add themselves).
+fn certified_set(points: &[f64], radii_raw: &[f64], (lo, hi): (f64, f64)) -> Vec<Span> {
+    merge(points.iter().zip(radii_raw).map(|(&z, &r)| Span { lo: (z - r).max(lo), hi: (z + r).min(hi) }).collect())
 }
 
 /// Maximal runs of consecutive grid points whose answer satisfies `pred`, as [first, last] spans.
@@ -347,7 +349,7 @@ fn runs(grid: &[f64], answers: &[Answer], pred: impl Fn(Answer) -> bool) -> Vec<
 /// The smoothing mode on every record: the true value and all grid points of a record share the noise.
 fn smooth_rows(net: &Network, attr: &Attribute, lines: &[RecordLine], o: &SmoothOptions, opts: &ApeOptions, progress: &dyn Progress) -> crate::Result<Vec<ApeRow>> {
     o.validate()?;
-    let sampler = LineSampler::new(net, o.sigma, o.seed, opts.decision)?;
+    let sampler = LineSampler::new(net, o.sigma, o.seed, opts.decision, opts.grid_noise)?;
     let certifier = SmoothingCertifier { net: net.clone(), decision: opts.decision, options: o.clone() };
     let mut out = Vec::with_capacity(lines.len());
     for group in lines.chunks(16) {
@@ -389,7 +391,7 @@ fn smooth_row(attr: &Attribute, line: &RecordLine, decided: &[(Answer, f64)], o:
     let points: Vec<f64> = line.grid.iter().zip(&answers).filter(|(_, &a)| a == y).map(|(&z, _)| z).collect();
     let radii: Vec<f64> = decided[1..].iter().filter(|d| d.0 == y).map(|d| d.1 * attr.std).collect();
     let certified = match y {
-        Answer::Class(_) => Some(certified_set(&points, &radii)),
+        Answer::Class(_) => Some(certified_set(&points, &radii, (line.lo, line.hi))),
         Answer::Abstain => None,
     };
     // Fact 1 for an estimated I_y(g): no grid point where g answers another class lies in I_y^(R)(g)

@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use rp::bound::{AlphaCrownOptions, BoundMethod, Intermediate};
+use rp::data::card::ModelCard;
 use rp::milp::Formulation;
 use rp::net::{read_onnx, Network};
 use rp::smooth::sampler::NoiseSpace;
@@ -38,6 +39,10 @@ pub struct ModelArgs {
     /// bundled inputs).
     #[arg(long)]
     pub input: Option<PathBuf>,
+    /// Model card (JSON) of the model: the input CSV then holds raw records (feature names as header),
+    /// mapped to model inputs by the card; radii are also reported in raw units of its sensitive attribute.
+    #[arg(long)]
+    pub card: Option<PathBuf>,
     /// Lower end of the valid input range, for every input (give with --domain-hi).
     #[arg(long, requires = "domain_hi", allow_hyphen_values = true)]
     pub domain_lo: Option<f64>,
@@ -91,8 +96,12 @@ pub struct MethodOpts {
 #[derive(Args)]
 pub struct SmoothArgs {
     /// Smoothing: noise standard deviation, in model-input units.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "sigma_raw")]
     pub sigma: Option<f64>,
+    /// Smoothing: noise standard deviation in raw units of the card's sensitive attribute (σ = value/std
+    /// of that attribute in model-input units; needs --card).
+    #[arg(long, allow_negative_numbers = true)]
+    pub sigma_raw: Option<f64>,
     /// Smoothing: selection samples (Cohen's n0).
     #[arg(long, default_value_t = 100)]
     pub n0: u64,
@@ -146,6 +155,11 @@ pub fn parse_pair(s: &str) -> std::result::Result<(f64, f64), String> {
     Ok((a, b))
 }
 
+/// LO,HI as a pair (alias of `parse_pair` for raw-unit ranges).
+pub fn parse_pair_list(s: &str) -> std::result::Result<(f64, f64), String> {
+    parse_pair(s)
+}
+
 pub fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
     let (k, n) = s.split_once('/').ok_or_else(|| format!("shard '{s}' must look like K/N, e.g. 0/4"))?;
     let k: usize = k.trim().parse().map_err(|_| format!("shard index '{k}' is not a number"))?;
@@ -163,6 +177,7 @@ pub struct Loaded {
     pub inputs: ndarray::Array2<f64>,
     pub labels: Option<Vec<usize>>,
     pub domain: Option<DomainBox>,
+    pub card: Option<ModelCard>,
 }
 
 pub fn load(m: &ModelArgs) -> Result<Loaded> {
@@ -176,12 +191,42 @@ pub fn load(m: &ModelArgs) -> Result<Loaded> {
         (Some(_), None) => bail!("--model was given without --input; pass a CSV of model inputs"),
     };
     let net = read_onnx(&model)?;
-    let table = rp::data::read_inputs(&input, net.input_dim())?;
     let domain = match (m.domain_lo, m.domain_hi) {
         (Some(lo), Some(hi)) => Some(DomainBox::uniform(net.input_dim(), lo, hi)?),
         _ => None,
     };
-    Ok(Loaded { net, header: table.header, inputs: table.rows, labels: table.labels, domain })
+    if let Some(card_path) = &m.card {
+        let card = ModelCard::read(card_path)?;
+        if card.input_dim() != net.input_dim() {
+            bail!("the card {} describes {} model inputs but the model takes {}", card_path.display(), card.input_dim(), net.input_dim());
+        }
+        let raw = rp::data::raw::RawTable::read(&input)?;
+        let inputs = card.transform_table(&raw, &input)?;
+        let labels = match raw.column_index("label") {
+            Ok(k) => Some(
+                raw.records
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| class_of(&r[k], &card.classes).with_context(|| format!("{}, line {}", input.display(), i + 2)))
+                    .collect::<Result<Vec<usize>>>()?,
+            ),
+            Err(_) => None,
+        };
+        return Ok(Loaded { net, header: card.input_names(), inputs, labels, domain, card: Some(card) });
+    }
+    let table = rp::data::read_inputs(&input, net.input_dim())?;
+    Ok(Loaded { net, header: table.header, inputs: table.rows, labels: table.labels, domain, card: None })
+}
+
+/// A class given by index or by the card's class name.
+fn class_of(cell: &str, classes: &[String]) -> Result<usize> {
+    if let Some(i) = classes.iter().position(|c| c == cell) {
+        return Ok(i);
+    }
+    match cell.parse::<usize>() {
+        Ok(i) if i < classes.len().max(1) => Ok(i),
+        _ => bail!("label '{cell}' is neither a class index nor one of the card's classes ({})", classes.join(", ")),
+    }
 }
 
 pub fn method(m: MethodArg, a: &AlphaArgs, default_intermediate: Intermediate) -> Result<BoundMethod> {

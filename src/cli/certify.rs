@@ -33,10 +33,31 @@ pub struct CertifyArgs {
     pub cohen_tsv: Option<PathBuf>,
 }
 
-pub fn certify(a: CertifyArgs) -> Result<()> {
+pub fn certify(mut a: CertifyArgs) -> Result<()> {
     let format = a.output.as_deref().map(Format::from_path).transpose()?;
     let norm = norm_for(&[a.method], a.opts.norm)?;
     let l = load(&a.model)?;
+    // the card's sensitive attribute (or --attribute, when it names one) gives the raw-unit radius
+    let raw = match &l.card {
+        Some(card) => {
+            let name = match &a.opts.exact.attribute {
+                Some(n) if card.numeric(n).is_ok() => n.clone(),
+                _ => card.sensitive.first().cloned().ok_or_else(|| anyhow::anyhow!("the card names no sensitive attribute"))?,
+            };
+            let attr = rp::ape::Attribute::from_card(card, &name)?;
+            if a.method == MethodArg::Line && a.opts.exact.attribute_range.is_none() {
+                a.opts.exact.attribute_range = Some((attr.model(attr.range.0), attr.model(attr.range.1)));
+                a.opts.exact.attribute.get_or_insert_with(|| attr.index.to_string());
+            }
+            Some((name, attr.std))
+        }
+        None => None,
+    };
+    if let Some(v) = a.opts.smooth.sigma_raw {
+        let Some((name, std)) = &raw else { bail!("--sigma-raw needs --card (it is in raw units of the card's sensitive attribute)") };
+        a.opts.smooth.sigma = Some(v / std);
+        eprintln!("--sigma-raw {v} ({name}) is σ = {:.6} in model-input units", v / std);
+    }
     if a.cohen_tsv.is_some() && l.labels.is_none() {
         bail!("--cohen-tsv needs a 'label' column in the input CSV");
     }
@@ -61,8 +82,8 @@ pub fn certify(a: CertifyArgs) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     match (&a.output, format) {
-        (Some(p), Some(f)) => report::write_certificates(create(p)?, f, certifier.method(), norm, &certs)?,
-        _ => report::write_certificates(std::io::stdout().lock(), Format::Csv, certifier.method(), norm, &certs)?,
+        (Some(p), Some(f)) => report::write_certificates_raw(create(p)?, f, certifier.method(), norm, &certs, raw.as_ref().map(|(n, s)| (n.as_str(), *s)))?,
+        _ => report::write_certificates_raw(std::io::stdout().lock(), Format::Csv, certifier.method(), norm, &certs, raw.as_ref().map(|(n, s)| (n.as_str(), *s)))?,
     }
     if let (Some(p), Some(labels)) = (&a.cohen_tsv, &l.labels) {
         report::write_cohen_tsv(create(p)?, &certs, &labels[first..last])?;

@@ -4,3 +4,6 @@ pub mod bounds;
 pub mod certify;
 pub mod compare;
 pub mod data;
+pub mod ape;
+pub mod reproduce;
+pub mod train;

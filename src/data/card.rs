@@ -76,6 +76,17 @@ impl ModelCard {
         Ok(())
     }
 
+    /// Names of the model inputs: numeric features by name, one-hot inputs as `name=category`.
+    pub fn input_names(&self) -> Vec<String> {
+        self.features
+            .iter()
+            .flat_map(|f| match f {
+                Feature::Numeric { name, .. } => vec![name.clone()],
+                Feature::Categorical { name, categories } => categories.iter().map(|c| format!("{name}={c}")).collect(),
+            })
+            .collect()
+    }
+
     /// Number of model inputs.
     pub fn input_dim(&self) -> usize {
         self.features.iter().map(Feature::width).sum()
