@@ -11,7 +11,7 @@ use crate::net::Network;
 use crate::progress::Phases;
 use crate::smooth::line::{GridNoise, LineRecord, LineSampler};
 use crate::smooth::sampler::Phase;
-use crate::smooth::stats::{clopper_pearson_lower, clopper_pearson_upper};
+use crate::smooth::stats::{clopper_pearson_lower, clopper_pearson_upper, normal_quantile};
 use crate::smooth::{SmoothOptions, SmoothingCertifier};
 use crate::spec::Decision;
 use crate::train::{train_mlp, TrainLog};
@@ -105,8 +105,8 @@ pub struct AugRun {
     /// Grid copies (b' ≤ B) answered positive, and the smallest such b'.
     pub positives_at_or_below_b: u64,
     pub min_positive: Option<f64>,
-    /// Positive flags of the grid copies of the boundary-analysis records.
-    subset_positive: Vec<Vec<bool>>,
+    /// (index into the augmented records, grid index j) of every grid copy answered positive.
+    positives: Vec<(usize, usize)>,
 }
 
 /// E(σ) and what explains it (SPEC §4.1).
@@ -121,18 +121,26 @@ pub struct ExpansionRow {
     pub expansion: f64,
     /// α × queries: the expected number of wrong certified answers is at most this.
     pub alpha_times_queries: f64,
-    pub subset_records: usize,
-    pub subset_queries: u64,
-    pub subset_positives_at_or_below_b: u64,
-    /// Positive answers where the smoothed model is (by many samples) negative: certification failures.
-    pub subset_failures: u64,
-    /// Positive answers where the many-sample estimate cannot tell.
-    pub subset_undecided: u64,
-    /// The smoothed model's own boundary: min over the subset of b*_r (first b' with p̂ > ½) and B − it.
+    /// Positives at b' ≤ B re-examined with `boundary_samples` independent draws (all, or an even
+    /// subsample of at most `MAX_CHECKED`), and how many of them are certification failures (the smoothed
+    /// model is negative there: upper 1e-3 Clopper–Pearson bound of P(positive) below ½), truly
+    /// positive (lower bound above ½), or undecided.
+    pub checked: u64,
+    pub failures: u64,
+    pub truly_positive: u64,
+    pub undecided: u64,
+    /// The smoothed model's own boundary b* (where P(positive) = ½), fitted per record on
+    /// `boundary_records` records (probit line through the many-sample estimates on [B − 2, B + 2]):
+    /// the lowest and the mean, and B − lowest.
+    pub boundary_records: usize,
     pub smoothed_boundary_min: Option<f64>,
+    pub smoothed_boundary_mean: Option<f64>,
     pub smoothed_expansion: f64,
     pub boundary_samples: u64,
 }
+
+/// At most this many positives per configuration are re-examined with many samples.
+pub const MAX_CHECKED: usize = 2000;
 
 /// Everything a run measured.
 pub struct Outcome {
@@ -309,7 +317,6 @@ fn augmented(cfg: &Config, net: &Network, data: &ApeData, phases: &dyn Phases) -
     }
     let values: Vec<Vec<f64>> =
         records.iter().map(|&i| std::iter::once(data.test_x[[i, k]]).chain(raw_grid.iter().map(|&v| data.attr.model(v))).collect()).collect();
-    let subset = cfg.boundary_records.min(records.len());
     let mut runs = Vec::new();
     for (sigma, n, alphas) in passes {
         phases.phase(&format!("augmented set, σ = {sigma}, n = {n}"), records.len() as u64);
@@ -330,7 +337,7 @@ fn augmented(cfg: &Config, net: &Network, data: &ApeData, phases: &dyn Phases) -
                 abstentions: 0,
                 positives_at_or_below_b: 0,
                 min_positive: None,
-                subset_positive: Vec::new(),
+                positives: Vec::new(),
             })
             .collect();
         for (g, group) in records.chunks(16).enumerate() {
@@ -345,7 +352,7 @@ fn augmented(cfg: &Config, net: &Network, data: &ApeData, phases: &dyn Phases) -
                 let index = g * 16 + r;
                 for (run, c) in these.iter_mut().zip(&certifiers) {
                     let answers: Vec<Answer> = s.iter().zip(e).map(|(s, e)| c.decide(Some(s), e).0).collect();
-                    tally(cfg, run, &answers, true_values[index], &raw_grid, index < subset);
+                    tally(cfg, run, &answers, true_values[index], &raw_grid, index);
                 }
             }
             phases.advance(group.len() as u64);
@@ -356,7 +363,7 @@ fn augmented(cfg: &Config, net: &Network, data: &ApeData, phases: &dyn Phases) -
 }
 
 /// Adds one record's answers (original, then grid copies) to a run.
-fn tally(cfg: &Config, run: &mut AugRun, answers: &[Answer], true_value: f64, raw_grid: &[f64], in_subset: bool) {
+fn tally(cfg: &Config, run: &mut AugRun, answers: &[Answer], true_value: f64, raw_grid: &[f64], record: usize) {
     let positive = |a: &Answer| *a == Answer::Class(1);
     run.queries += answers.len() as u64;
     run.abstentions += answers.iter().filter(|a| **a == Answer::Abstain).count() as u64;
@@ -368,82 +375,103 @@ fn tally(cfg: &Config, run: &mut AugRun, answers: &[Answer], true_value: f64, ra
             run.hist.add_bin(grid_bin(cfg, j));
             run.positives_at_or_below_b += 1;
             run.min_positive = Some(run.min_positive.map_or(raw_grid[j], |m: f64| m.min(raw_grid[j])));
+            run.positives.push((record, j));
         }
-    }
-    if in_subset {
-        run.subset_positive.push(answers[1..].iter().map(positive).collect());
     }
 }
 
-/// E(σ), the certification failures among the positives below B, and the smoothed model's own boundary
-/// estimated with `boundary_samples` draws per grid copy (an independent noise seed).
+/// E(σ); every positive below B re-examined with many independent samples (failure of the certificate,
+/// or truly positive); and the smoothed model's own boundary b* fitted per record (SPEC §4.1).
 fn expansion(cfg: &Config, net: &Network, data: &ApeData, runs: &[AugRun], records: &[usize], phases: &dyn Phases) -> crate::Result<Vec<ExpansionRow>> {
     let b = data.threshold;
     let k = data.attr.index;
     let raw_grid = grid(cfg, b);
+    let level = 1e-3;
+    let n_big = cfg.boundary_samples;
+    // the smoothed model's boundary per σ: probit fit on [B − 2, B + 2], step 0.02, independent draws per
+    // point (with shared draws a record's whole curve would shift with its sample's bias)
+    let fit_grid: Vec<f64> = (0..=200).map(|i| b - 2.0 + 0.02 * i as f64).collect();
+    let fit_values: Vec<f64> = fit_grid.iter().map(|&v| data.attr.model(v)).collect();
     let subset = &records[..cfg.boundary_records.min(records.len())];
-    let values: Vec<Vec<f64>> = subset.iter().map(|_| raw_grid.iter().map(|&v| data.attr.model(v)).collect()).collect();
     let mut sigmas: Vec<f64> = runs.iter().map(|r| r.sigma).collect();
     sigmas.dedup();
-    // per σ: for each subset record and grid copy, (surely negative, surely positive) under g, and b*_r
-    let mut truth: Vec<(f64, Vec<Vec<(bool, bool)>>, Option<f64>)> = Vec::new();
-    let level = 1e-3;
+    let mut boundaries: Vec<(f64, Vec<f64>)> = Vec::new();
     for &sigma in &sigmas {
-        phases.phase(&format!("smoothed boundary, σ = {sigma}, {} samples per point", cfg.boundary_samples), subset.len() as u64);
-        let sampler = LineSampler::new(net, sigma, cfg.seed.wrapping_add(1), Decision::Argmax, GridNoise::Shared)?;
-        let mut flags = Vec::new();
-        let mut boundary: Option<f64> = None;
-        for (g, group) in subset.chunks(4).enumerate() {
-            let recs: Vec<LineRecord> = group
-                .iter()
-                .enumerate()
-                .map(|(j, &i)| LineRecord { x: data.test_x.row(i), row: i as u64, values: &values[g * 4 + j] })
-                .collect();
-            for counts in sampler.counts(&recs, k, Phase::Estimation, cfg.boundary_samples) {
-                let n = cfg.boundary_samples;
-                flags.push(counts.iter().map(|c| (clopper_pearson_upper(c[1], n, level) < 0.5, clopper_pearson_lower(c[1], n, level) > 0.5)).collect());
-                // b*_r: the smallest grid value with p̂ > ½ (grid runs downwards from B)
-                if let Some(j) = counts.iter().rposition(|c| 2 * c[1] > n) {
-                    boundary = Some(boundary.map_or(raw_grid[j], |m: f64| m.min(raw_grid[j])));
+        phases.phase(&format!("smoothed boundary, σ = {sigma}, {n_big} samples per point"), subset.len() as u64);
+        let sampler = LineSampler::new(net, sigma, cfg.seed.wrapping_add(1), Decision::Argmax, GridNoise::Independent)?;
+        let mut found = Vec::new();
+        for group in subset.chunks(4) {
+            let recs: Vec<LineRecord> = group.iter().map(|&i| LineRecord { x: data.test_x.row(i), row: i as u64, values: &fit_values }).collect();
+            for counts in sampler.counts(&recs, k, Phase::Estimation, n_big) {
+                let p: Vec<f64> = counts.iter().map(|c| c[1] as f64 / n_big as f64).collect();
+                found.extend(probit_crossing(&fit_grid, &p));
+            }
+            phases.advance(group.len() as u64);
+        }
+        boundaries.push((sigma, found));
+    }
+    // every positive below B (or an even subsample), re-examined with n_big independent draws
+    let mut rows = Vec::new();
+    for run in runs {
+        let stride = run.positives.len().div_ceil(MAX_CHECKED).max(1);
+        let chosen: Vec<(usize, usize)> = run.positives.iter().copied().step_by(stride).collect();
+        phases.phase(&format!("re-examining positives below B, σ = {}, n = {}, α = {}", run.sigma, run.n, run.alpha), chosen.len() as u64);
+        let sampler = LineSampler::new(net, run.sigma, cfg.seed.wrapping_add(2), Decision::Argmax, GridNoise::Independent)?;
+        let values: Vec<[f64; 1]> = chosen.iter().map(|&(_, j)| [data.attr.model(raw_grid[j])]).collect();
+        let (mut failures, mut truly, mut undecided) = (0, 0, 0);
+        for (g, group) in chosen.chunks(64).enumerate() {
+            let recs: Vec<LineRecord> =
+                group.iter().enumerate().map(|(q, &(r, _))| LineRecord { x: data.test_x.row(records[r]), row: records[r] as u64, values: &values[g * 64 + q] }).collect();
+            for c in sampler.counts(&recs, k, Phase::Estimation, n_big) {
+                let hits = c[0][1];
+                if clopper_pearson_upper(hits, n_big, level) < 0.5 {
+                    failures += 1;
+                } else if clopper_pearson_lower(hits, n_big, level) > 0.5 {
+                    truly += 1;
+                } else {
+                    undecided += 1;
                 }
             }
             phases.advance(group.len() as u64);
         }
-        truth.push((sigma, flags, boundary));
+        let found = &boundaries.iter().find(|f| f.0 == run.sigma).expect("one fit per σ").1;
+        let min = found.iter().copied().reduce(f64::min);
+        rows.push(ExpansionRow {
+            sigma: run.sigma,
+            n: run.n,
+            alpha: run.alpha,
+            queries: run.queries,
+            positives_at_or_below_b: run.positives_at_or_below_b,
+            expansion: run.min_positive.map_or(0.0, |m| b - m),
+            alpha_times_queries: run.alpha * run.queries as f64,
+            checked: chosen.len() as u64,
+            failures,
+            truly_positive: truly,
+            undecided,
+            boundary_records: found.len(),
+            smoothed_boundary_min: min,
+            smoothed_boundary_mean: (!found.is_empty()).then(|| found.iter().sum::<f64>() / found.len() as f64),
+            smoothed_expansion: min.map_or(0.0, |m| (b - m).max(0.0)),
+            boundary_samples: n_big,
+        });
     }
-    Ok(runs
-        .iter()
-        .map(|run| {
-            let (_, flags, boundary) = truth.iter().find(|t| t.0 == run.sigma).expect("one truth per σ");
-            let (mut failures, mut undecided, mut positives) = (0, 0, 0);
-            for (pos, fl) in run.subset_positive.iter().zip(flags) {
-                for (&p, &(neg, sure_pos)) in pos.iter().zip(fl) {
-                    if p {
-                        positives += 1;
-                        failures += neg as u64;
-                        undecided += (!neg && !sure_pos) as u64;
-                    }
-                }
-            }
-            ExpansionRow {
-                sigma: run.sigma,
-                n: run.n,
-                alpha: run.alpha,
-                queries: run.queries,
-                positives_at_or_below_b: run.positives_at_or_below_b,
-                expansion: run.min_positive.map_or(0.0, |m| b - m),
-                alpha_times_queries: run.alpha * run.queries as f64,
-                subset_records: subset.len(),
-                subset_queries: (subset.len() * raw_grid.len()) as u64,
-                subset_positives_at_or_below_b: positives,
-                subset_failures: failures,
-                subset_undecided: undecided,
-                smoothed_boundary_min: *boundary,
-                smoothed_expansion: boundary.map_or(0.0, |m| (b - m).max(0.0)),
-                boundary_samples: cfg.boundary_samples,
-            }
-        })
-        .collect())
+    Ok(rows)
+}
+
+/// Where a monotone probability curve crosses ½: the least-squares line through (v, Φ⁻¹(p)) over points
+/// with p ∈ [0.02, 0.98], solved for Φ⁻¹(p) = 0 (exact for a threshold model under Gaussian noise, whose
+/// Φ⁻¹(p) is linear in v). None when fewer than 3 points qualify or the fitted slope is not positive.
+pub fn probit_crossing(values: &[f64], p: &[f64]) -> Option<f64> {
+    let pts: Vec<(f64, f64)> = values.iter().zip(p).filter(|(_, &q)| (0.02..=0.98).contains(&q)).map(|(&v, &q)| (v, normal_quantile(q))).collect();
+    if pts.len() < 3 {
+        return None;
+    }
+    let n = pts.len() as f64;
+    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let slope = sxy / sxx;
+    (slope > 0.0).then(|| mx - my / slope)
 }
 
 /// The first `mode_records` augmented records under every deterministic mode and each σ.

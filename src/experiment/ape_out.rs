@@ -51,12 +51,13 @@ pub fn table1_markdown(rows: &[Table1Row]) -> String {
 /// The expansion table as Markdown.
 pub fn expansion_markdown(rows: &[ExpansionRow], b: f64) -> String {
     let mut t = String::from(
-        "| σ | n | α | queries | positives at b' ≤ B | E(σ) (BMI) | α × queries | subset: records / positives ≤ B | of which g is surely negative (failures) | undecided | g's own boundary b* (min) | B − b* |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| σ | n | α | queries | positives at b' ≤ B | E(σ) (BMI) | α × queries | re-examined | certification failures | truly positive | undecided | g's boundary b*: lowest / mean (records) | B − lowest b* |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
+    let f = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.2}"));
     for r in rows {
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {} / {} | {} | {} | {} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} / {} ({}) | {:.2} |",
             r.sigma,
             r.n,
             r.alpha,
@@ -64,14 +65,17 @@ pub fn expansion_markdown(rows: &[ExpansionRow], b: f64) -> String {
             r.positives_at_or_below_b,
             r.expansion,
             r.alpha_times_queries,
-            r.subset_records,
-            r.subset_positives_at_or_below_b,
-            r.subset_failures,
-            r.subset_undecided,
-            r.smoothed_boundary_min.map_or(format!("> {b:.2}"), |v| format!("{v:.2}")),
+            r.checked,
+            r.failures,
+            r.truly_positive,
+            r.undecided,
+            f(r.smoothed_boundary_min),
+            f(r.smoothed_boundary_mean),
+            r.boundary_records,
             r.smoothed_expansion
         );
     }
+    let _ = writeln!(t, "\nB = {b:.2}.");
     t
 }
 
@@ -165,12 +169,14 @@ fn report_md(out: &Outcome, cfg: &Config, t1: &str, ex: &str, modes: &str) -> St
     let _ = writeln!(
         r,
         "How to read this (SPEC §4.1): a certified radius cannot reach below the smoothed model's own boundary, so it \
-         cannot explain positives below B. The base network answers positive only above B. The smoothed model g's own \
-         boundary, estimated with {} samples per grid copy on {} records, is in the column b*; where it is at B, g itself \
-         has (almost) no expansion and the positives below B are certification failures of the Monte Carlo procedure — \
-         each query errs with probability ≤ α, and there are many queries (α × queries is the scale of what to expect). \
-         Figure 4 shows the same effect growing with α and with smaller n.\n",
-        cfg.boundary_samples, cfg.boundary_records
+         cannot explain positives below B. The base network answers positive only above B. Every positive answer at \
+         b' ≤ B (up to {} per row, evenly subsampled) was re-examined with {} fresh samples: where the smoothed model's \
+         probability of a positive answer is surely below ½ the answer was a certification failure, which CERTIFY allows \
+         with probability ≤ α per query (α × queries bounds the expected number). The smoothed model's own boundary b* \
+         (fitted per record on {} records from {} samples per point) sits at the base network's boundary: g itself has \
+         (almost) no expansion, so E(σ) measures the Monte Carlo procedure's failures, growing with σ (the \
+         probability of a positive answer decays more slowly below the boundary), with α, and as n shrinks (Figure 4).\n",
+        super::ape::MAX_CHECKED, cfg.boundary_samples, cfg.boundary_records, cfg.boundary_samples
     );
     let _ = writeln!(
         r,
