@@ -187,3 +187,34 @@ fn synthetic_medical_data_is_reproducible() {
     let o = rp(&["data", "synth-medical", "--rows", "0", "--out", a.to_str().unwrap()]);
     assert!(!o.status.success() && stderr(&o).contains("--rows must be at least 1"));
 }
+
+/// Data → training → APE analysis and certification with a card, through the command line.
+#[test]
+fn train_then_ape_and_certify_with_a_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let o = rp(&["data", "synth-medical", "--rows", "3000", "--seed", "2", "--out", &p("d.csv")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = rp(&["train", "--data", &p("d.csv"), "--out", &p("m"), "--epochs", "40"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("test accuracy"), "{}", stderr(&o));
+    let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("m/card.json")).unwrap()).unwrap();
+    assert_eq!(card["sensitive"][0], "bmi");
+    let (model, cardp) = (p("m/model.onnx"), p("m/card.json"));
+    let o = rp(&["ape", "--model", &model, "--card", &cardp, "--input", &p("d.csv"), "--attribute", "bmi", "--methods", "line,crown,smooth", "--sigma", "1", "--limit", "3", "--output", &p("ape.csv")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(p("ape.csv")).unwrap();
+    assert!(text.starts_with("row,mode,sigma,answer,true_value,attacker_lo,attacker_hi,attacker_width,radius,radius_raw,radius_space"), "{text}");
+    assert_eq!(text.lines().count(), 1 + 3 * 3);
+    assert!(stderr(&o).contains("mean attacker interval width"));
+    // certify with the card: raw columns follow the contract's columns
+    let o = rp(&["certify", "--model", &model, "--card", &cardp, "--input", &p("d.csv"), "--method", "smooth", "--sigma-raw", "2.5", "--n", "1000", "--alpha", "0.01"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.lines().next().unwrap().ends_with(",raw_attribute,radius_raw"), "{out}");
+    // errors name the thing
+    let o = rp(&["ape", "--model", &model, "--card", &cardp, "--input", &p("d.csv"), "--attribute", "weight"]);
+    assert!(!o.status.success() && stderr(&o).contains("unknown numeric attribute 'weight'"), "{}", stderr(&o));
+    let o = rp(&["certify", "--method", "smooth", "--sigma-raw", "1"]);
+    assert!(!o.status.success() && stderr(&o).contains("--sigma-raw needs --card"), "{}", stderr(&o));
+}

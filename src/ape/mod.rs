@@ -351,6 +351,7 @@ fn smooth_rows(net: &Network, attr: &Attribute, lines: &[RecordLine], o: &Smooth
     o.validate()?;
     let sampler = LineSampler::new(net, o.sigma, o.seed, opts.decision, opts.grid_noise)?;
     let certifier = SmoothingCertifier { net: net.clone(), decision: opts.decision, options: o.clone() };
+    let decider = certifier.decider();
     let mut out = Vec::with_capacity(lines.len());
     for group in lines.chunks(16) {
         // attribute values [true value, grid…] of each record (model units); all share the record's noise
@@ -361,7 +362,7 @@ fn smooth_rows(net: &Network, attr: &Attribute, lines: &[RecordLine], o: &Smooth
         let est = sampler.counts(&recs, attr.index, Phase::Estimation, o.n);
         for (line, (sel, est)) in group.iter().zip(sel.iter().zip(&est)) {
             let decided: Vec<(Answer, f64)> = sel.iter().zip(est).map(|(s, e)| {
-                let (a, r, _) = certifier.decide(Some(s), e);
+                let (a, r, _) = decider.decide(Some(s), e);
                 (a, r)
             }).collect();
             out.push(smooth_row(attr, line, &decided, o));

@@ -326,6 +326,7 @@ fn augmented(cfg: &Config, net: &Network, data: &ApeData, phases: &dyn Phases) -
         for c in &certifiers {
             c.options.validate()?;
         }
+        let deciders: Vec<_> = certifiers.iter().map(SmoothingCertifier::decider).collect();
         let mut these: Vec<AugRun> = alphas
             .iter()
             .map(|&alpha| AugRun {
@@ -350,7 +351,7 @@ fn augmented(cfg: &Config, net: &Network, data: &ApeData, phases: &dyn Phases) -
             let est = sampler.counts(&recs, k, Phase::Estimation, n);
             for (r, (s, e)) in sel.iter().zip(&est).enumerate() {
                 let index = g * 16 + r;
-                for (run, c) in these.iter_mut().zip(&certifiers) {
+                for (run, c) in these.iter_mut().zip(&deciders) {
                     let answers: Vec<Answer> = s.iter().zip(e).map(|(s, e)| c.decide(Some(s), e).0).collect();
                     tally(cfg, run, &answers, true_values[index], &raw_grid, index);
                 }

@@ -10,7 +10,8 @@
 //!   (equal to W₁(x₀ + t_j e_k + σε_s) + b₁ up to rounding). Failures of neighbouring points are
 //!   correlated; the estimated inference set is smooth.
 //! - `Independent`: every grid point is a separate query with its own draws (Philox stream
-//!   4·(row·2²⁰ + j) + phase), as when an observer queries a deployed smoothed model value by value; the
+//!   4·(row·2²⁰ + j) + phase; coordinate i of sample s is its normal number s·a + i for the a drawn
+//!   inputs), as when an observer queries a deployed smoothed model value by value; the
 //!   failures of different points are independent, so their number is comparable with α × queries.
 //!   Only inputs whose first-layer column is non-zero are drawn: the others cannot change any output, so
 //!   the distribution of every answer is unchanged, and a model that reads few inputs is cheap to smooth.
@@ -106,14 +107,14 @@ impl<'a> LineSampler<'a> {
                     let mut x = rec.x.to_owned();
                     x[k] = rec.values[j];
                     let base = first.weight.dot(&x) + &first.bias;
+                    // coordinate i of sample s is normal number s·a + i of the stream (no padding)
                     let a = self.active.len();
-                    let width = 2 * a.div_ceil(2);
                     let stream = 4 * ((rec.row << 20) | j as u64) + phase as u64;
-                    let noise = &mut ws.noise[..len * width];
-                    self.rng.fill_normal_pairs(stream, start * (width as u64 / 2), noise);
-                    let z = ndarray::ArrayView2::from_shape((len, width), &*noise).expect("block of normals");
+                    let noise = &mut ws.noise[..len * a];
+                    self.rng.fill_normal_pairs(stream, start * a as u64 / 2, noise);
+                    let z = ndarray::ArrayView2::from_shape((len, a), &*noise).expect("block of normals");
                     let mut pre = ws.acts[0].slice_mut(ndarray::s![..len, ..]);
-                    general_mat_mul(1.0, &z.slice(ndarray::s![.., ..a]), &self.active_cols_t, 0.0, &mut pre);
+                    general_mat_mul(1.0, &z, &self.active_cols_t, 0.0, &mut pre);
                     pre += &base.view().insert_axis(Axis(0));
                     let mut counts = vec![0u64; classes];
                     self.finish(&mut ws.acts, len, |c| counts[c] += 1);
@@ -142,6 +143,20 @@ impl<'a> LineSampler<'a> {
     /// Runs the layers after the first affine one on the first `len` rows of `acts[0]` and reports each
     /// row's answer.
     fn finish(&self, acts: &mut [Array2<f64>], len: usize, mut answer: impl FnMut(usize)) {
+        // one hidden layer (the paper's model): ReLU and the output layer fused per row, no buffers
+        if let [Layer::Relu, Layer::Affine(out)] = &self.net.layers[self.first + 1..] {
+            let w = out.weight.as_standard_layout();
+            let mut logits = Array1::<f64>::zeros(out.out_dim());
+            for pre in acts[0].slice(ndarray::s![..len, ..]).outer_iter() {
+                let pre = pre.as_slice().expect("rows of a standard-layout buffer");
+                for ((l, row), &b) in logits.iter_mut().zip(w.outer_iter()).zip(&out.bias) {
+                    let row = row.to_slice().expect("standard layout");
+                    *l = b + row.iter().zip(pre).map(|(&wv, &p)| wv * p.max(0.0)).sum::<f64>();
+                }
+                answer(self.decision.decide(logits.view()).0);
+            }
+            return;
+        }
         for (i, layer) in self.net.layers[self.first + 1..].iter().enumerate() {
             let (done, next) = acts.split_at_mut(i + 1);
             let h = done[i].slice(ndarray::s![..len, ..]);

@@ -176,6 +176,30 @@ impl SmoothingCertifier {
     /// selection counts (certify only), `counts` the n estimation counts.
     pub fn decide(&self, selection: Option<&[u64]>, counts: &[u64]) -> (Answer, f64, f64) {
         let o = &self.options;
+        self.decide_with(selection, counts, |k, a| clopper_pearson_lower(k, o.n, a), |k, a| clopper_pearson_upper(k, o.n, a))
+    }
+
+    /// A decision rule with every Clopper–Pearson bound it can need precomputed (one per count 0…n),
+    /// for deciding millions of count vectors (`rp reproduce ape`); it answers exactly as [`Self::decide`].
+    pub fn decider(&self) -> Decider<'_> {
+        let o = &self.options;
+        let (lower_level, upper_level) = match o.radius {
+            RadiusRule::Cohen => (o.alpha, o.alpha),
+            RadiusRule::TwoClass => {
+                let k = self.net.output_dim().max(2);
+                (o.alpha / 2.0, o.alpha / (2.0 * (k - 1) as f64))
+            }
+        };
+        let lower = (0..=o.n).map(|k| clopper_pearson_lower(k, o.n, lower_level)).collect();
+        let upper = match o.radius {
+            RadiusRule::Cohen => Vec::new(),
+            RadiusRule::TwoClass => (0..=o.n).map(|k| clopper_pearson_upper(k, o.n, upper_level)).collect(),
+        };
+        Decider { certifier: self, lower, upper }
+    }
+
+    fn decide_with(&self, selection: Option<&[u64]>, counts: &[u64], lower: impl Fn(u64, f64) -> f64, upper: impl Fn(u64, f64) -> f64) -> (Answer, f64, f64) {
+        let o = &self.options;
         let top = |c: &[u64]| (0..c.len()).fold(0, |b, i| if c[i] > c[b] { i } else { b });
         match o.mode {
             SmoothMode::AlwaysLabel => (Answer::Class(top(counts)), 0.0, f64::NAN),
@@ -198,7 +222,7 @@ impl SmoothingCertifier {
                 let na = counts[c];
                 match o.radius {
                     RadiusRule::Cohen => {
-                        let pa = clopper_pearson_lower(na, o.n, o.alpha);
+                        let pa = lower(na, o.alpha);
                         if pa < 0.5 {
                             (Answer::Abstain, 0.0, pa)
                         } else {
@@ -207,11 +231,11 @@ impl SmoothingCertifier {
                     }
                     RadiusRule::TwoClass => {
                         let k = counts.len().max(2);
-                        let pa = clopper_pearson_lower(na, o.n, o.alpha / 2.0);
+                        let pa = lower(na, o.alpha / 2.0);
                         let per_class = o.alpha / (2.0 * (k - 1) as f64);
                         let pb = (0..counts.len())
                             .filter(|&i| i != c)
-                            .map(|i| clopper_pearson_upper(counts[i], o.n, per_class))
+                            .map(|i| upper(counts[i], per_class))
                             .fold(0.0f64, f64::max)
                             .min(1.0 - pa);
                         if pa <= pb {
@@ -226,6 +250,20 @@ impl SmoothingCertifier {
     }
 }
 
+/// [`SmoothingCertifier::decide`] with precomputed bounds (certify mode; other modes pass through).
+pub struct Decider<'a> {
+    certifier: &'a SmoothingCertifier,
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+}
+
+impl Decider<'_> {
+    /// The same answer, radius and statistic as `SmoothingCertifier::decide`.
+    pub fn decide(&self, selection: Option<&[u64]>, counts: &[u64]) -> (Answer, f64, f64) {
+        self.certifier.decide_with(selection, counts, |k, _| self.lower[k as usize], |k, _| self.upper[k as usize])
+    }
+}
+
 impl Certifier for SmoothingCertifier {
     fn method(&self) -> &'static str {
         "smooth"
@@ -237,5 +275,26 @@ impl Certifier for SmoothingCertifier {
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
         Ok(self.run(batch, progress)?.into_iter().map(|(c, _)| c).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The precomputed decider answers exactly as `decide` for every count, for both radius rules.
+    #[test]
+    fn decider_equals_decide() {
+        let net = crate::net::init::seeded_mlp(&[2, 3, 3], 1);
+        for radius in [RadiusRule::Cohen, RadiusRule::TwoClass] {
+            let c = SmoothingCertifier { net: net.clone(), decision: Decision::Argmax, options: SmoothOptions { n: 200, alpha: 0.05, radius, ..Default::default() } };
+            let d = c.decider();
+            for k in 0..=200u64 {
+                let counts = [k, (200 - k) / 3, 200 - k - (200 - k) / 3];
+                let sel = [10, 5, 1];
+                let (a, b) = (c.decide(Some(&sel), &counts), d.decide(Some(&sel), &counts));
+                assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()), "k = {k}");
+            }
+        }
     }
 }
