@@ -52,45 +52,60 @@ impl Certifier for BoundCertifier {
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
         self.check_batch(&batch)?;
-        let n = batch.inputs.nrows();
-        let logits = self.net.forward_batch(batch.inputs);
-        let decided: Vec<(usize, bool)> = logits.outer_iter().map(|l| self.decision.decide(l)).collect();
-        let mut states: Vec<_> = decided.iter().map(|_| self.search.start()).collect();
-        let mut time = vec![Duration::ZERO; n];
-        for (i, &(_, unique)) in decided.iter().enumerate() {
-            if !unique {
-                states[i].done = true; // a tie: the answer changes arbitrarily close to x₀
+        Ok(lockstep_search(&self.net, self.decision, self.norm, &self.search, batch, progress, |c, k, e| self.certifies(c, k, e)))
+    }
+}
+
+/// The batched radius search of every deterministic certifier (CPU or GPU): each row's answer is the
+/// network's, and `check(centers, classes, eps)` says for each row whether its ε-ball provably keeps that
+/// answer. Rows whose answer is a tie get radius 0. The reported radius is a checked ε (RADIUS-1).
+pub fn lockstep_search(
+    net: &Network,
+    decision: Decision,
+    norm: Norm,
+    search: &RadiusSearch,
+    batch: Batch<'_>,
+    progress: &dyn Progress,
+    check: impl Fn(ndarray::ArrayView2<f64>, &[usize], &Array1<f64>) -> Vec<bool>,
+) -> Vec<Certificate> {
+    let n = batch.inputs.nrows();
+    let logits = net.forward_batch(batch.inputs);
+    let decided: Vec<(usize, bool)> = logits.outer_iter().map(|l| decision.decide(l)).collect();
+    let mut states: Vec<_> = decided.iter().map(|_| search.start()).collect();
+    let mut time = vec![Duration::ZERO; n];
+    for (i, &(_, unique)) in decided.iter().enumerate() {
+        if !unique {
+            states[i].done = true; // a tie: the answer changes arbitrarily close to x₀
+            progress.advance(1);
+        }
+    }
+    loop {
+        let active: Vec<usize> = (0..n).filter(|&i| !states[i].done).collect();
+        if active.is_empty() {
+            break;
+        }
+        let start = Instant::now();
+        let centers = batch.inputs.select(Axis(0), &active);
+        let classes: Vec<usize> = active.iter().map(|&i| decided[i].0).collect();
+        let eps: Array1<f64> = active.iter().map(|&i| states[i].eps).collect();
+        let ok = check(centers.view(), &classes, &eps);
+        let share = start.elapsed() / active.len() as u32;
+        for (&i, ok) in active.iter().zip(ok) {
+            search.step(&mut states[i], ok);
+            time[i] += share;
+            if states[i].done {
                 progress.advance(1);
             }
         }
-        loop {
-            let active: Vec<usize> = (0..n).filter(|&i| !states[i].done).collect();
-            if active.is_empty() {
-                break;
-            }
-            let start = Instant::now();
-            let centers = batch.inputs.select(Axis(0), &active);
-            let classes: Vec<usize> = active.iter().map(|&i| decided[i].0).collect();
-            let eps: Array1<f64> = active.iter().map(|&i| states[i].eps).collect();
-            let ok = self.certifies(centers.view(), &classes, &eps);
-            let share = start.elapsed() / active.len() as u32;
-            for (&i, ok) in active.iter().zip(ok) {
-                self.search.step(&mut states[i], ok);
-                time[i] += share;
-                if states[i].done {
-                    progress.advance(1);
-                }
-            }
-        }
-        Ok((0..n)
-            .map(|i| Certificate {
-                row: batch.row_ids[i],
-                answer: Answer::Class(decided[i].0),
-                radius: states[i].lo,
-                guarantee: Guarantee::Sound,
-                norm: self.norm,
-                time: time[i],
-            })
-            .collect())
     }
+    (0..n)
+        .map(|i| Certificate {
+            row: batch.row_ids[i],
+            answer: Answer::Class(decided[i].0),
+            radius: states[i].lo,
+            guarantee: Guarantee::Sound,
+            norm,
+            time: time[i],
+        })
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! The `Certifier` trait and certificate types (SPEC §1): every method — bound propagation, MILP, line
 //! analysis, smoothing, attacks, the CUDA backend — is one more implementation, certifying a batch of
 //! rows at once.
-mod deterministic;
+pub mod deterministic;
 mod radius;
 
 pub use deterministic::BoundCertifier;

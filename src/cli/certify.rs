@@ -28,6 +28,10 @@ pub struct CertifyArgs {
     /// Output file, .csv or .json (default: CSV on standard output).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Where IBP, CROWN and smoothing run: the GPU when usable (`auto`), the CPU, or the GPU or an error
+    /// (`cuda`; needs a build with `--features cuda`). Other methods always run on the CPU.
+    #[arg(long, value_enum, default_value_t = rp::gpu::DeviceArg::Auto)]
+    pub device: rp::gpu::DeviceArg,
     /// Also write Cohen et al.'s TSV (`idx label predict radius correct time`); needs a `label` column.
     #[arg(long)]
     pub cohen_tsv: Option<PathBuf>,
@@ -61,7 +65,11 @@ pub fn certify(mut a: CertifyArgs) -> Result<()> {
     if a.cohen_tsv.is_some() && l.labels.is_none() {
         bail!("--cohen-tsv needs a 'label' column in the input CSV");
     }
-    let certifier = build_certifier(a.method, &a.opts, norm, l.net, l.domain, &l.header)?;
+    let (backend, note) = rp::gpu::select(a.device)?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
+    let certifier = on_device(backend, a.method, &a.opts, norm, l.net, l.domain, &l.header)?;
     let total = l.inputs.nrows();
     let (first, last) = match a.shard {
         Some((k, n)) => (k * total / n, (k + 1) * total / n),
@@ -102,23 +110,57 @@ pub fn norm_for(methods: &[MethodArg], norm: Option<Norm>) -> Result<Norm> {
     }
 }
 
+/// The certifier of `method` on `backend`: IBP, CROWN and smoothing have GPU implementations.
+#[allow(unused_variables)]
+fn on_device(backend: rp::gpu::Backend, method: MethodArg, a: &MethodOpts, norm: Norm, net: Network, domain: Option<DomainBox>, header: &[String]) -> Result<Box<dyn Certifier>> {
+    #[cfg(feature = "cuda")]
+    if let rp::gpu::Backend::Cuda(gpu) = &backend {
+        use rp::gpu::certifier::{GpuBoundCertifier, GpuBounds, GpuSmoothing};
+        let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
+        match method {
+            MethodArg::Ibp | MethodArg::Crown if rp::gpu::dense_layout(&net).is_some() => {
+                let bounds = if method == MethodArg::Ibp { GpuBounds::Ibp } else { GpuBounds::Crown };
+                eprintln!("running {} on the GPU ({})", if method == MethodArg::Ibp { "ibp" } else { "crown" }, gpu.name());
+                return Ok(Box::new(GpuBoundCertifier { gpu: gpu.clone(), net, bounds, norm, decision: a.decision, domain, search }));
+            }
+            MethodArg::Smooth if rp::gpu::dense_layout(&net).is_some() => {
+                if domain.is_some() {
+                    bail!("--domain-lo/--domain-hi do not apply to randomized smoothing (its noise is unbounded)");
+                }
+                let mut opts = smooth_options(a)?;
+                opts.noise_space = rp::smooth::sampler::NoiseSpace::Input;
+                eprintln!("running smoothing on the GPU ({}), noise drawn in input space", gpu.name());
+                return Ok(Box::new(GpuSmoothing { gpu: gpu.clone(), inner: SmoothingCertifier { net, decision: a.decision, options: opts } }));
+            }
+            _ => eprintln!("this method or network runs on the CPU"),
+        }
+    }
+    build_certifier(method, a, norm, net, domain, header)
+}
+
+/// Smoothing options from the command line.
+fn smooth_options(a: &MethodOpts) -> Result<SmoothOptions> {
+    let Some(sigma) = a.smooth.sigma else { bail!("--method smooth needs --sigma (noise standard deviation in model-input units)") };
+    let options = SmoothOptions {
+        sigma,
+        n0: a.smooth.n0,
+        n: a.smooth.n,
+        alpha: a.smooth.alpha,
+        mode: a.smooth.mode,
+        radius: a.smooth.smooth_radius,
+        seed: a.smooth.seed,
+        noise_space: a.smooth.noise_space,
+    };
+    options.validate()?;
+    Ok(options)
+}
+
 /// The certifier of `method` with the command-line options.
 pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: Network, domain: Option<DomainBox>, header: &[String]) -> Result<Box<dyn Certifier>> {
     let l = (net, domain);
     Ok(match method_arg {
         MethodArg::Smooth => {
-            let Some(sigma) = a.smooth.sigma else { bail!("--method smooth needs --sigma (noise standard deviation in model-input units)") };
-            let options = SmoothOptions {
-                sigma,
-                n0: a.smooth.n0,
-                n: a.smooth.n,
-                alpha: a.smooth.alpha,
-                mode: a.smooth.mode,
-                radius: a.smooth.smooth_radius,
-                seed: a.smooth.seed,
-                noise_space: a.smooth.noise_space,
-            };
-            options.validate()?;
+            let options = smooth_options(a)?;
             if l.1.is_some() {
                 bail!("--domain-lo/--domain-hi do not apply to randomized smoothing (its noise is unbounded)");
             }

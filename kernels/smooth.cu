@@ -1,0 +1,64 @@
+// Randomized smoothing on the device: Gaussian draws from the project's counter-based scheme (the same
+// bits as the CPU path's input-space draws, SMOOTH-3), the forward pass of a dense ReLU network, and
+// per-class counting. One thread handles one (record, sample) at a time in a grid-stride loop.
+#include "rp_common.cuh"
+
+// Network layout: `layers` affine layers; layer l maps dims[l] → dims[l+1] with row-major weights at
+// w + w_off[l] and biases at b + b_off[l]; ReLU between consecutive affine layers.
+extern "C" __global__ void rp_smooth_counts(
+    const double* __restrict__ x0,        // records × d
+    rp_u64 records, int d,
+    const rp_u64* __restrict__ rows,      // record ids (name the noise streams)
+    double sigma, rp_u64 seed, rp_u64 phase, rp_u64 n,
+    const double* __restrict__ w, const double* __restrict__ b,
+    const rp_u64* __restrict__ w_off, const rp_u64* __restrict__ b_off,
+    const int* __restrict__ dims, int layers, int max_width,
+    int argmin,                           // 0: the answer is the argmax of the outputs, 1: the argmin
+    double* __restrict__ scratch,         // (threads) × 2·max_width
+    unsigned long long* __restrict__ counts)  // records × K
+{
+    rp_u64 tid = (rp_u64)blockIdx.x * blockDim.x + threadIdx.x;
+    rp_u64 threads = (rp_u64)gridDim.x * blockDim.x;
+    double* a = scratch + tid * 2 * (rp_u64)max_width;
+    double* h = a + max_width;
+    int pairs = (d + 1) / 2;
+    int k = dims[layers];
+    for (rp_u64 job = tid; job < records * n; job += threads) {
+        rp_u64 r = job / n, s = job % n;
+        rp_u64 stream = 4 * rows[r] + phase;
+        for (int p = 0; p < pairs; ++p) {
+            double z0, z1;
+            rp_normal_pair(seed, stream, s * (rp_u64)pairs + (rp_u64)p, &z0, &z1);
+            a[2 * p] = x0[r * d + 2 * p] + sigma * z0;
+            if (2 * p + 1 < d) a[2 * p + 1] = x0[r * d + 2 * p + 1] + sigma * z1;
+        }
+        for (int l = 0; l < layers; ++l) {
+            int n_in = dims[l], n_out = dims[l + 1];
+            const double* wl = w + w_off[l];
+            const double* bl = b + b_off[l];
+            for (int o = 0; o < n_out; ++o) {
+                double acc = 0.0;
+                for (int i = 0; i < n_in; ++i) acc += wl[o * n_in + i] * a[i];
+                acc += bl[o];
+                h[o] = (l + 1 < layers && acc < 0.0) ? 0.0 : acc;
+            }
+            double* t = a; a = h; h = t;
+        }
+        int best = 0;
+        for (int c = 1; c < k; ++c) {
+            if (argmin ? (a[c] < a[best]) : (a[c] > a[best])) best = c;
+        }
+        atomicAdd(&counts[r * k + best], 1ull);
+    }
+}
+
+// The standard normals of (seed, stream, pairs first … first+count−1), two per pair: for checking the
+// device's draws against the CPU's bit for bit.
+extern "C" __global__ void rp_normals(rp_u64 seed, rp_u64 stream, rp_u64 first, rp_u64 count, double* __restrict__ out) {
+    rp_u64 i = (rp_u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= count) return;
+    double z0, z1;
+    rp_normal_pair(seed, stream, first + i, &z0, &z1);
+    out[2 * i] = z0;
+    out[2 * i + 1] = z1;
+}

@@ -1,0 +1,131 @@
+//! The device seam: which backend runs a certifier. The CUDA backend (`--features cuda`, cudarc with
+//! run-time loading; kernels in `kernels/*.cu`, compiled at run time by NVRTC for the device found) is a
+//! second implementation of the CPU contract: same answers, bounds equal within float tolerance and
+//! still sound, smoothing draws identical bit for bit. Without the feature, or without a driver or a
+//! device at run time, everything runs on the CPU and the CLI says so once.
+#[cfg(feature = "cuda")]
+pub mod certifier;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+
+/// The device a user asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceArg {
+    /// The GPU when one is usable, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    /// The GPU; an error when there is none.
+    Cuda,
+}
+
+/// The device chosen.
+#[derive(Clone)]
+pub enum Backend {
+    Cpu,
+    #[cfg(feature = "cuda")]
+    Cuda(std::sync::Arc<cuda::Gpu>),
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            #[cfg(feature = "cuda")]
+            Backend::Cuda(_) => "cuda",
+        }
+    }
+}
+
+/// The backend for `choice`, and a one-line note when `auto` fell back to the CPU (to show once).
+pub fn select(choice: DeviceArg) -> crate::Result<(Backend, Option<String>)> {
+    match choice {
+        DeviceArg::Cpu => Ok((Backend::Cpu, None)),
+        DeviceArg::Auto | DeviceArg::Cuda => match probe() {
+            Ok(b) => Ok((b, None)),
+            Err(why) if choice == DeviceArg::Auto => Ok((Backend::Cpu, Some(format!("running on the CPU: {why}")))),
+            Err(why) => Err(crate::Error::Option(format!("--device cuda: {why}; use --device cpu or auto"))),
+        },
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn probe() -> Result<Backend, String> {
+    cuda::Gpu::open().map(|g| Backend::Cuda(std::sync::Arc::new(g)))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn probe() -> Result<Backend, String> {
+    Err("this build has no CUDA backend (rebuild with `cargo build --release --features cuda`)".into())
+}
+
+/// The kernel sources (name, text with the shared header inlined), as NVRTC compiles them.
+pub fn kernel_sources() -> Vec<(&'static str, String)> {
+    const COMMON: &str = include_str!("../../kernels/rp_common.cuh");
+    [
+        ("smooth.cu", include_str!("../../kernels/smooth.cu")),
+        ("ibp.cu", include_str!("../../kernels/ibp.cu")),
+        ("crown.cu", include_str!("../../kernels/crown.cu")),
+    ]
+    .into_iter()
+    .map(|(name, src)| (name, src.replace("#include \"rp_common.cuh\"", COMMON).replace("#pragma once", "")))
+    .collect()
+}
+
+/// The shared per-thread header (also compiled as C++ by the CPU mirror test).
+pub const COMMON_HEADER: &str = include_str!("../../kernels/rp_common.cuh");
+
+/// NVRTC options of every kernel: IEEE division and square root, no FMA contraction (so the noise
+/// matches the CPU bit for bit), no flush-to-zero.
+pub const NVRTC_OPTIONS: [&str; 4] = ["--fmad=false", "--prec-div=true", "--prec-sqrt=true", "--ftz=false"];
+
+/// The dense ReLU network layout the kernels take: affine layers with ReLU between consecutive ones
+/// (reshapes are identities on flat rows). None for any other layer sequence (the CPU path handles it).
+pub fn dense_layout(net: &crate::net::Network) -> Option<Vec<&crate::net::Affine>> {
+    use crate::net::Layer;
+    let mut out = Vec::new();
+    let mut want_affine = true;
+    for l in &net.layers {
+        match (l, want_affine) {
+            (Layer::Reshape { .. }, _) => {}
+            (Layer::Affine(a), true) => {
+                out.push(a);
+                want_affine = false;
+            }
+            (Layer::Relu, false) => want_affine = true,
+            (Layer::Affine(_), false) | (Layer::Relu, true) => return None,
+        }
+    }
+    (!out.is_empty() && !want_affine).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_falls_back_and_cpu_is_always_there() {
+        let (b, _) = select(DeviceArg::Cpu).unwrap();
+        assert_eq!(b.name(), "cpu");
+        // auto never fails: it finds a GPU or says why it runs on the CPU
+        let (b, note) = select(DeviceArg::Auto).unwrap();
+        assert!(b.name() == "cuda" || note.is_some());
+    }
+
+    #[test]
+    fn dense_layout_accepts_mlps_only() {
+        let net = crate::net::init::seeded_mlp(&[3, 4, 2], 0);
+        assert_eq!(dense_layout(&net).unwrap().len(), 2);
+        let mut bad = net.clone();
+        bad.layers.push(crate::net::Layer::Relu);
+        assert!(dense_layout(&bad).is_none());
+    }
+
+    #[test]
+    fn sources_inline_the_header() {
+        for (name, src) in kernel_sources() {
+            assert!(!src.contains("#include \"rp_common.cuh\"") && src.contains("rp_normal_pair"), "{name}");
+        }
+    }
+}
