@@ -59,8 +59,12 @@ fn err(e: impl std::fmt::Debug) -> String {
     format!("CUDA: {e:?}")
 }
 
+/// Threads per block: 256 keeps every kernel within the 64 K registers a block may use even at 255
+/// registers per thread.
+const BLOCK_THREADS: u32 = 256;
+
 fn cfg(n: usize) -> LaunchConfig {
-    LaunchConfig::for_num_elems(n.max(1) as u32)
+    LaunchConfig { grid_dim: ((n.max(1) as u32).div_ceil(BLOCK_THREADS), 1, 1), block_dim: (BLOCK_THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 
 impl Gpu {
