@@ -192,4 +192,46 @@ mod cuda {
             assert_eq!((p.answer, p.radius.to_bits()), (q.answer, q.radius.to_bits()));
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 48, ..Default::default() })]
+        /// GPU-1, GPU-2: on random dense networks and balls, no sampled point of the ball has an output
+        /// outside the GPU IBP box or a margin below the GPU CROWN bound.
+        #[test]
+        fn gpu_bounds_are_sound_on_random_networks(d in 1usize..=6, hidden in proptest::collection::vec(1usize..=24, 1..=3), k in 2usize..=4,
+                                                     seed in proptest::prelude::any::<u64>(), eps in 0.001f64..0.5, norm_i in 0usize..3) {
+            let Some(g) = gpu() else { return Ok(()) };
+            let mut sizes = vec![d];
+            sizes.extend(&hidden);
+            sizes.push(k);
+            let net = seeded_mlp(&sizes, seed);
+            let norm = [Norm::Linf, Norm::L2, Norm::L1][norm_i];
+            let x = Array2::from_shape_fn((3, d), |(i, j)| ((seed % 97) as f64 + (i * d + j) as f64).sin());
+            let e = Array1::from_elem(3, eps);
+            let spec = Decision::Argmax.margin_spec(0, k);
+            let lower = g.crown_lower(&net, x.view(), e.view(), norm, None, spec.view()).unwrap();
+            let (lo, hi) = g.ibp(&net, x.view(), e.view(), None).unwrap();
+            let rng = Philox::new(seed);
+            for r in 0..3 {
+                for s in 0..300u64 {
+                    let mut z = vec![0.0; d];
+                    rng.fill_normal(s, 0, &mut z);
+                    let scale = rng.uniform_pair(s, 1 << 40)[0];
+                    let len: f64 = match norm {
+                        Norm::Linf => z.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+                        Norm::L2 => z.iter().map(|v| v * v).sum::<f64>().sqrt(),
+                        Norm::L1 => z.iter().map(|v| v.abs()).sum(),
+                    };
+                    let p = Array1::from_shape_fn(d, |j| x[[r, j]] + eps * scale * z[j] / len.max(1e-300));
+                    let y = net.forward(p.view());
+                    for j in 0..k {
+                        proptest::prop_assert!(lo[[r, j]] <= y[j] + 1e-12 && y[j] <= hi[[r, j]] + 1e-12);
+                    }
+                    for (si, row) in spec.outer_iter().enumerate() {
+                        proptest::prop_assert!(row.dot(&y) >= lower[[r, si]] - 1e-12, "GPU CROWN bound above a reachable margin");
+                    }
+                }
+            }
+        }
+    }
 }
