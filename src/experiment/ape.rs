@@ -395,6 +395,7 @@ fn expansion(cfg: &Config, net: &Network, data: &ApeData, runs: &[AugRun], recor
     let fit_values: Vec<f64> = fit_grid.iter().map(|&v| data.attr.model(v)).collect();
     let subset = &records[..cfg.boundary_records.min(records.len())];
     let mut sigmas: Vec<f64> = runs.iter().map(|r| r.sigma).collect();
+    sigmas.sort_by(f64::total_cmp);
     sigmas.dedup();
     let mut boundaries: Vec<(f64, Vec<f64>)> = Vec::new();
     for &sigma in &sigmas {
