@@ -2,7 +2,7 @@
 //! lockstep radius search with GPU bounds (sound: directed rounding), and CERTIFY/PREDICT with GPU counts
 //! (the same draws as the CPU path in input space, so the same answers).
 use super::cuda::Gpu;
-use crate::cert::{deterministic::lockstep_search, Batch, Certificate, Certifier, Guarantee, RadiusSearch};
+use crate::cert::{deterministic::lockstep_search, Batch, Certificate, Certifier, RadiusSearch};
 use crate::net::Network;
 use crate::progress::Progress;
 use crate::smooth::sampler::{NoisyRecord, Phase};
@@ -113,11 +113,7 @@ impl Certifier for GpuSmoothing {
         let certs = (0..recs.len())
             .map(|i| {
                 let (answer, radius, _) = self.inner.decide(selection.as_ref().map(|s| &s[i][..]), &estimation[i]);
-                let guarantee = match o.mode {
-                    SmoothMode::Certify | SmoothMode::Predict => Guarantee::Probabilistic { alpha: o.alpha },
-                    SmoothMode::AlwaysLabel => Guarantee::None,
-                };
-                Certificate { row: batch.row_ids[i], answer, radius, guarantee, norm: Norm::L2, time: share }
+                Certificate { row: batch.row_ids[i], answer, radius, guarantee: o.guarantee(), norm: Norm::L2, time: share }
             })
             .collect();
         progress.advance(recs.len() as u64);

@@ -15,7 +15,7 @@
 //!   failures of different points are independent, so their number is comparable with α × queries.
 //!   Only inputs whose first-layer column is non-zero are drawn: the others cannot change any output, so
 //!   the distribution of every answer is unchanged, and a model that reads few inputs is cheap to smooth.
-use super::sampler::{fill_noisy_inputs, NoisyRecord, Phase, BLOCK};
+use super::sampler::{fill_noisy_inputs, forward_block, NoisyRecord, Phase, BLOCK};
 use crate::net::{Layer, Network};
 use crate::rng::Philox;
 use crate::spec::Decision;
@@ -157,19 +157,7 @@ impl<'a> LineSampler<'a> {
             }
             return;
         }
-        for (i, layer) in self.net.layers[self.first + 1..].iter().enumerate() {
-            let (done, next) = acts.split_at_mut(i + 1);
-            let h = done[i].slice(ndarray::s![..len, ..]);
-            let mut out = next[0].slice_mut(ndarray::s![..len, ..]);
-            match layer {
-                Layer::Affine(a) => {
-                    general_mat_mul(1.0, &h, &a.weight.t(), 0.0, &mut out);
-                    out += &a.bias.view().insert_axis(Axis(0));
-                }
-                Layer::Relu => Zip::from(&mut out).and(&h).for_each(|o, &v| *o = v.max(0.0)),
-                Layer::Reshape { .. } => out.assign(&h),
-            }
-        }
+        forward_block(&self.net.layers[self.first + 1..], acts, len);
         for logits in acts.last().expect("the first layer's output at least").slice(ndarray::s![..len, ..]).outer_iter() {
             answer(self.decision.decide(logits).0);
         }

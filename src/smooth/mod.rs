@@ -81,6 +81,14 @@ impl Default for SmoothOptions {
 }
 
 impl SmoothOptions {
+    /// What a certificate of this mode guarantees: probabilistic at α (certify, predict) or nothing.
+    pub fn guarantee(&self) -> Guarantee {
+        match self.mode {
+            SmoothMode::Certify | SmoothMode::Predict => Guarantee::Probabilistic { alpha: self.alpha },
+            SmoothMode::AlwaysLabel => Guarantee::None,
+        }
+    }
+
     /// Rejects options that are invalid or can never produce an answer, naming the fix.
     pub fn validate(&self) -> crate::Result<()> {
         let err = |m: String| Err(crate::Error::Option(m));
@@ -160,11 +168,7 @@ impl SmoothingCertifier {
             let share = start.elapsed() / group.len() as u32;
             for (j, &i) in group.iter().enumerate() {
                 let (answer, radius, statistic) = self.decide(selection.as_ref().map(|s| &s[j][..]), &estimation[j]);
-                let guarantee = match o.mode {
-                    SmoothMode::Certify | SmoothMode::Predict => Guarantee::Probabilistic { alpha: o.alpha },
-                    SmoothMode::AlwaysLabel => Guarantee::None,
-                };
-                let cert = Certificate { row: batch.row_ids[i], answer, radius, guarantee, norm: Norm::L2, time: share };
+                let cert = Certificate { row: batch.row_ids[i], answer, radius, guarantee: o.guarantee(), norm: Norm::L2, time: share };
                 out.push((cert, SmoothDetail { counts: estimation[j].clone(), statistic }));
             }
             progress.advance(group.len() as u64);

@@ -174,19 +174,7 @@ impl<'a> Sampler<'a> {
                 layer + 1
             }
         };
-        for (i, layer) in self.net.layers.iter().enumerate().skip(first) {
-            let (done, rest) = ws.acts.split_at_mut(i + 1);
-            let h = done[i].slice(ndarray::s![..len, ..]);
-            let mut out = rest[0].slice_mut(ndarray::s![..len, ..]);
-            match layer {
-                Layer::Affine(a) => {
-                    general_mat_mul(1.0, &h, &a.weight.t(), 0.0, &mut out);
-                    out += &a.bias.view().insert_axis(Axis(0));
-                }
-                Layer::Relu => ndarray::Zip::from(&mut out).and(&h).for_each(|o, &v| *o = v.max(0.0)),
-                Layer::Reshape { .. } => out.assign(&h),
-            }
-        }
+        forward_block(&self.net.layers[first..], &mut ws.acts[first..], len);
         let mut counts = vec![0u64; self.net.output_dim()];
         for logits in ws.acts.last().unwrap().slice(ndarray::s![..len, ..]).outer_iter() {
             counts[self.decision.decide(logits).0] += 1;
@@ -198,6 +186,24 @@ impl<'a> Sampler<'a> {
     fn fill_noisy(&self, ws: &mut Workspace, rec: &NoisyRecord, phase: Phase, start: u64, len: usize) {
         let rows = ws.acts[0].slice_mut(ndarray::s![..len, ..]);
         fill_noisy_inputs(&self.rng, self.sigma, rec, phase, start, &mut ws.noise, rows);
+    }
+}
+
+/// Runs `layers` on the first `len` rows of `acts[0]`, writing layer i's output into `acts[i + 1]`
+/// (preallocated buffers of one block; shared by every batched sampler).
+pub(crate) fn forward_block(layers: &[Layer], acts: &mut [Array2<f64>], len: usize) {
+    for (i, layer) in layers.iter().enumerate() {
+        let (done, rest) = acts.split_at_mut(i + 1);
+        let h = done[i].slice(ndarray::s![..len, ..]);
+        let mut out = rest[0].slice_mut(ndarray::s![..len, ..]);
+        match layer {
+            Layer::Affine(a) => {
+                general_mat_mul(1.0, &h, &a.weight.t(), 0.0, &mut out);
+                out += &a.bias.view().insert_axis(Axis(0));
+            }
+            Layer::Relu => ndarray::Zip::from(&mut out).and(&h).for_each(|o, &v| *o = v.max(0.0)),
+            Layer::Reshape { .. } => out.assign(&h),
+        }
     }
 }
 
