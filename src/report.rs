@@ -111,6 +111,49 @@ pub fn write_certificates_raw(out: impl Write, format: Format, method: &str, nor
     }
 }
 
+/// The one-line summary of a certification run for a person reading stderr: rows certified and
+/// abstained, the median radius of the answered rows, the guarantees given (with counts when mixed),
+/// and the wall time. `model` names the model and its shape.
+pub fn summary_line(model: &str, method: &str, norm: Norm, certs: &[Certificate], seconds: f64) -> String {
+    let answered: Vec<&Certificate> = certs.iter().filter(|c| c.answer != Answer::Abstain).collect();
+    let abstained = certs.len() - answered.len();
+    let mut radii: Vec<f64> = answered.iter().map(|c| c.radius).collect();
+    radii.sort_by(|a, b| a.total_cmp(b));
+    let median = match radii.len() {
+        0 => "–".to_string(),
+        n if n % 2 == 1 => format_radius(radii[n / 2]),
+        n => format_radius(0.5 * radii[n / 2 - 1] + 0.5 * radii[n / 2]),
+    };
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for c in &answered {
+        let name = c.guarantee.name();
+        match kinds.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((name, 1)),
+        }
+    }
+    let guarantee = match kinds.as_slice() {
+        [] => "none".to_string(),
+        [(k, _)] => k.to_string(),
+        many => many.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "),
+    };
+    format!(
+        "{model}: {method}, {}: {} rows, {} answered, {abstained} abstained; median radius {median} ({guarantee}); {seconds:.3} s",
+        norm.as_str(),
+        certs.len(),
+        answered.len(),
+    )
+}
+
+/// A radius for people: 6 significant digits, `inf` for an unbounded one.
+fn format_radius(r: f64) -> String {
+    if r.is_infinite() {
+        "inf".into()
+    } else {
+        format!("{r:.6}")
+    }
+}
+
 /// Logit bounds of one input row.
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct BoundsRecord {

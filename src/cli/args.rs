@@ -172,6 +172,8 @@ pub fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
 
 /// A model with its input table and domain box.
 pub struct Loaded {
+    /// The ONNX file the network was read from.
+    pub model_path: PathBuf,
     pub net: Network,
     pub header: Vec<String>,
     pub inputs: ndarray::Array2<f64>,
@@ -212,10 +214,10 @@ pub fn load(m: &ModelArgs) -> Result<Loaded> {
             ),
             Err(_) => None,
         };
-        return Ok(Loaded { net, header: card.input_names(), inputs, labels, domain, card: Some(card) });
+        return Ok(Loaded { model_path: model, net, header: card.input_names(), inputs, labels, domain, card: Some(card) });
     }
     let table = rp::data::read_inputs(&input, net.input_dim())?;
-    Ok(Loaded { net, header: table.header, inputs: table.rows, labels: table.labels, domain, card: None })
+    Ok(Loaded { model_path: model, net, header: table.header, inputs: table.rows, labels: table.labels, domain, card: None })
 }
 
 /// A class given by index or by the card's class name.

@@ -69,6 +69,7 @@ pub fn certify(mut a: CertifyArgs) -> Result<()> {
     if let Some(note) = note {
         eprintln!("{note}");
     }
+    let model = format!("{} {}", l.model_path.display(), l.net.describe());
     let certifier = on_device(backend, a.method, &a.opts, norm, l.net, l.domain, &l.header)?;
     let total = l.inputs.nrows();
     let (first, last) = match a.shard {
@@ -81,14 +82,7 @@ pub fn certify(mut a: CertifyArgs) -> Result<()> {
     let inputs = l.inputs.slice(ndarray::s![first..last, ..]);
     let certs = certifier.certify(Batch { inputs, row_ids: &ids }, &pb)?;
     pb.finish_and_clear();
-    let mean = certs.iter().map(|c| c.radius).sum::<f64>() / certs.len().max(1) as f64;
-    eprintln!(
-        "{} rows certified by {} ({}): mean radius {mean:.6}, {:.3} s",
-        certs.len(),
-        certifier.method(),
-        norm.as_str(),
-        start.elapsed().as_secs_f64()
-    );
+    eprintln!("{}", report::summary_line(&model, certifier.method(), norm, &certs, start.elapsed().as_secs_f64()));
     match (&a.output, format) {
         (Some(p), Some(f)) => report::write_certificates_raw(create(p)?, f, certifier.method(), norm, &certs, raw.as_ref().map(|(n, s)| (n.as_str(), *s)))?,
         _ => report::write_certificates_raw(std::io::stdout().lock(), Format::Csv, certifier.method(), norm, &certs, raw.as_ref().map(|(n, s)| (n.as_str(), *s)))?,

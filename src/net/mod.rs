@@ -168,6 +168,28 @@ impl Network {
         }
     }
 
+    /// A one-line shape, e.g. `11→64→2 (1 ReLU layer, 64 ReLUs)`: the input shape, then the output size
+    /// of every affine layer.
+    pub fn describe(&self) -> String {
+        let input = self.input_shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×");
+        let mut dims = vec![input];
+        let mut relu_layers = 0;
+        for layer in &self.layers {
+            match layer {
+                Layer::Affine(a) => dims.push(a.out_dim().to_string()),
+                Layer::Relu => relu_layers += 1,
+                Layer::Reshape { .. } => {}
+            }
+        }
+        let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {many}") };
+        format!(
+            "{} ({}, {})",
+            dims.join("→"),
+            plural(relu_layers, "ReLU layer", "ReLU layers"),
+            plural(self.relu_count(), "ReLU", "ReLUs")
+        )
+    }
+
     /// Number of ReLU neurons.
     pub fn relu_count(&self) -> usize {
         let dims = self.boundary_dims().expect("validated");
