@@ -45,9 +45,15 @@ else
   fi
   before=$(dpkg-query -W -f='${Package}\n' 2>/dev/null | sort)
   echo "bootstrap: installing $packages(apt-get)" >&2
-  $SUDO apt-get update -qq
+  log=$(mktemp)
   # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $packages >/dev/null
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $packages; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "bootstrap: apt-get failed (output above); install $packages by hand, then run this again" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
   after=$(dpkg-query -W -f='${Package}\n' 2>/dev/null | sort)
   added=$(comm -13 <(echo "$before") <(echo "$after") | tr '\n' ' ')
   echo "bootstrap: installed ${added:-nothing new} " >&2

@@ -1,8 +1,8 @@
 //! PGD attack (Madry et al. 2018) on the margin of the answer, with ℓ∞, ℓ2 and ℓ1 steps, random
-//! restarts and seeded starts. Every counterexample is re-checked by the exact f64 forward pass before
+//! restarts and seeded starts. Every counterexample is proven by a rigorous interval forward pass before
 //! it is reported, so a reported distance is an upper bound of the robust radius (ATTACK-1 in
 //! `proofs/EXACT.md`).
-use crate::cert::{Batch, Certificate, Certifier, Guarantee};
+use crate::cert::{Batch, Certificate, Certifier, Extent, Radius};
 use crate::net::Network;
 use crate::progress::Progress;
 use crate::rng::Philox;
@@ -107,10 +107,14 @@ impl Pgd<'_> {
         best
     }
 
-    /// The point as a counterexample if the exact forward pass gives another answer (ATTACK-1).
+    /// The point as a counterexample if its answer is provably not `class`: a rigorous interval
+    /// forward pass shows another class strictly ahead (ATTACK-1); its distance is rounded up.
     fn verify(&self, x: &Array1<f64>, x0: ArrayView1<f64>, class: usize) -> Option<Counterexample> {
         let (k, _) = self.decision.decide(self.net.forward(x.view()).view());
-        (k != class).then(|| Counterexample { point: x.clone(), distance: self.norm.norm((x - &x0).view()), class: k })
+        if k == class || !crate::bound::proves_other_answer(self.net, self.decision, x.view(), class) {
+            return None;
+        }
+        Some(Counterexample { point: x.clone(), distance: self.norm.distance_upper(x.view(), x0), class: k })
     }
 
     /// The smallest verified counterexample distance found by a search over ε (+∞ if none up to
@@ -179,8 +183,8 @@ impl Certifier for PgdCertifier {
         "pgd"
     }
 
-    fn norm(&self) -> Norm {
-        self.norm
+    fn extent(&self) -> Extent {
+        Extent::Ball(self.norm)
     }
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
@@ -193,8 +197,9 @@ impl Certifier for PgdCertifier {
             )));
         }
         let pgd = Pgd { net: &self.net, decision: self.decision, norm: self.norm, domain: self.domain.as_ref(), options: self.options.clone() };
-        Ok(batch.per_row(&self.net, self.decision, self.norm, Guarantee::UpperBound, progress, |x, class, row| {
-            (pgd.radius_upper_bound(x, class, row as u64).0, Guarantee::UpperBound)
-        }))
+        batch.per_row(&self.net, self.decision, Extent::Ball(self.norm), Radius::Uncertified, progress, |x, class, row| {
+            let r = pgd.radius_upper_bound(x, class, row as u64).0;
+            Ok(if r.is_finite() { Radius::UpperBound(r) } else { Radius::Uncertified })
+        })
     }
 }

@@ -1,9 +1,11 @@
 //! Comparison of methods on the same records (SPEC §1): certified ≤ exact ≤ attack must hold on every
-//! record. Each certificate contributes by its guarantee — `sound` a lower bound, `exact` both bounds,
-//! `bracket` its two ends, `upper-bound` an upper bound; a 1-D `line` radius is an upper bound of the
-//! full-space radius (moving along one axis is one particular direction); probabilistic radii belong to
-//! the smoothed classifier and are reported but not compared.
-use crate::cert::{Answer, Certificate, Guarantee};
+//! record. Each certificate contributes by its kind — `sound` a lower bound, `exact` and the brackets
+//! their two ends (a `solver-bracket`'s lower end is the solver's, so a violation there may be the
+//! solver's tolerance), `upper-bound` an upper bound; a radius along one input (`line`, any `-1d` kind)
+//! contributes only its upper end, an upper bound of the full-space radius (moving along one axis is one
+//! particular direction); probabilistic radii belong to the smoothed classifier and are reported but
+//! not compared.
+use crate::cert::{Answer, Certificate, Extent, Radius};
 use serde::Serialize;
 
 /// Relative slack for comparisons involving a numerical solver's answer (MILP feasibility and gap
@@ -13,8 +15,6 @@ pub const SOLVER_TOLERANCE: f64 = 1e-6;
 /// One method's certificates.
 pub struct MethodResult {
     pub method: String,
-    /// Whether the method's radius is along one axis only (line analysis).
-    pub one_dimensional: bool,
     pub certs: Vec<Certificate>,
 }
 
@@ -45,16 +45,22 @@ pub fn compare(results: &[MethodResult]) -> Vec<ComparisonRow> {
             for r in results {
                 let c = &r.certs[i];
                 assert_eq!(c.row, results[0].certs[i].row, "methods list the same rows");
-                let (lo, hi) = match (c.guarantee, r.one_dimensional) {
-                    (_, true) => (None, Some(c.radius)),
-                    (Guarantee::Sound, _) => (Some(c.radius), None),
-                    (Guarantee::Exact, _) => (Some(c.radius), Some(c.radius)),
-                    (Guarantee::Bracket { upper }, _) => (Some(c.radius), Some(upper)),
-                    (Guarantee::UpperBound, _) => (None, Some(c.radius)),
-                    (Guarantee::Probabilistic { .. } | Guarantee::None, _) => (None, None),
+                let (lo, hi) = match (c.radius(), c.extent) {
+                    (None, _) => (None, None),
+                    (Some(k), Extent::Line { .. }) => match k {
+                        Radius::Exact(b) | Radius::Bracket(b) | Radius::SolverBracket { bracket: b, .. } => (None, Some(b.upper())),
+                        Radius::UpperBound(v) => (None, Some(*v)),
+                        Radius::Sound(_) | Radius::Probabilistic { .. } | Radius::Uncertified => (None, None),
+                    },
+                    (Some(k), Extent::Ball(_)) => match *k {
+                        Radius::Sound(v) => (Some(v), None),
+                        Radius::Exact(b) | Radius::Bracket(b) | Radius::SolverBracket { bracket: b, .. } => (Some(b.lower()), Some(b.upper())),
+                        Radius::UpperBound(v) => (None, Some(v)),
+                        Radius::Probabilistic { .. } | Radius::Uncertified => (None, None),
+                    },
                 };
                 if lo.is_some() || hi.is_some() {
-                    labels.push(c.answer);
+                    labels.push(c.answer());
                 }
                 if let Some(v) = lo.filter(|&v| v > lower.0) {
                     lower = (v, r.method.clone());
@@ -87,26 +93,38 @@ mod tests {
     use crate::spec::Norm;
     use std::time::Duration;
 
-    fn cert(radius: f64, guarantee: Guarantee) -> Certificate {
-        Certificate { row: 0, answer: Answer::Class(1), radius, guarantee, norm: Norm::Linf, time: Duration::ZERO }
+    fn cert(radius: Radius) -> Certificate {
+        Certificate { row: 0, outcome: crate::cert::Outcome::Answer { class: 1, radius }, extent: Extent::Ball(Norm::Linf), time: Duration::ZERO }
     }
 
-    fn result(method: &str, c: Certificate) -> MethodResult {
-        MethodResult { method: method.into(), one_dimensional: method == "line", certs: vec![c] }
+    fn exact(r: f64) -> Radius {
+        Radius::Exact(crate::cert::Bracket::point(r).unwrap())
+    }
+
+    fn result(method: &str, mut c: Certificate) -> MethodResult {
+        if method == "line" {
+            c.extent = Extent::Line { attribute: 0 };
+        }
+        MethodResult { method: method.into(), certs: vec![c] }
     }
 
     #[test]
     fn sandwich_and_violations() {
         let ok = compare(&[
-            result("crown", cert(0.1, Guarantee::Sound)),
-            result("milp", cert(0.2, Guarantee::Exact)),
-            result("pgd", cert(0.21, Guarantee::UpperBound)),
-            result("line", cert(0.5, Guarantee::Exact)),
+            result("crown", cert(Radius::Sound(0.1))),
+            result("milp", cert(exact(0.2))),
+            result("pgd", cert(Radius::UpperBound(0.21))),
+            result("line", cert(exact(0.5))),
         ]);
         assert_eq!((ok[0].lower, ok[0].upper, ok[0].violation), (0.2, 0.2, false));
-        let bad = compare(&[result("crown", cert(0.3, Guarantee::Sound)), result("milp", cert(0.2, Guarantee::Exact))]);
+        let bad = compare(&[result("crown", cert(Radius::Sound(0.3))), result("milp", cert(exact(0.2)))]);
         assert!(bad[0].violation);
-        let within_tol = compare(&[result("crown", cert(0.2 * (1.0 + 1e-9), Guarantee::Sound)), result("milp", cert(0.2, Guarantee::Exact))]);
+        let within_tol = compare(&[result("crown", cert(Radius::Sound(0.2 * (1.0 + 1e-9)))), result("milp", cert(exact(0.2)))]);
         assert!(!within_tol[0].violation);
+        // a 1-D radius is only an upper bound of the full-space radius
+        let line_low = compare(&[result("crown", cert(Radius::Sound(0.3))), result("line", cert(exact(0.2)))]);
+        assert!(line_low[0].violation, "a full-space certificate above the 1-D radius is a contradiction");
+        let line_high = compare(&[result("line", cert(exact(0.5))), result("pgd", cert(Radius::UpperBound(0.3)))]);
+        assert_eq!((line_high[0].lower, line_high[0].violation), (0.0, false));
     }
 }

@@ -22,6 +22,8 @@ pub enum Error {
     InputShape { row: usize, got: usize, expected: usize },
     #[error("invalid option: {0}")]
     Option(String),
+    #[error("internal error (a bug in rp; please report it): {0}")]
+    Internal(String),
 }
 
 /// Result alias for the library.

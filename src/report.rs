@@ -1,7 +1,7 @@
 //! Output formats of SPEC §3. Field names are a contract: `row, label, radius, guarantee, radius_upper,
 //! alpha, time_ms` for certificates; `{"method","norm","eps","rows":[{"row","lower","upper"}]}` for bounds.
 use crate::bound::Interval;
-use crate::cert::{Answer, Certificate, Guarantee};
+use crate::cert::{Answer, Certificate, Extent};
 use crate::spec::Norm;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -19,6 +19,9 @@ pub struct CertificateRecord {
     pub radius_upper: Option<f64>,
     pub alpha: Option<f64>,
     pub time_ms: f64,
+    /// For a radius along one input (`line`): that input's name; the radius is 1-D.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
     /// With a model card: the sensitive attribute the raw radius is expressed along …
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw_attribute: Option<String>,
@@ -31,21 +34,16 @@ impl From<&Certificate> for CertificateRecord {
     fn from(c: &Certificate) -> Self {
         CertificateRecord {
             row: c.row,
-            label: match c.answer {
+            label: match c.answer() {
                 Answer::Abstain => "abstain".into(),
                 Answer::Class(k) => k.to_string(),
             },
-            radius: c.radius,
-            guarantee: c.guarantee.name().into(),
-            radius_upper: match c.guarantee {
-                Guarantee::Bracket { upper } => Some(upper),
-                _ => None,
-            },
-            alpha: match c.guarantee {
-                Guarantee::Probabilistic { alpha } => Some(alpha),
-                _ => None,
-            },
+            radius: c.radius_value(),
+            guarantee: c.guarantee_name(),
+            radius_upper: c.radius().and_then(|r| r.upper()),
+            alpha: c.radius().and_then(|r| r.alpha()),
             time_ms: c.time.as_secs_f64() * 1e3,
+            attribute: None,
             raw_attribute: None,
             radius_raw: None,
         }
@@ -55,7 +53,11 @@ impl From<&Certificate> for CertificateRecord {
 #[derive(Serialize)]
 struct CertificateFile<'a> {
     method: &'a str,
-    norm: Norm,
+    /// `linf`, `l2`, `l1`, or `line` for radii along one input …
+    norm: &'a str,
+    /// … which this names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attribute: Option<&'a str>,
     rows: Vec<CertificateRecord>,
 }
 
@@ -77,28 +79,42 @@ impl Format {
     }
 }
 
-/// Writes certificates in `format` to `out`.
-pub fn write_certificates(out: impl Write, format: Format, method: &str, norm: Norm, certs: &[Certificate]) -> std::io::Result<()> {
-    write_certificates_raw(out, format, method, norm, certs, None)
+/// Writes certificates in `format` to `out`; `inputs` names the model inputs (the header of the input
+/// CSV), used to name the attribute of a 1-D radius.
+pub fn write_certificates(out: impl Write, format: Format, method: &str, extent: Extent, inputs: &[String], certs: &[Certificate]) -> std::io::Result<()> {
+    write_certificates_raw(out, format, method, extent, inputs, certs, None)
 }
 
 /// As [`write_certificates`], with the radius also in raw units of attribute `raw.0` (standard
 /// deviation `raw.1`) as the trailing columns `raw_attribute, radius_raw`.
-pub fn write_certificates_raw(out: impl Write, format: Format, method: &str, norm: Norm, certs: &[Certificate], raw: Option<(&str, f64)>) -> std::io::Result<()> {
+pub fn write_certificates_raw(
+    out: impl Write,
+    format: Format,
+    method: &str,
+    extent: Extent,
+    inputs: &[String],
+    certs: &[Certificate],
+    raw: Option<(&str, f64)>,
+) -> std::io::Result<()> {
+    let attribute = match extent {
+        Extent::Line { attribute } => Some(inputs.get(attribute).cloned().unwrap_or_else(|| attribute.to_string())),
+        Extent::Ball(_) => None,
+    };
     let rows: Vec<CertificateRecord> = certs
         .iter()
         .map(|c| {
             let mut r = CertificateRecord::from(c);
+            r.attribute = attribute.clone();
             if let Some((name, std)) = raw {
                 r.raw_attribute = Some(name.to_string());
-                r.radius_raw = Some(c.radius * std);
+                r.radius_raw = Some(c.radius().map_or(0.0, |x| x.scaled(std).value()));
             }
             r
         })
         .collect();
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(out, &CertificateFile { method, norm, rows })?;
+            serde_json::to_writer_pretty(out, &CertificateFile { method, norm: extent.as_str(), attribute: attribute.as_deref(), rows })?;
             Ok(())
         }
         Format::Csv => {
@@ -114,10 +130,11 @@ pub fn write_certificates_raw(out: impl Write, format: Format, method: &str, nor
 /// The one-line summary of a certification run for a person reading stderr: rows certified and
 /// abstained, the median radius of the answered rows, the guarantees given (with counts when mixed),
 /// and the wall time. `model` names the model and its shape.
-pub fn summary_line(model: &str, method: &str, norm: Norm, certs: &[Certificate], seconds: f64) -> String {
-    let answered: Vec<&Certificate> = certs.iter().filter(|c| c.answer != Answer::Abstain).collect();
-    let abstained = certs.len() - answered.len();
-    let mut radii: Vec<f64> = answered.iter().map(|c| c.radius).collect();
+pub fn summary_line(model: &str, method: &str, extent: Extent, certs: &[Certificate], seconds: f64) -> String {
+    let radii_of: Vec<(f64, String)> = certs.iter().filter(|c| c.answer() != Answer::Abstain).map(|c| (c.radius_value(), c.guarantee_name())).collect();
+    let abstained = certs.len() - radii_of.len();
+    let certified = certs.iter().filter(|c| c.radius().is_some_and(|r| r.proven_lower().is_some_and(|v| v > 0.0) || matches!(r, crate::cert::Radius::Probabilistic { radius, .. } if *radius > 0.0))).count();
+    let mut radii: Vec<f64> = radii_of.iter().map(|(r, _)| *r).collect();
     radii.sort_by(|a, b| a.total_cmp(b));
     let median = match radii.len() {
         0 => "–".to_string(),
@@ -125,8 +142,7 @@ pub fn summary_line(model: &str, method: &str, norm: Norm, certs: &[Certificate]
         n => format_radius(0.5 * radii[n / 2 - 1] + 0.5 * radii[n / 2]),
     };
     let mut kinds: Vec<(&str, usize)> = Vec::new();
-    for c in &answered {
-        let name = c.guarantee.name();
+    for (_, name) in &radii_of {
         match kinds.iter_mut().find(|(k, _)| *k == name) {
             Some((_, n)) => *n += 1,
             None => kinds.push((name, 1)),
@@ -137,11 +153,13 @@ pub fn summary_line(model: &str, method: &str, norm: Norm, certs: &[Certificate]
         [(k, _)] => k.to_string(),
         many => many.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "),
     };
+    let extent = match extent {
+        Extent::Ball(n) => n.as_str().to_string(),
+        Extent::Line { attribute } => format!("along input {attribute} (1-D)"),
+    };
     format!(
-        "{model}: {method}, {}: {} rows, {} answered, {abstained} abstained; median radius {median} ({guarantee}); {seconds:.3} s",
-        norm.as_str(),
+        "{model}: {method}, {extent}: {} rows, {certified} certified (radius > 0), {abstained} abstained; median radius {median} ({guarantee}); {seconds:.3} s",
         certs.len(),
-        answered.len(),
     )
 }
 
@@ -187,14 +205,14 @@ pub fn write_bounds(out: impl Write, method: &str, norm: Norm, eps: f64, rows: &
 pub fn write_cohen_tsv(mut out: impl Write, certs: &[Certificate], labels: &[usize]) -> std::io::Result<()> {
     writeln!(out, "idx\tlabel\tpredict\tradius\tcorrect\ttime")?;
     for (c, &label) in certs.iter().zip(labels) {
-        let predict = match c.answer {
+        let predict = match c.answer() {
             Answer::Abstain => -1,
             Answer::Class(k) => k as i64,
         };
         let correct = (predict == label as i64) as u8;
         let t = c.time.as_secs_f64();
         let (h, m, s) = ((t / 3600.0) as u64, ((t % 3600.0) / 60.0) as u64, t % 60.0);
-        writeln!(out, "{}\t{label}\t{predict}\t{:.3}\t{correct}\t{h}:{m:02}:{s:09.6}", c.row, c.radius)?;
+        writeln!(out, "{}\t{label}\t{predict}\t{:.3}\t{correct}\t{h}:{m:02}:{s:09.6}", c.row, c.radius_value())?;
     }
     Ok(())
 }

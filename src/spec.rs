@@ -22,6 +22,25 @@ impl Norm {
         }
     }
 
+    /// An upper bound of the exact ‖a − b‖ₚ of two f64 vectors: every subtraction, square, sum and
+    /// square root rounded up (FP-1, FP-2). The distance a witness is reported at.
+    pub fn distance_upper(self, a: ArrayView1<f64>, b: ArrayView1<f64>) -> f64 {
+        use crate::rigor::{nonneg_dot_upper, up};
+        // |aᵢ − bᵢ| ≤ up(|fl(aᵢ − bᵢ)|): the rounded difference is within one rounding of the exact one
+        let diff = a.iter().zip(b.iter()).map(|(x, y)| if x == y { 0.0 } else { up((x - y).abs()) });
+        match self {
+            Norm::Linf => diff.fold(0.0, f64::max),
+            Norm::L1 => {
+                let v: Vec<f64> = diff.collect();
+                nonneg_dot_upper(v.iter().sum(), v.len())
+            }
+            Norm::L2 => {
+                let v: Vec<f64> = diff.map(|d| up(d * d)).collect();
+                up(nonneg_dot_upper(v.iter().sum(), v.len()).sqrt())
+            }
+        }
+    }
+
     /// ‖v‖ₚ in this norm.
     pub fn norm(self, v: ArrayView1<f64>) -> f64 {
         match self {
@@ -133,6 +152,16 @@ impl Decision {
             Decision::Argmax => crate::net::argmax(scores),
             Decision::Argmin => crate::net::argmax(scores.mapv(|v| -v).view()),
         }
+    }
+
+    /// Some other class j when the answer at a point whose exact outputs lie in `enc` is provably not
+    /// `class`: j strictly beats `class` everywhere in the enclosure (so a tie-break cannot matter).
+    pub fn proven_other(self, enc: &crate::bound::Interval, class: usize) -> Option<usize> {
+        let k = enc.lower.len();
+        (0..k).filter(|&j| j != class).find(|&j| match self {
+            Decision::Argmax => enc.lower[j] > enc.upper[class],
+            Decision::Argmin => enc.upper[j] < enc.lower[class],
+        })
     }
 
     /// The margin specification for answer `class` among `k` classes: one row per other class j, whose

@@ -129,7 +129,14 @@ fn smoothing_modes_shards_and_cohen_tsv() {
     let full = String::from_utf8(full.stdout).unwrap();
     let rows: Vec<&str> = full.lines().skip(1).collect();
     assert_eq!(rows.len(), 20);
-    assert!(rows.iter().all(|r| r.split(',').nth(3) == Some("probabilistic") && r.split(',').nth(5) == Some("0.01")));
+    // an answer carries its probabilistic radius; an abstention (issue 11.4) carries none
+    for r in &rows {
+        let f: Vec<&str> = r.split(',').collect();
+        match f[1] {
+            "abstain" => assert_eq!((f[2], f[3], f[5]), ("0.0", "none", ""), "{r}"),
+            _ => assert_eq!((f[3], f[5]), ("probabilistic", "0.01"), "{r}"),
+        }
+    }
     // shards concatenate to the whole (time_ms aside)
     let strip = |s: &str| s.lines().skip(1).map(|l| l.rsplitn(2, ',').nth(1).unwrap().to_string()).collect::<Vec<_>>();
     let mut merged = Vec::new();
@@ -146,7 +153,8 @@ fn smoothing_modes_shards_and_cohen_tsv() {
         assert!(o.status.success(), "{}", stderr(&o));
         let out = String::from_utf8(o.stdout).unwrap();
         let zero = |l: &str| l.split(',').nth(2).and_then(|v| v.parse::<f64>().ok()) == Some(0.0);
-        assert!(out.lines().skip(1).all(|l| l.split(',').nth(3) == Some(guarantee) && zero(l)), "{out}");
+        let kind = |l: &str| if l.split(',').nth(1) == Some("abstain") { "none" } else { guarantee };
+        assert!(out.lines().skip(1).all(|l| l.split(',').nth(3) == Some(kind(l)) && zero(l)), "{out}");
     }
     // Cohen-style TSV
     let tsv = dir.path().join("cohen.tsv");
@@ -217,4 +225,40 @@ fn train_then_ape_and_certify_with_a_card() {
     assert!(!o.status.success() && stderr(&o).contains("unknown numeric attribute 'weight'"), "{}", stderr(&o));
     let o = rp(&["certify", "--method", "smooth", "--sigma-raw", "1"]);
     assert!(!o.status.success() && stderr(&o).contains("--sigma-raw needs --card"), "{}", stderr(&o));
+}
+
+/// Issue 10: the first command tells a newcomer what happened in one stderr line (model and shape,
+/// method, norm, rows, median radius, guarantee, time) while stdout stays the CSV contract.
+#[test]
+fn certify_prints_a_one_line_summary_on_stderr() {
+    let o = rp(&["certify"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = err.lines().find(|l| l.contains("median radius")).unwrap_or_else(|| panic!("no summary line in: {err}"));
+    for part in ["model.onnx", "11→64→2", "crown", "linf", "20 rows", "0 abstained", "(sound)", " s"] {
+        assert!(line.contains(part), "summary lacks '{part}': {line}");
+    }
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.lines().next().unwrap().starts_with("row,label,radius"), "stdout must be only the CSV");
+    assert_eq!(out.lines().count(), 21);
+}
+
+/// Issue 11.5: `rp bounds` refuses a centre outside the domain box, as `rp certify` does (it printed
+/// vacuous bounds of an empty region).
+#[test]
+fn bounds_refuses_a_centre_outside_the_domain_box() {
+    let o = rp(&["bounds", "--eps", "0.1", "--domain-lo", "0", "--domain-hi", "1"]);
+    assert!(!o.status.success(), "bounds over an empty region must fail");
+    assert!(stderr(&o).contains("outside the domain box"), "{}", stderr(&o));
+}
+
+/// Issue 11.7: the never-yet-run CUDA path is never picked silently: the CPU is the default device.
+#[test]
+fn the_cpu_is_the_default_device() {
+    let o = rp(&["certify"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("running on the CPU:"), "the default must not probe a GPU: {}", stderr(&o));
+    let help = String::from_utf8(rp(&["certify", "--help"]).stdout).unwrap();
+    let device = help.split("--device").nth(1).unwrap_or("");
+    assert!(device.contains("[default: cpu]"), "{device}");
 }

@@ -185,8 +185,100 @@ fn linear_classifier_radius_matches_closed_form() {
                 domain: None,
                 search: RadiusSearch::default(),
             };
-            let r = c.certify(Batch { inputs: x.view(), row_ids: &[0] }, &rp::progress::NoProgress).unwrap()[0].radius;
+            let r = c.certify(Batch { inputs: x.view(), row_ids: &[0] }, &rp::progress::NoProgress).unwrap()[0].radius_value();
             assert!(r <= exact && r >= exact * (1.0 - 2e-4), "{} {norm:?}: radius {r}, exact {exact}", method.name());
+        }
+    }
+}
+
+/// The network in exact rational arithmetic (affine maps, the elementwise ops as stated, ReLU).
+fn exact_forward(net: &Network, x: &[BigRational]) -> Vec<BigRational> {
+    use rp::net::ElemOp;
+    let mut h: Vec<BigRational> = x.to_vec();
+    for layer in &net.layers {
+        h = match layer {
+            Layer::Affine(a) => (0..a.out_dim()).map(|o| (0..a.in_dim()).fold(q(a.bias[o]), |s, i| s + q(a.weight[[o, i]]) * &h[i])).collect(),
+            Layer::Elementwise(e) => h
+                .iter()
+                .enumerate()
+                .map(|(j, v)| {
+                    let c = q(e.value[j]);
+                    match e.op {
+                        ElemOp::Add => v + c,
+                        ElemOp::Sub => v - c,
+                        ElemOp::SubFrom => c - v,
+                        ElemOp::Mul => v * c,
+                        ElemOp::Div => v / c,
+                    }
+                })
+                .collect(),
+            Layer::Relu => h.iter().map(|v| if v.is_negative() { BigRational::zero() } else { v.clone() }).collect(),
+            Layer::Reshape { .. } => h,
+        };
+    }
+    h
+}
+
+/// Issue 11.1 / FP-5: networks of affine and exact elementwise layers (no ReLU: affine as a whole, so
+/// the exact minimum over an ℓ∞ box is at a vertex) — IBP and CROWN lower bounds never exceed the exact
+/// rational minimum and CROWN stays within a few ε_machine of it; each elementwise interval contains
+/// the exact image of its ends.
+#[test]
+fn elementwise_layers_are_bounded_rigorously() {
+    let rng = Philox::new(7);
+    for case in 0..200u64 {
+        let d = 1 + (case % 4) as usize;
+        let base = random_net(&[d, 3, 2], case, 1.0);
+        let net = with_elementwise(&base, case);
+        let x0: Vec<f64> = (0..d).map(|k| rng.uniform_in(case, k as u64, -1.0, 1.0)).collect();
+        let eps = rng.uniform_in(case, 50, 0.0, 0.2);
+        let x = Array1::from(x0.clone());
+        let region = Region { center: x.view(), eps, norm: Norm::Linf, domain: None };
+        // drop the ReLU: the network is then affine in x
+        let affine = Network::new(net.input_shape.clone(), net.layers.iter().filter(|l| !matches!(l, Layer::Relu)).cloned().collect()).unwrap();
+        let zero: Vec<BigRational> = vec![BigRational::zero(); d];
+        let c = exact_forward(&affine, &zero);
+        let grads: Vec<Vec<BigRational>> = (0..d)
+            .map(|j| {
+                let mut e = zero.clone();
+                e[j] = q(1.0);
+                exact_forward(&affine, &e).iter().zip(&c).map(|(a, b)| a - b).collect()
+            })
+            .collect();
+        for method in [BoundMethod::Ibp, BoundMethod::crown()] {
+            let b = method.logit_bounds(&affine, &region);
+            for o in 0..2 {
+                let mut min = c[o].clone();
+                let mut scale = 0.0f64;
+                for j in 0..d {
+                    let g = &grads[j][o];
+                    let lo = q(x0[j]) - q(eps);
+                    let hi = q(x0[j]) + q(eps);
+                    min += if g.is_negative() { g * hi } else { g * lo };
+                    scale += num_traits::ToPrimitive::to_f64(g).unwrap().abs() * (x0[j].abs() + eps);
+                }
+                assert!(q(b.lower[o]) <= min, "case {case} {}: lower bound {} above the exact minimum {min}", method.name(), b.lower[o]);
+                if method != BoundMethod::Ibp {
+                    let gap = gap_in_eps(b.lower[o], &min, scale.max(num_traits::ToPrimitive::to_f64(&c[o]).unwrap().abs()).max(1e-300));
+                    assert!(gap < 1e3, "case {case}: CROWN loose by {gap} ε");
+                }
+            }
+        }
+        // the interval of every elementwise op contains the exact images of its ends
+        for l in &net.layers {
+            if let Layer::Elementwise(e) = l {
+                for j in 0..e.dim() {
+                    let (lo, hi) = (rng.uniform_in(case, 200 + j as u64, -2.0, 0.0), rng.uniform_in(case, 300 + j as u64, 0.0, 2.0));
+                    let (a, b) = e.interval(lo, hi, j);
+                    let one = Network::new(vec![e.dim()], vec![l.clone()]).unwrap();
+                    for end in [lo, hi] {
+                        let mut v = vec![BigRational::zero(); e.dim()];
+                        v[j] = q(end);
+                        let y = &exact_forward(&one, &v)[j];
+                        assert!(q(a) <= *y && *y <= q(b), "case {case}: {:?} on [{lo}, {hi}] gives [{a}, {b}], misses {y}", e.op);
+                    }
+                }
+            }
         }
     }
 }

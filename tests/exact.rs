@@ -1,15 +1,16 @@
-//! Exact radii (MILP-1…3, LINE-1, ATTACK-1 in proofs/EXACT.md): the sandwich certified ≤ exact ≤ attack
-//! on random networks for every norm, MILP against the line analysis and against closed forms, the line
-//! analysis against dense evaluation, brackets on a time limit, and the feasibility mode.
+//! Exact radii (EXACT-0, MILP-1…3, LINE-1/2, ATTACK-1 in proofs/EXACT.md): the sandwich certified ≤ exact
+//! ≤ attack on random networks for every norm — with zero tolerance between proven ends — MILP against
+//! the proven line analysis and against closed forms, the line analysis against dense evaluation,
+//! brackets on a time limit, the feasibility mode, and `exact` only where both ends are proven.
 mod common;
 use common::*;
 use ndarray::{array, Array1, Array2, Axis};
 use proptest::prelude::*;
 use rp::attack::{PgdCertifier, PgdOptions};
 use rp::bound::BoundMethod;
-use rp::cert::{Batch, BoundCertifier, Certificate, Certifier, Guarantee, RadiusSearch};
+use rp::cert::{Batch, BoundCertifier, Certificate, Certifier, Radius, RadiusSearch, EXACT_REL_TOL};
 use rp::compare::SOLVER_TOLERANCE;
-use rp::line::{line_pieces, radius_at_zero, LineCertifier};
+use rp::line::{line_pieces, LineCertifier};
 use rp::milp::{Formulation, MilpCertifier, MilpOptions, Verdict};
 use rp::net::Network;
 use rp::progress::NoProgress;
@@ -44,15 +45,28 @@ proptest! {
         let crown = BoundCertifier { net: net.clone(), method: BoundMethod::crown(), norm, decision: Decision::Argmax, domain: None, search: RadiusSearch::default() };
         let pgd = PgdCertifier { net: net.clone(), decision: Decision::Argmax, norm, domain: None, options: PgdOptions::default() };
         let (c, m, p) = (one(&crown, &x), one(&milp(&net, norm, None, 20.0), &x), one(&pgd, &x));
-        let (m_lo, m_hi) = match m.guarantee {
-            Guarantee::Exact => (m.radius, m.radius),
-            Guarantee::Bracket { upper } => (m.radius, upper),
-            g => panic!("unexpected MILP guarantee {g:?}"),
-        };
-        prop_assert!(le(c.radius, m_hi), "CROWN {} > MILP {}", c.radius, m_hi);
-        prop_assert!(le(m_lo, p.radius), "MILP {} > PGD {}", m_lo, p.radius);
+        let (c_lo, _) = ends(&c);
+        let (m_lo, m_hi) = ends(&m);
+        let (_, p_hi) = ends(&p);
         prop_assert!(m_lo <= m_hi);
+        // proven ends against proven ends: no tolerance at all
+        prop_assert!(c_lo <= m_hi, "CROWN {c_lo} > MILP's witness {m_hi}");
+        prop_assert!(proven_lower(&m) <= p_hi, "MILP's proven end {} > PGD's witness {p_hi}", proven_lower(&m));
+        // the solver's lower end may only err by the solver's tolerance
+        prop_assert!(le(m_lo, p_hi), "MILP {m_lo} > PGD {p_hi}");
+        if let Some(Radius::Exact(b)) = m.radius() {
+            prop_assert!(b.upper() - b.lower() <= EXACT_REL_TOL * b.upper());
+        }
     }
+}
+
+/// Two certificates' brackets agree: they overlap (proven ends never contradict) and their lower ends
+/// match to `tol` relative.
+fn agree(a: &Certificate, b: &Certificate, tol: f64) -> bool {
+    let ((a_lo, a_hi), (b_lo, b_hi)) = (ends(a), ends(b));
+    let overlap = le(a_lo, b_hi) && le(b_lo, a_hi);
+    let close = (a_lo.is_infinite() && b_lo.is_infinite()) || (a_lo - b_lo).abs() <= tol * a_lo.max(b_lo).max(1.0);
+    overlap && close
 }
 
 #[test]
@@ -60,26 +74,23 @@ fn milp_matches_the_line_analysis_on_one_input_networks() {
     for seed in 0..12u64 {
         let net = random_net(&[1, 8, 8, 3], seed, 2.0);
         let x = array![0.3 * (seed as f64 - 6.0) / 6.0];
-        let (class, unique) = Decision::Argmax.decide(net.forward(x.view()).view());
+        let (_, unique) = Decision::Argmax.decide(net.forward(x.view()).view());
         assert!(unique);
-        let pieces = line_pieces(&net, Decision::Argmax, x.view(), 0, -50.0, 50.0);
-        let exact_line = radius_at_zero(&pieces, class);
+        let line = one(&LineCertifier { net: net.clone(), decision: Decision::Argmax, attribute: 0, range: (x[0] - 50.0, x[0] + 50.0), rel_tol: EXACT_REL_TOL }, &x);
         let mut per_class = milp(&net, Norm::Linf, None, 30.0);
         per_class.options.formulation = Formulation::PerClass;
         let m = one(&per_class, &x);
         let mut selector = milp(&net, Norm::Linf, None, 30.0);
         selector.options.formulation = Formulation::Selector;
         let s = one(&selector, &x);
-        assert_eq!((s.guarantee, s.radius > 0.0), (m.guarantee, m.radius > 0.0), "seed {seed}: selector {s:?} vs per-class {m:?}");
-        if m.guarantee == Guarantee::Exact {
-            assert!((s.radius - m.radius).abs() <= 1e-6 * m.radius.max(1.0), "seed {seed}: selector {} vs per-class {}", s.radius, m.radius);
-        }
-        if exact_line.is_infinite() {
-            assert!(!matches!(m.guarantee, Guarantee::Exact) || m.radius > 49.0, "seed {seed}: line says robust, MILP {m:?}");
+        assert!(agree(&s, &m, 1e-6), "seed {seed}: selector {s:?} vs per-class {m:?}");
+        let (l_lo, l_hi) = ends(&line);
+        if l_lo.is_infinite() {
+            assert!(ends(&m).0 > 49.0, "seed {seed}: the line proves no flip within 50, MILP {m:?}");
             continue;
         }
-        assert_eq!(m.guarantee, Guarantee::Exact, "seed {seed}");
-        assert!((m.radius - exact_line).abs() <= 1e-6 * exact_line.max(1.0), "seed {seed}: MILP {} vs line {exact_line}", m.radius);
+        assert!(matches!(line.radius(), Some(Radius::Exact(_))), "seed {seed}: {line:?}");
+        assert!(agree(&m, &line, 1e-6), "seed {seed}: MILP {m:?} vs line [{l_lo}, {l_hi}]");
     }
 }
 
@@ -99,8 +110,10 @@ fn milp_on_a_linear_classifier_is_the_closed_form() {
         };
         let exact = (y[0] - y[1]) / dual;
         let m = one(&milp(&net, norm, None, 30.0), &x);
-        assert_eq!(m.guarantee, Guarantee::Exact, "{norm:?}");
-        assert!((m.radius - exact).abs() <= 1e-4 * exact, "{norm:?}: MILP {} vs closed form {exact}", m.radius);
+        // CROWN is exact on a linear network, so the solver's lower end is proven: both ends are
+        let Some(Radius::Exact(b)) = m.radius() else { panic!("{norm:?}: {m:?}") };
+        assert!(b.lower() <= exact * (1.0 + 1e-12) && exact <= b.upper() * (1.0 + 1e-12), "{norm:?}: [{}, {}] vs closed form {exact}", b.lower(), b.upper());
+        assert!(b.upper() - b.lower() <= EXACT_REL_TOL * b.upper());
     }
 }
 
@@ -143,14 +156,14 @@ fn line_radius_equals_milp_restricted_to_the_line() {
         let mut hi = x.clone();
         lo[k] = x[k] - 3.0;
         hi[k] = x[k] + 3.0;
-        let line = one(&LineCertifier { net: net.clone(), decision: Decision::Argmax, attribute: k, range: (lo[k], hi[k]) }, &x);
+        let line = one(&LineCertifier { net: net.clone(), decision: Decision::Argmax, attribute: k, range: (lo[k], hi[k]), rel_tol: EXACT_REL_TOL }, &x);
         let m = one(&milp(&net, Norm::Linf, Some(DomainBox { lower: lo, upper: hi }), 30.0), &x);
-        if line.radius.is_infinite() {
-            assert_ne!(m.guarantee, Guarantee::Exact, "seed {seed}: the line has no flip in range");
+        assert!(matches!(line.radius(), Some(Radius::Exact(_))), "seed {seed}: {line:?}");
+        if ends(&line).0.is_infinite() {
+            assert!(ends(&m).1.is_infinite(), "seed {seed}: the line proves no flip in range, yet MILP has a witness: {m:?}");
             continue;
         }
-        assert_eq!(m.guarantee, Guarantee::Exact, "seed {seed}");
-        assert!((m.radius - line.radius).abs() <= 1e-6 * line.radius.max(1.0), "seed {seed}: MILP {} vs line {}", m.radius, line.radius);
+        assert!(agree(&m, &line, 1e-6), "seed {seed}: MILP {m:?} vs line {line:?}");
     }
 }
 
@@ -158,15 +171,14 @@ fn line_radius_equals_milp_restricted_to_the_line() {
 fn a_time_limit_gives_a_correct_bracket() {
     let net = random_net(&[5, 24, 24, 2], 3, 1.0);
     let x = random_point(5, 3) * 0.3;
-    let exact = one(&milp(&net, Norm::Linf, None, 120.0), &x);
-    assert_eq!(exact.guarantee, Guarantee::Exact);
+    let full = one(&milp(&net, Norm::Linf, None, 120.0), &x);
+    let (f_lo, f_hi) = ends(&full);
+    assert!(f_hi.is_finite() && f_hi - f_lo <= 1e-6 * f_hi, "the full solve closes: {full:?}");
     let quick = one(&milp(&net, Norm::Linf, None, 0.002), &x);
-    match quick.guarantee {
-        Guarantee::Bracket { upper } => {
-            assert!(le(quick.radius, exact.radius) && le(exact.radius, upper), "bracket [{}, {upper}] vs exact {}", quick.radius, exact.radius)
-        }
-        g => panic!("a 2 ms limit should give a bracket, got {g:?}"),
-    }
+    let (q_lo, q_hi) = ends(&quick);
+    assert!(!matches!(quick.radius(), Some(Radius::Exact(_))) || q_hi - q_lo <= 1e-6 * q_hi, "{quick:?}");
+    assert!(le(q_lo, f_hi) && le(f_lo, q_hi), "bracket [{q_lo}, {q_hi}] vs full solve [{f_lo}, {f_hi}]");
+    assert!(proven_lower(&quick) <= f_hi && proven_lower(&full) <= q_hi, "proven ends never cross");
 }
 
 #[test]
@@ -176,13 +188,13 @@ fn feasibility_mode_answers_robust_below_and_finds_counterexamples_above() {
     let class = Decision::Argmax.decide(net.forward(x.view()).view()).0;
     for norm in [Norm::Linf, Norm::L1, Norm::L2] {
         let m = milp(&net, norm, None, 60.0);
-        let r = one(&m, &x);
-        assert_eq!(r.guarantee, Guarantee::Exact, "{norm:?}");
-        assert_eq!(m.verify_ball(x.view(), class, 0.9 * r.radius, Duration::from_secs(60)), Verdict::Robust, "{norm:?}");
-        match m.verify_ball(x.view(), class, 1.1 * r.radius, Duration::from_secs(60)) {
+        let (r, r_hi) = ends(&one(&m, &x));
+        assert!(r_hi.is_finite() && r_hi - r <= 1e-6 * r_hi, "{norm:?}: [{r}, {r_hi}]");
+        assert_eq!(m.verify_ball(x.view(), class, 0.9 * r, Duration::from_secs(60)), Verdict::Robust, "{norm:?}");
+        match m.verify_ball(x.view(), class, 1.1 * r, Duration::from_secs(60)) {
             Verdict::Counterexample(p) => {
-                assert!(norm.norm((&p - &x).view()) <= 1.1 * r.radius * (1.0 + 1e-6));
-                assert_ne!(Decision::Argmax.decide(net.forward(p.view()).view()).0, class);
+                assert!(norm.norm((&p - &x).view()) <= 1.1 * r * (1.0 + 1e-6));
+                assert!(rp::bound::proves_other_answer(&net, Decision::Argmax, p.view(), class), "the counterexample is proven");
             }
             v => panic!("{norm:?}: expected a counterexample, got {v:?}"),
         }
@@ -196,8 +208,42 @@ fn attack_counterexamples_are_real() {
         let x = random_point(4, seed);
         let pgd = PgdCertifier { net: net.clone(), decision: Decision::Argmax, norm: Norm::L2, domain: None, options: PgdOptions::default() };
         let r = one(&pgd, &x);
-        assert_eq!(r.guarantee, Guarantee::UpperBound);
-        assert!(r.radius > 0.0);
+        let Some(Radius::UpperBound(d)) = r.radius() else { panic!("{r:?}") };
+        assert!(*d > 0.0);
     }
     let _ = Array2::<f64>::zeros((1, 1));
+}
+
+/// Issue 11.2: `exact` means proven at both ends. On the demo MLP (64 ReLUs, unstable at the exact
+/// radius) the MILP's optimum rests on HiGHS: today's main labelled it `exact`; now every `exact` row's
+/// lower end must be proven by CROWN/α-CROWN on that ball, and the others say they rest on the solver.
+#[test]
+fn milp_exact_means_proven_at_both_ends() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-mlp");
+    let net = rp::net::read_onnx(&dir.join("model.onnx")).unwrap();
+    let table = rp::data::read_inputs(&dir.join("inputs.csv"), net.input_dim()).unwrap();
+    let m = milp(&net, Norm::Linf, None, 30.0);
+    let ids: Vec<usize> = (0..4).collect();
+    let certs = m.certify(Batch { inputs: table.rows.slice(ndarray::s![0..4, ..]), row_ids: &ids }, &NoProgress).unwrap();
+    let mut solver_rows = 0;
+    for (c, x) in certs.iter().zip(table.rows.outer_iter()) {
+        let rp::cert::Answer::Class(class) = c.answer() else { unreachable!() };
+        let spec = Decision::Argmax.margin_spec(class, 2);
+        match c.radius().unwrap() {
+            Radius::Exact(b) | Radius::Bracket(b) => {
+                let region = rp::spec::Region { center: x, eps: b.lower(), norm: Norm::Linf, domain: None };
+                let proven = [BoundMethod::crown(), BoundMethod::AlphaCrown(Default::default())]
+                    .iter()
+                    .any(|bm| bm.lower_bounds(&net, &region, &spec).iter().all(|&v| v > 0.0));
+                assert!(proven, "row {}: {c:?} claims a proven lower end that neither CROWN nor α-CROWN proves", c.row);
+            }
+            Radius::SolverBracket { bracket, proven } => {
+                solver_rows += 1;
+                assert!(*proven <= bracket.lower() && bracket.lower() <= bracket.upper());
+                assert_eq!(c.guarantee_name(), "solver-bracket");
+            }
+            other => panic!("row {}: unexpected {other:?}", c.row),
+        }
+    }
+    assert!(solver_rows > 0, "on this network the MILP's lower ends rest on the solver");
 }

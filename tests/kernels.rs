@@ -181,15 +181,15 @@ mod cuda {
         let dev = GpuBoundCertifier { gpu: g.clone(), net: net.clone(), bounds: GpuBounds::Crown, norm: Norm::L2, decision: Decision::Argmax, domain: None, search: RadiusSearch::default() };
         let (a, b) = (cpu.certify(batch, &NoProgress).unwrap(), dev.certify(batch, &NoProgress).unwrap());
         for (p, q) in a.iter().zip(&b) {
-            assert_eq!(p.answer, q.answer);
-            assert!((p.radius - q.radius).abs() <= 1e-3 * p.radius.max(1e-9), "row {}: CPU {} vs GPU {}", p.row, p.radius, q.radius);
+            assert_eq!(p.answer(), q.answer());
+            assert!((p.radius_value() - q.radius_value()).abs() <= 1e-3 * p.radius_value().max(1e-9), "row {}: CPU {} vs GPU {}", p.row, p.radius_value(), q.radius_value());
         }
         let options = rp::smooth::SmoothOptions { sigma: 0.5, n0: 100, n: 10_000, alpha: 0.001, noise_space: NoiseSpace::Input, ..Default::default() };
         let inner = rp::smooth::SmoothingCertifier { net: net.clone(), decision: Decision::Argmax, options };
         let cpu = inner.certify(batch, &NoProgress).unwrap();
         let dev = GpuSmoothing { gpu: g, inner }.certify(batch, &NoProgress).unwrap();
         for (p, q) in cpu.iter().zip(&dev) {
-            assert_eq!((p.answer, p.radius.to_bits()), (q.answer, q.radius.to_bits()));
+            assert_eq!((p.answer(), p.radius_value().to_bits()), (q.answer(), q.radius_value().to_bits()));
         }
     }
 

@@ -48,11 +48,11 @@ fn certify_lower_bound_exceeds_the_truth_at_most_alpha_of_the_time() {
         for seed in 0..runs {
             let opts = SmoothOptions { sigma, n0: 50, n: 500, alpha, seed: 1000 + seed, ..Default::default() };
             let (c, d) = &run(&net, &x, opts)[0];
-            if let Answer::Class(k) = c.answer {
+            if let Answer::Class(k) = c.answer() {
                 if k == 0 && d.statistic > p_true {
                     above_p += 1;
                 }
-                if c.radius > r_true {
+                if c.radius_value() > r_true {
                     above_r += 1;
                 }
             }
@@ -73,8 +73,8 @@ fn two_class_radius_is_valid_and_below_cohens() {
     let mut above = 0;
     for seed in 0..runs {
         let base = SmoothOptions { sigma: 0.4, n0: 50, n: 500, alpha, seed, ..Default::default() };
-        let cohen = run(&net, &x0, base.clone())[0].0.radius;
-        let two = run(&net, &x0, SmoothOptions { radius: RadiusRule::TwoClass, ..base })[0].0.radius;
+        let cohen = run(&net, &x0, base.clone())[0].0.radius_value();
+        let two = run(&net, &x0, SmoothOptions { radius: RadiusRule::TwoClass, ..base })[0].0.radius_value();
         assert!(two <= cohen, "seed {seed}: two-class {two} > Cohen {cohen}");
         above += (two > r_true) as u64;
     }
@@ -90,7 +90,7 @@ fn predict_returns_the_wrong_class_at_most_alpha_of_the_time() {
     let (mut wrong, mut answered) = (0, 0);
     for seed in 0..runs {
         let opts = SmoothOptions { sigma: 0.5, n: 300, alpha, mode: SmoothMode::Predict, seed, ..Default::default() };
-        match run(&net, &x, opts)[0].0.answer {
+        match run(&net, &x, opts)[0].0.answer() {
             Answer::Class(1) => wrong += 1,
             Answer::Class(_) => answered += 1,
             Answer::Abstain => {}
@@ -110,12 +110,12 @@ fn certified_balls_keep_the_smoothed_label() {
     let sampler = Sampler::new(&net, sigma, 77, Decision::Argmax, NoiseSpace::Input).unwrap();
     let mut checked = 0;
     for (i, (c, _)) in certs.iter().enumerate() {
-        let Answer::Class(class) = c.answer else { continue };
-        if c.radius <= 0.0 {
+        let Answer::Class(class) = c.answer() else { continue };
+        if c.radius_value() <= 0.0 {
             continue;
         }
         // points strictly inside: at 0.8·R the guarantee gives p_c ≥ Φ(0.2·Φ⁻¹(p̲A)) > ½
-        let region = rp::spec::Region { center: xs[i].view(), eps: 0.8 * c.radius, norm: rp::spec::Norm::L2, domain: None };
+        let region = rp::spec::Region { center: xs[i].view(), eps: 0.8 * c.radius_value(), norm: rp::spec::Norm::L2, domain: None };
         let pts = sample_region(&region, 40 + i as u64, 12);
         let recs: Vec<NoisyRecord> = pts.iter().enumerate().map(|(j, p)| NoisyRecord { x: p.view(), row: 1000 * i as u64 + j as u64 }).collect();
         let n = 20_000;
@@ -137,7 +137,7 @@ fn sharded_and_threaded_runs_are_identical() {
     let opts = SmoothOptions { sigma: 0.3, n0: 64, n: 3000, alpha: 0.01, seed: 5, ..Default::default() };
     let c = SmoothingCertifier { net, decision: Decision::Argmax, options: opts };
     let ids: Vec<usize> = (0..9).collect();
-    let strip = |v: Vec<Certificate>| v.into_iter().map(|c| (c.row, c.answer, c.radius)).collect::<Vec<_>>();
+    let strip = |v: Vec<Certificate>| v.into_iter().map(|c| (c.row, c.answer(), c.radius_value())).collect::<Vec<_>>();
     let pool = |t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
     let one = strip(pool(1).install(|| c.certify_all(&x, &ids)));
     let two = strip(pool(2).install(|| c.certify_all(&x, &ids)));

@@ -2,7 +2,8 @@
 //! boundary and PGD point of the region must lie inside the computed logit bounds — judged against a
 //! rigorous enclosure of the exact output, so a violation is a real bug — and a certified ball must
 //! keep the answer. Soundness statements: IBP-1 (proofs/IBP.md), CROWN-2 (proofs/CROWN.md), ALPHA-1
-//! (proofs/ALPHA.md), RADIUS-1 (proofs/RADIUS.md), FP-1…4 (proofs/FP.md).
+//! (proofs/ALPHA.md), RADIUS-1 (proofs/RADIUS.md), FP-1…5 (proofs/FP.md); half the networks carry
+//! exact elementwise layers (FP-5).
 mod common;
 use common::*;
 use ndarray::Array1;
@@ -34,6 +35,19 @@ struct Case {
     eps: f64,
     norm: Norm,
     with_domain: bool,
+    /// Exact elementwise layers (normalisation, scalings) between the affine ones.
+    elementwise: bool,
+}
+
+impl Case {
+    fn net(&self) -> rp::net::Network {
+        let net = random_net(&self.sizes, self.seed, self.scale);
+        if self.elementwise {
+            with_elementwise(&net, self.seed)
+        } else {
+            net
+        }
+    }
 }
 
 fn case_strategy() -> impl Strategy<Value = Case> {
@@ -46,12 +60,13 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         0.001f64..1.0,
         norm_strategy(),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(d_in, hidden, d_out, seed, scale, eps, norm, with_domain)| {
+        .prop_map(|(d_in, hidden, d_out, seed, scale, eps, norm, with_domain, elementwise)| {
             let mut sizes = vec![d_in];
             sizes.extend(hidden);
             sizes.push(d_out);
-            Case { sizes, seed, scale, eps, norm, with_domain }
+            Case { sizes, seed, scale, eps, norm, with_domain, elementwise }
         })
 }
 
@@ -61,7 +76,7 @@ proptest! {
     /// IBP-1, CROWN-2, ALPHA-1: no point of the region has an exact logit outside the bounds.
     #[test]
     fn logit_bounds_contain_every_reachable_output(c in case_strategy()) {
-        let net = random_net(&c.sizes, c.seed, c.scale);
+        let net = c.net();
         let x0 = random_point(c.sizes[0], c.seed);
         let dom = domain_around(&x0, 0.7 * c.eps);
         let region = Region { center: x0.view(), eps: c.eps, norm: c.norm, domain: c.with_domain.then_some(&dom) };
@@ -90,7 +105,7 @@ proptest! {
     /// RADIUS-1: inside a certified ball every sampled and attacked point keeps the answer.
     #[test]
     fn certified_balls_keep_the_answer(c in case_strategy()) {
-        let net = random_net(&c.sizes, c.seed, c.scale);
+        let net = c.net();
         let x0 = random_point(c.sizes[0], c.seed);
         let dom = domain_around(&x0, 0.5);
         let domain = c.with_domain.then(|| dom.clone());
@@ -101,8 +116,8 @@ proptest! {
             };
             let xs = x0.clone().insert_axis(ndarray::Axis(0));
             let out = cert.certify(Batch { inputs: xs.view(), row_ids: &[0] }, &NoProgress).unwrap();
-            let r = out[0].radius;
-            let rp::cert::Answer::Class(class) = out[0].answer else { unreachable!() };
+            let r = out[0].radius_value();
+            let rp::cert::Answer::Class(class) = out[0].answer() else { unreachable!() };
             if r == 0.0 { continue; }
             let region = Region { center: x0.view(), eps: r, norm: c.norm, domain: domain.as_ref() };
             let mut pts = sample_region(&region, c.seed ^ 1, 48);
@@ -126,7 +141,7 @@ proptest! {
     /// The tighter methods are at least as tight where they promise it: α-CROWN never looser than CROWN.
     #[test]
     fn alpha_crown_is_never_looser_than_crown(c in case_strategy()) {
-        let net = random_net(&c.sizes, c.seed, c.scale);
+        let net = c.net();
         let x0 = random_point(c.sizes[0], c.seed);
         let region = Region { center: x0.view(), eps: c.eps, norm: c.norm, domain: None };
         let (class, _) = Decision::Argmax.decide(net.forward(x0.view()).view());

@@ -16,9 +16,9 @@ pub mod report;
 pub mod spans;
 
 use crate::bound::BoundMethod;
-use crate::cert::{Answer, Batch, BoundCertifier, Certifier, Guarantee, RadiusSearch};
+use crate::cert::{Answer, Batch, BoundCertifier, Certifier, Radius, RadiusSearch};
 use crate::data::card::{Feature, ModelCard};
-use crate::line::{line_pieces, Piece};
+use crate::line::{line_pieces, Piece, ProvenLine};
 use crate::milp::{MilpCertifier, MilpOptions};
 use crate::net::Network;
 use crate::progress::{NoProgress, Progress};
@@ -26,7 +26,7 @@ use crate::smooth::line::{GridNoise, LineRecord, LineSampler, MAX_GRID_POINTS};
 use crate::smooth::sampler::Phase;
 use crate::smooth::{SmoothOptions, SmoothingCertifier};
 use crate::spec::{Decision, DomainBox, Norm};
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use serde::Serialize;
 use spans::{component, merge, measure_minus, subset, Span};
 
@@ -93,6 +93,8 @@ impl Mode {
     }
 }
 
+pub use crate::cert::EXACT_REL_TOL;
+
 /// Which space a radius was certified in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -119,11 +121,13 @@ pub struct ApeRow {
     pub abstain_set: Vec<Span>,
     /// The component of I_y containing the true value.
     pub attacker: Span,
-    /// R_z at the true value, in model-input units and in raw attribute units.
+    /// R_z at the true value, in model-input units and in raw attribute units (the certificate's
+    /// `radius` column: its proven or lower end).
     pub radius: f64,
     pub radius_raw: f64,
     pub radius_space: RadiusSpace,
-    pub guarantee: Guarantee,
+    /// What is known of R_z, in raw attribute units (a `radius_space` of `attribute` makes it 1-D).
+    pub certificate: Radius,
     /// I_y^(R) over the grid points of I_y; None when the mode certifies the true value only (MILP).
     pub certified_set: Option<Vec<Span>>,
     /// Whether I_y^(R) ⊆ I_y; for smoothing, whether I_y^(R) holds no grid point answered with another
@@ -228,13 +232,6 @@ fn record_line<'a>(net: &Network, attr: &Attribute, x: ArrayView1<'a, f64>, row:
 }
 
 impl RecordLine<'_> {
-    /// The input with the attribute set to raw value z.
-    fn at(&self, attr: &Attribute, z: f64) -> Array1<f64> {
-        let mut x = self.x.to_owned();
-        x[attr.index] = attr.model(z);
-        x
-    }
-
     /// Raw spans of the base network's pieces of `class`.
     fn base_set(&self, attr: &Attribute, class: usize) -> Vec<Span> {
         let xk = self.x[attr.index];
@@ -248,19 +245,19 @@ impl RecordLine<'_> {
         self.pieces.iter().find(|p| p.t_lo <= t && t <= p.t_hi).map_or(self.pieces[0].class, |p| p.class)
     }
 
-    /// Exact 1-D distance (raw) from z to the nearest value the base network answers differently.
-    fn exact_radius_raw(&self, attr: &Attribute, z: f64, class: usize) -> f64 {
-        let t = attr.model(z) - self.x[attr.index];
-        let d = self.pieces.iter().filter(|p| p.class != class).map(|p| if p.t_hi < t { t - p.t_hi } else if p.t_lo > t { p.t_lo - t } else { 0.0 });
-        d.fold(f64::INFINITY, f64::min) * attr.std
-    }
-
     /// The box that pins every input but the attribute, which ranges over D_k (model units).
     fn pinned_box(&self, attr: &Attribute) -> DomainBox {
         let (mut lower, mut upper) = (self.x.to_owned(), self.x.to_owned());
-        lower[attr.index] = attr.model(self.lo);
-        upper[attr.index] = attr.model(self.hi);
+        let (lo, hi) = self.model_range(attr);
+        lower[attr.index] = lo;
+        upper[attr.index] = hi;
         DomainBox { lower, upper }
+    }
+
+    /// D_k in model units, widened to hold the record's own input exactly (the raw round trip may round).
+    fn model_range(&self, attr: &Attribute) -> (f64, f64) {
+        let xk = self.x[attr.index];
+        (attr.model(self.lo).min(xk), attr.model(self.hi).max(xk))
     }
 }
 
@@ -271,15 +268,21 @@ fn base_row(net: &Network, attr: &Attribute, line: &RecordLine, mode: &Mode, opt
     let z0 = line.true_value;
     let attacker = component(&inference_set, z0).unwrap_or(Span { lo: z0, hi: z0 });
     let in_set: Vec<f64> = line.grid.iter().copied().filter(|&z| line.base_class(attr, z) == y).collect();
-    let (radius_raw, guarantee, certified) = match mode {
+    let (certificate, certified) = match mode {
         Mode::Line => {
-            let grid_r: Vec<f64> = in_set.iter().map(|&z| line.exact_radius_raw(attr, z, y)).collect();
-            (line.exact_radius_raw(attr, z0, y), Guarantee::Exact, Some(certified_set(&in_set, &grid_r, (line.lo, line.hi))))
+            // LINE-2: the pieces proven once per record; every grid point's radius derives from them
+            let proven = ProvenLine::prove_all(net, opts.decision, line.x, attr.index, line.model_range(attr));
+            let at = |u: f64| proven.radius_at(u, y, EXACT_REL_TOL).map(|r| r.scaled(attr.std));
+            let grid_r: Vec<f64> = in_set.iter().map(|&z| at(attr.model(z)).map(|r| r.value())).collect::<crate::Result<_>>()?;
+            (at(line.x[attr.index])?, Some(certified_set(&in_set, &grid_r, (line.lo, line.hi))))
         }
         Mode::Bound(method) => {
             let mut points: Vec<f64> = vec![z0];
             points.extend(&in_set);
             let inputs = Array2::from_shape_fn((points.len(), line.x.len()), |(i, j)| if j == attr.index { attr.model(points[i]) } else { line.x[j] });
+            // the record's own input exactly (attr.model(z0) may round differently from x_k)
+            let mut inputs = inputs;
+            inputs.row_mut(0).assign(&line.x);
             let ids: Vec<usize> = (0..points.len()).collect();
             let certifier = BoundCertifier {
                 net: net.clone(),
@@ -290,18 +293,15 @@ fn base_row(net: &Network, attr: &Attribute, line: &RecordLine, mode: &Mode, opt
                 search: opts.search.clone(),
             };
             let certs = certifier.certify(Batch { inputs: inputs.view(), row_ids: &ids }, &NoProgress)?;
-            let radii: Vec<f64> = certs.iter().map(|c| if c.answer == Answer::Class(y) { c.radius * attr.std } else { 0.0 }).collect();
-            (radii[0], Guarantee::Sound, Some(certified_set(&in_set, &radii[1..], (line.lo, line.hi))))
+            let radii: Vec<Radius> = certs.iter().map(|c| if c.answer() == Answer::Class(y) { c.radius().copied().unwrap_or(Radius::Sound(0.0)).scaled(attr.std) } else { Radius::Sound(0.0) }).collect();
+            let values: Vec<f64> = radii.iter().map(|r| r.value()).collect();
+            (radii[0], Some(certified_set(&in_set, &values[1..], (line.lo, line.hi))))
         }
         Mode::Milp(o) => {
             let certifier = MilpCertifier { net: net.clone(), decision: opts.decision, norm: Norm::Linf, domain: Some(line.pinned_box(attr)), options: o.clone() };
-            let x = line.at(attr, z0).insert_axis(ndarray::Axis(0));
+            let x = line.x.to_owned().insert_axis(ndarray::Axis(0));
             let cert = certifier.certify(Batch { inputs: x.view(), row_ids: &[line.row] }, &NoProgress)?.remove(0);
-            let guarantee = match cert.guarantee {
-                Guarantee::Bracket { upper } => Guarantee::Bracket { upper: upper * attr.std },
-                g => g,
-            };
-            (cert.radius * attr.std, guarantee, None)
+            (cert.radius().copied().unwrap_or(Radius::Sound(0.0)).scaled(attr.std), None)
         }
         Mode::Smooth(_) => unreachable!("smoothing rows are built by smooth_rows"),
     };
@@ -316,10 +316,10 @@ fn base_row(net: &Network, attr: &Attribute, line: &RecordLine, mode: &Mode, opt
         inference_set,
         abstain_set: vec![],
         attacker,
-        radius: radius_raw / attr.std,
-        radius_raw,
+        radius: certificate.value() / attr.std,
+        radius_raw: certificate.value(),
         radius_space: RadiusSpace::Attribute,
-        guarantee,
+        certificate,
         certified_set: certified,
         certified_within,
         outside_base: None,
@@ -416,7 +416,10 @@ fn smooth_row(attr: &Attribute, line: &RecordLine, decided: &[(Answer, f64)], o:
         radius: r0,
         radius_raw: r0 * attr.std,
         radius_space: RadiusSpace::FullL2,
-        guarantee: Guarantee::Probabilistic { alpha: o.alpha },
+        certificate: match y {
+            Answer::Abstain => Radius::Uncertified,
+            Answer::Class(_) => Radius::Probabilistic { radius: r0 * attr.std, alpha: o.alpha },
+        },
         certified_set: certified,
         certified_within: within,
         outside_base,

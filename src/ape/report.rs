@@ -4,7 +4,7 @@
 //! outside_base, inference_set, abstain_set, certified_set`.
 use super::spans::{format, Span};
 use super::{ApeRow, RadiusSpace};
-use crate::cert::{Answer, Guarantee};
+use crate::cert::Answer;
 use serde::Serialize;
 use std::io::Write;
 
@@ -53,11 +53,11 @@ impl From<&ApeRow> for ApeRecord {
             radius: r.radius,
             radius_raw: r.radius_raw,
             radius_space: r.radius_space,
-            guarantee: r.guarantee.name().into(),
-            radius_upper_raw: match r.guarantee {
-                Guarantee::Bracket { upper } => Some(upper),
-                _ => None,
+            guarantee: match (r.radius_space, r.certificate.name()) {
+                (RadiusSpace::Attribute, name) if name != "none" => format!("{name}-1d"),
+                (_, name) => name.to_string(),
             },
+            radius_upper_raw: r.certificate.upper(),
             certified_within: r.certified_within,
             outside_base: r.outside_base,
             inference_set: format(&r.inference_set, 4),

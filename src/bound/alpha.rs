@@ -46,7 +46,7 @@ pub(crate) fn alpha_crown_lower_bounds(net: &Network, regions: &RegionBatch, spe
                 let ad = &ctx.relaxation(i).unwrap().pos_mult;
                 Some(Array2::from_shape_fn((rows, dims[i]), |(r, j)| ad[[start.owner[r], j]]))
             }
-            Layer::Affine(_) | Layer::Reshape { .. } => None,
+            Layer::Affine(_) | Layer::Elementwise(_) | Layer::Reshape { .. } => None,
         })
         .collect();
     let mut moments: Vec<Option<(Array2<f64>, Array2<f64>)>> =
@@ -91,6 +91,11 @@ fn gradient(ctx: &CrownBatch, lin: &LinearBatch, tape: &Tape, alphas: &[Option<A
         match layer {
             // coef_i = coef_{i+1}·W and constant += coef_{i+1}·b
             Layer::Affine(a) => g = g.dot(&a.weight.t()) + &a.bias.view().insert_axis(Axis(0)),
+            // coef_i = coef_{i+1} ⊙ scale and constant += coef_{i+1}·shift
+            Layer::Elementwise(e) => {
+                let (scale, shift) = e.as_scale_shift();
+                g = &g * &scale.view().insert_axis(Axis(0)) + &shift.view().insert_axis(Axis(0));
+            }
             Layer::Relu => {
                 let (layer, post) = entries.next().expect("one tape entry per ReLU");
                 debug_assert_eq!(*layer, i);

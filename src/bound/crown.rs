@@ -4,7 +4,7 @@
 //!
 //! Which neurons get a backward pass is chosen by [`Intermediate`]; the others keep the interval that
 //! interval arithmetic on the previous layers' bounds gives them (which proves them stable).
-use super::ibp::{affine_box, first_affine};
+use super::ibp::{affine_box, elementwise_box, first_affine};
 use super::linear::{input_box, relu_state, reshape_rows, signed_affine_rows, signed_unit_rows, AffineMags, LinearBatch, ReluRelax, ReluState};
 use super::{BoxBatch, Intermediate, RegionBatch};
 use crate::net::{Layer, Network};
@@ -18,6 +18,8 @@ pub struct CrownBatch<'n, 'r> {
     regions: RegionBatch<'r>,
     relax: Vec<Option<ReluRelax>>,
     mags: Vec<Option<AffineMags>>,
+    /// Bounds on |input| of each elementwise layer, for the rounding-error terms of its backward step.
+    elem_mags: Vec<Option<Array2<f64>>>,
     /// Sound (tightest known) boxes of every boundary; a ReLU's input boundary holds its CROWN-refined
     /// bounds (intersected with the interval ones).
     boxes: Vec<BoxBatch>,
@@ -47,6 +49,7 @@ pub(crate) fn has_refined_relu(net: &Network) -> bool {
     for layer in &net.layers {
         match layer {
             Layer::Affine(_) => exact = on_input,
+            Layer::Elementwise(_) => exact = false,
             Layer::Relu if !exact => return true,
             Layer::Relu => exact = false,
             Layer::Reshape { .. } => {}
@@ -63,7 +66,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
     /// Computes, layer by layer, sound boxes and (for ReLU inputs) CROWN bounds.
     pub fn new(net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate) -> Self {
         let n = net.layers.len();
-        let mut ctx = CrownBatch { net, regions, relax: vec![None; n], mags: vec![None; n], boxes: Vec::with_capacity(n + 1) };
+        let mut ctx = CrownBatch { net, regions, relax: vec![None; n], mags: vec![None; n], elem_mags: vec![None; n], boxes: Vec::with_capacity(n + 1) };
         ctx.boxes.push(input_box(&ctx.regions));
         let mut on_input = true; // reached from the input by reshapes only
         let mut exact = true; // the current boundary's box is exact (an affine image of the input)
@@ -78,6 +81,11 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
                     } else {
                         affine_box(a, cur)
                     }
+                }
+                Layer::Elementwise(e) => {
+                    ctx.elem_mags[i] = Some(cur.magnitude());
+                    exact = false; // the image of a ball's box, not of the ball: refine the next ReLU
+                    elementwise_box(e, cur)
                 }
                 Layer::Relu => {
                     let reference = cur.clone();
@@ -161,6 +169,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
         for i in (0..end).rev() {
             match &self.net.layers[i] {
                 Layer::Affine(a) => lin.through_affine(a, self.mags[i].as_ref().expect("computed in order")),
+                Layer::Elementwise(e) => lin.through_elementwise(e, self.elem_mags[i].as_ref().expect("computed in order")),
                 Layer::Relu => {
                     if let Some(t) = tape.as_deref_mut() {
                         t.push((i, lin.coef.clone()));

@@ -2,7 +2,7 @@
 //! ball is bounded exactly per neuron, W·x₀ + b ± ε‖Wᵢ‖_q (as auto_LiRPA does), not by boxing the ball.
 use super::linear::{dual_norm_up, finish, input_box, reshape_rows, AffineMags, LinearBatch};
 use super::{BoxBatch, RegionBatch};
-use crate::net::{Affine, Layer, Network};
+use crate::net::{Affine, Elementwise, Layer, Network};
 use crate::rigor::{add_error, dot_error, nonneg_dot_upper, up};
 use crate::spec::Norm;
 use ndarray::{Array1, Array2, ArrayView3, Zip};
@@ -17,6 +17,7 @@ pub fn ibp_boundaries(net: &Network, regions: &RegionBatch) -> Vec<BoxBatch> {
         let next = match layer {
             Layer::Affine(a) if on_input => first_affine(a, regions),
             Layer::Affine(a) => affine_box(a, prev),
+            Layer::Elementwise(e) => elementwise_box(e, prev),
             Layer::Relu => prev.relu(),
             Layer::Reshape { .. } => prev.clone(),
         };
@@ -97,5 +98,17 @@ pub(crate) fn affine_box(a: &Affine, inp: &BoxBatch) -> BoxBatch {
             }
         },
     );
+    BoxBatch { lower, upper }
+}
+
+/// Interval image of boxes under an exact elementwise map, each end rounded outward (FP-1).
+pub(crate) fn elementwise_box(e: &Elementwise, inp: &BoxBatch) -> BoxBatch {
+    let mut lower = inp.lower.clone();
+    let mut upper = inp.upper.clone();
+    for (mut lo, mut hi) in lower.outer_iter_mut().zip(upper.outer_iter_mut()) {
+        for j in 0..lo.len() {
+            (lo[j], hi[j]) = e.interval(lo[j], hi[j], j);
+        }
+    }
     BoxBatch { lower, upper }
 }

@@ -2,7 +2,7 @@
 //! layers (CROWN's backward pass) and concretized over the input regions — with every rounding error of
 //! f64 arithmetic either rounded outward or added to the non-negative slack (`proofs/FP.md`).
 use super::{BoxBatch, RegionBatch};
-use crate::net::Affine;
+use crate::net::{Affine, ElemOp, Elementwise};
 use crate::rigor::{add_error, down, dot_error, gamma, linf_norm, nonneg_dot_upper, up, MIN_SUBNORMAL, UNIT_ROUNDOFF};
 use crate::spec::Norm;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView3, Zip};
@@ -31,7 +31,7 @@ impl AffineMags {
     pub fn new(a: &Affine, mag_in: &Array2<f64>) -> Self {
         let n_in = a.in_dim();
         let abs_w = a.weight.mapv(f64::abs);
-        let weight_mag = mag_in.dot(&abs_w.t()).mapv(|v| nonneg_dot_upper(v, n_in));
+        let weight_mag = mag_in.dot(&abs_w.t()).mapv(|v| nonneg_dot_upper(v, n_in)).as_standard_layout().into_owned();
         let n_out = a.out_dim() as f64;
         let tail = mag_in
             .rows()
@@ -152,7 +152,7 @@ impl LinearBatch {
     /// Moves the bound from an affine layer's output to its input (CROWN-1, affine step).
     pub fn through_affine(&mut self, a: &Affine, mags: &AffineMags) {
         let n = a.out_dim();
-        let new_coef = self.coef.dot(&a.weight);
+        let new_coef = self.coef.dot(&a.weight).as_standard_layout().into_owned();
         let bias_term = self.coef.dot(&a.bias);
         let abs_bias = a.bias.mapv(f64::abs);
         let g = gamma(n);
@@ -170,6 +170,41 @@ impl LinearBatch {
             self.slack[r] = up(up(up(self.slack[r] + w_err) + b_err) + add_error(c));
         }
         self.coef = new_coef;
+    }
+
+    /// Moves the bound from an elementwise layer's output to its input (CROWN-1, elementwise step;
+    /// FP-5): h_out = a ⊙ h_in + b exactly, with b and a representative scale ã of a (|a − ã| ≤ δ) in
+    /// f64. The new coefficients are fl(λⱼ·ãⱼ); with M ≥ |h_in|, the dropped terms
+    /// Σⱼ (|λⱼ|·δⱼ + u·|fl(λⱼãⱼ)|)·Mⱼ + η·ΣM go to the slack, and λ·b is added with FP-2/FP-3.
+    pub fn through_elementwise(&mut self, e: &Elementwise, mag_in: &Array2<f64>) {
+        let (scale, shift, scale_err) = e.scale_shift_with_error();
+        let n = e.dim();
+        let exact_products = matches!(e.op, ElemOp::Add | ElemOp::Sub | ElemOp::SubFrom); // ×(±1)
+        for (r, mut row) in self.coef.outer_iter_mut().enumerate() {
+            let m = row_of(mag_in, self.owner[r]);
+            let row = row.as_slice_mut().expect("standard layout");
+            let (mut c_dot, mut c_abs, mut prod_mag, mut err_mag, mut mag_sum) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for j in 0..n {
+                let lam = row[j];
+                let t = lam * shift[j];
+                c_dot += t;
+                c_abs += t.abs();
+                let p = lam * scale[j];
+                prod_mag += p.abs() * m[j];
+                err_mag += up(lam.abs() * scale_err[j]) * m[j];
+                mag_sum += m[j];
+                row[j] = p;
+            }
+            let mut slack = self.slack[r];
+            if !exact_products {
+                // rounding of each λ·ã (u|p| + η per entry, times |h| ≤ M)
+                let mul = up(up(UNIT_ROUNDOFF * nonneg_dot_upper(prod_mag, n)) + up(MIN_SUBNORMAL * nonneg_dot_upper(mag_sum, n)));
+                slack = up(up(slack + mul) + nonneg_dot_upper(err_mag, n));
+            }
+            let c = self.constant[r] + c_dot;
+            self.constant[r] = c;
+            self.slack[r] = up(up(slack + dot_error(n, nonneg_dot_upper(c_abs, n))) + add_error(c));
+        }
     }
 
     /// Moves the bound from a ReLU's output to its input (CROWN-1, ReLU step): a coefficient λ ≥ 0 on

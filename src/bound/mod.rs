@@ -199,6 +199,21 @@ impl BoundMethod {
     }
 }
 
+/// A rigorous enclosure of the exact real-valued outputs f(x) at the f64 point x (IBP over the ball of
+/// radius 0): `lower ≤ f(x) ≤ upper` for the network in the file, whatever the rounding of a plain
+/// forward pass (IBP-1, FP-1…3). Witnesses of a changed answer are proven with it.
+pub fn point_enclosure(net: &Network, x: ArrayView1<f64>) -> Interval {
+    let eps = Array1::zeros(1);
+    let center = x.to_owned().insert_axis(Axis(0));
+    let regions = RegionBatch { centers: center.view(), eps: eps.view(), norm: Norm::Linf, domain: None };
+    ibp::ibp_boundaries(net, &regions).pop().expect("at least the input boundary").row(0)
+}
+
+/// Whether the answer of the exact network at x is provably not `class` (see [`point_enclosure`]).
+pub fn proves_other_answer(net: &Network, decision: crate::spec::Decision, x: ArrayView1<f64>, class: usize) -> bool {
+    decision.proven_other(&point_enclosure(net, x), class).is_some()
+}
+
 /// Rows per chunk: a fixed function of the network (never of the thread count), sized so a chunk's
 /// CROWN coefficient matrices stay near 2²² entries.
 fn chunk_rows(net: &Network) -> usize {

@@ -3,7 +3,7 @@
 //! Guarantee: for each row with answer c = decide(f(x₀)) the reported radius r satisfies: every x with
 //! ‖x − x₀‖ₚ ≤ r (inside the domain box, when one is given) has decide(f(x)) = c — for the exact
 //! real-valued network (RADIUS-1 with IBP-1 / CROWN-2 / ALPHA-1 and FP-1…4).
-use super::{Answer, Batch, Certificate, Certifier, Guarantee, RadiusSearch};
+use super::{Batch, Certificate, Certifier, Extent, Outcome, Radius, RadiusSearch};
 use crate::bound::{stack_specs, BoundMethod, RegionBatch};
 use crate::net::Network;
 use crate::progress::Progress;
@@ -46,8 +46,8 @@ impl Certifier for BoundCertifier {
         self.method.name()
     }
 
-    fn norm(&self) -> Norm {
-        self.norm
+    fn extent(&self) -> Extent {
+        Extent::Ball(self.norm)
     }
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
@@ -101,10 +101,8 @@ pub fn lockstep_search(
     (0..n)
         .map(|i| Certificate {
             row: batch.row_ids[i],
-            answer: Answer::Class(decided[i].0),
-            radius: states[i].lo,
-            guarantee: Guarantee::Sound,
-            norm,
+            outcome: Outcome::Answer { class: decided[i].0, radius: Radius::Sound(states[i].lo) },
+            extent: Extent::Ball(norm),
             time: time[i],
         })
         .collect()

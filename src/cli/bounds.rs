@@ -32,6 +32,8 @@ pub fn bounds(a: BoundsArgs) -> Result<()> {
         bail!("--eps must be a finite number ≥ 0, got {}", a.eps);
     }
     let l = load(&a.model)?;
+    let ids: Vec<usize> = (0..l.inputs.nrows()).collect();
+    rp::cert::Batch { inputs: l.inputs.view(), row_ids: &ids }.check_domain(l.domain.as_ref())?;
     let m = method(a.method, &a.alpha, Intermediate::AutoLirpa)?;
     let pb = progress_bar(l.inputs.nrows(), m.name());
     let start = std::time::Instant::now();

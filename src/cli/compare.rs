@@ -4,7 +4,7 @@ use super::args::{create, load, progress_bar, MethodArg, MethodOpts, ModelArgs};
 use super::certify::{build_certifier, norm_for};
 use anyhow::{bail, Result};
 use clap::Args;
-use rp::cert::{Batch, Guarantee};
+use rp::cert::Batch;
 use rp::compare::{compare as sandwich, MethodResult};
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,7 +38,7 @@ pub fn compare(a: CompareArgs) -> Result<()> {
         let certs = certifier.certify(Batch { inputs: l.inputs.view(), row_ids: &ids }, &pb)?;
         pb.finish_and_clear();
         eprintln!("{}: {} rows in {:.3} s", certifier.method(), certs.len(), start.elapsed().as_secs_f64());
-        results.push(MethodResult { method: certifier.method().to_string(), one_dimensional: m == MethodArg::Line, certs });
+        results.push(MethodResult { method: certifier.method().to_string(), certs });
     }
     let rows = sandwich(&results);
     let mut out: Box<dyn Write> = match &a.output {
@@ -56,11 +56,8 @@ pub fn compare(a: CompareArgs) -> Result<()> {
         let mut rec = vec![row.row.to_string(), row.label.clone()];
         for r in &results {
             let c = &r.certs[i];
-            let upper = match c.guarantee {
-                Guarantee::Bracket { upper } => upper.to_string(),
-                _ => String::new(),
-            };
-            rec.extend([c.radius.to_string(), c.guarantee.name().to_string(), upper]);
+            let upper = c.radius().and_then(|r| r.upper()).map_or(String::new(), |u| u.to_string());
+            rec.extend([c.radius_value().to_string(), c.guarantee_name(), upper]);
         }
         rec.extend([row.lower.to_string(), row.lower_method.clone(), row.upper.to_string(), row.upper_method.clone(), row.violation.to_string()]);
         w.write_record(&rec)?;

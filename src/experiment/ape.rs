@@ -255,7 +255,7 @@ fn table1(cfg: &Config, net: &Network, data: &ApeData, phases: &dyn Phases) -> c
         phases.phase(&format!("Table 1, σ = {sigma}"), ids.len() as u64);
         let certifier = SmoothingCertifier { net: net.clone(), decision: Decision::Argmax, options: smooth_options(cfg, sigma, cfg.n, cfg.alpha) };
         let certs = certifier.run(Batch { inputs: data.test_x.view(), row_ids: &ids }, phases)?;
-        let answers: Vec<(Answer, f64)> = certs.iter().map(|(c, _)| (c.answer, c.radius)).collect();
+        let answers: Vec<(Answer, f64)> = certs.iter().map(|(c, _)| (c.answer(), c.radius_value())).collect();
         rows.push(row(format!("smoothed σ = {sigma}"), Some(sigma), &answers));
     }
     Ok(rows)

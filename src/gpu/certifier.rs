@@ -2,7 +2,7 @@
 //! lockstep radius search with GPU bounds (sound: directed rounding), and CERTIFY/PREDICT with GPU counts
 //! (the same draws as the CPU path in input space, so the same answers).
 use super::cuda::Gpu;
-use crate::cert::{deterministic::lockstep_search, Batch, Certificate, Certifier, RadiusSearch};
+use crate::cert::{deterministic::lockstep_search, Batch, Certificate, Certifier, Extent, RadiusSearch};
 use crate::net::Network;
 use crate::progress::Progress;
 use crate::smooth::sampler::{NoisyRecord, Phase};
@@ -36,8 +36,8 @@ impl Certifier for GpuBoundCertifier {
         }
     }
 
-    fn norm(&self) -> Norm {
-        self.norm
+    fn extent(&self) -> Extent {
+        Extent::Ball(self.norm)
     }
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
@@ -93,8 +93,8 @@ impl Certifier for GpuSmoothing {
         "smooth"
     }
 
-    fn norm(&self) -> Norm {
-        Norm::L2
+    fn extent(&self) -> Extent {
+        Extent::Ball(Norm::L2)
     }
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
@@ -113,7 +113,7 @@ impl Certifier for GpuSmoothing {
         let certs = (0..recs.len())
             .map(|i| {
                 let (answer, radius, _) = self.inner.decide(selection.as_ref().map(|s| &s[i][..]), &estimation[i]);
-                Certificate { row: batch.row_ids[i], answer, radius, guarantee: o.guarantee(), norm: Norm::L2, time: share }
+                Certificate { row: batch.row_ids[i], outcome: o.outcome(answer, radius), extent: Extent::Ball(Norm::L2), time: share }
             })
             .collect();
         progress.advance(recs.len() as u64);

@@ -135,6 +135,15 @@ pub(crate) fn encode(
                     }
                 })
                 .collect(),
+            // the solver's model of an exact elementwise map (a division's 1/v rounds; nothing here is
+            // a proof: every answer is re-proven, EXACT-0)
+            Layer::Elementwise(e) => {
+                let (scale, shift) = e.as_scale_shift();
+                h.into_iter()
+                    .enumerate()
+                    .map(|(j, ex)| Expr { terms: ex.terms.iter().map(|&(c, v)| (c, v * scale[j])).collect(), constant: ex.constant * scale[j] + shift[j] })
+                    .collect()
+            }
             Layer::Reshape { .. } => h,
         };
     }

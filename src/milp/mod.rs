@@ -5,13 +5,19 @@
 //! linearly, ℓ2 by tangent cuts added until the gap closes) subject to the big-M encoding of the network
 //! and f_j(x) ≥ f_c(x), with big-M bounds from CROWN over the ball of the current upper bound. The radius
 //! is the minimum over j. A time limit gives a *bracket* [proven lower bound, best found upper bound]
-//! from HiGHS's MIP dual bound and incumbent — never an incumbent reported as exact — and every
-//! solution point is re-checked with the exact forward pass before it counts.
+//! from HiGHS's MIP dual bound and incumbent — never an incumbent reported as exact.
+//!
+//! What is proven (EXACT-0 in `proofs/EXACT.md`): the upper end of every result is a witness whose
+//! changed answer a rigorous interval forward pass proves (a solver point, pushed just across the
+//! boundary, or the attack's point), at a distance rounded up. HiGHS's optimum, infeasibility and dual
+//! bound are computed to tolerances, so a lower end resting on them is reported as a `solver-bracket`;
+//! the radius is `exact` only when the sound bound propagation (CROWN, then α-CROWN) proves the ball
+//! of the lower end robust and the two ends meet within `exact_rel_tol`.
 mod encode;
 
 use crate::attack::{Pgd, PgdOptions};
 use crate::bound::{CrownBatch, Intermediate, RegionBatch};
-use crate::cert::{Batch, Certificate, Certifier, Guarantee};
+use crate::cert::{Batch, Bracket, Certificate, Certifier, Extent, Radius};
 use crate::net::Network;
 use crate::progress::Progress;
 use crate::spec::{Decision, DomainBox, Norm};
@@ -47,11 +53,13 @@ pub struct MilpOptions {
     pub eps_max: f64,
     /// The attack that provides the first upper bound (and hence the big-M region).
     pub pgd: PgdOptions,
+    /// A proven bracket [lower, upper] is reported as exact when upper − lower ≤ exact_rel_tol · upper.
+    pub exact_rel_tol: f64,
 }
 
 impl Default for MilpOptions {
     fn default() -> Self {
-        MilpOptions { formulation: Formulation::Selector, time_limit: 60.0, l2_rel_tol: 1e-6, eps_max: 1e3, pgd: PgdOptions { restarts: 3, steps: 40, ..Default::default() } }
+        MilpOptions { formulation: Formulation::Selector, time_limit: 60.0, l2_rel_tol: 5e-7, eps_max: 1e3, pgd: PgdOptions { restarts: 3, steps: 40, ..Default::default() }, exact_rel_tol: crate::cert::EXACT_REL_TOL }
     }
 }
 
@@ -66,21 +74,26 @@ enum Solve {
     Limit { bound: f64, incumbent: Option<(f64, Array1<f64>)> },
 }
 
-/// The exact radius of a record, or a bracket around it.
+/// What one record's search found, before the lower end is proven: a proven upper end (a witness
+/// distance, or +∞), the solver's lower end, and the proven lower end so far (CROWN's radius).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RadiusBracket {
-    pub lower: f64,
+pub struct SolverResult {
+    /// The smallest distance of a proven witness (+∞ when none was found).
     pub upper: f64,
-    /// Whether every solve finished and found the optimum (then upper is the exact radius, to the
-    /// solver's tolerance).
-    pub exact: bool,
+    /// The lower end the MILP solves give (their optimum, infeasibility or dual bound), ≤ upper.
+    pub solver_lower: f64,
+    /// A proven lower end (CROWN's certified radius), ≤ solver_lower.
+    pub proven_lower: f64,
+    /// Whether every solve finished (no time limit was hit).
+    pub finished: bool,
 }
 
 /// Outcome of the feasibility question "is the ε-ball robust?".
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
+    /// HiGHS found no counterexample (to its tolerances; not a proof).
     Robust,
-    /// A point of the ball whose answer differs (checked by the exact forward pass).
+    /// A point of the ball whose changed answer a rigorous interval forward pass proves.
     Counterexample(Array1<f64>),
     /// The time limit was hit before either was proven.
     Unknown,
@@ -128,7 +141,8 @@ fn sense_sign(sense: Sense) -> f64 {
     }
 }
 
-/// The MILP certifier (guarantee `exact`, or `bracket` when a time limit is hit).
+/// The MILP certifier: `exact` when both ends are proven (EXACT-0), else a `solver-bracket` (the lower
+/// end rests on HiGHS) or a `bracket`.
 pub struct MilpCertifier {
     pub net: Network,
     pub decision: Decision,
@@ -153,9 +167,45 @@ impl MilpCertifier {
         (0..=self.net.layers.len()).map(|b| ctx.boundary_box(b).clone()).collect()
     }
 
-    /// Whether the exact forward pass at x gives an answer other than `class`.
+    /// Whether the exact network's answer at x is provably not `class` (rigorous interval forward pass).
     fn flips(&self, x: &Array1<f64>, class: usize) -> bool {
-        self.decision.decide(self.net.forward(x.view()).view()).0 != class
+        crate::bound::proves_other_answer(&self.net, self.decision, x.view(), class)
+    }
+
+    /// A proven witness near a solver point p on the decision boundary: p itself, or p pushed away
+    /// from x₀ by a relative 1e-12 … 1e-7 (a boundary point may round to either side), clipped to the
+    /// domain box; its distance from x₀ rounded up.
+    fn witness(&self, x0: ArrayView1<f64>, p: &Array1<f64>, class: usize) -> Option<f64> {
+        for tau in [0.0, 1e-12, 1e-10, 1e-9, 1e-8, 1e-7] {
+            let mut q = &x0 + &((p - &x0) * (1.0 + tau));
+            if let Some(d) = &self.domain {
+                ndarray::Zip::from(&mut q).and(&d.lower).and(&d.upper).for_each(|v, &l, &u| *v = v.clamp(l, u));
+            }
+            if self.flips(&q, class) {
+                return Some(self.norm.distance_upper(q.view(), x0));
+            }
+        }
+        None
+    }
+
+    /// The largest radius ≤ r that the sound bound propagation proves robust near r (CROWN, then
+    /// α-CROWN, on the balls of r·(1 − 1e-9) and r·(1 − 1e-7)); 0 when neither does.
+    fn prove_lower(&self, x0: ArrayView1<f64>, class: usize, r: f64) -> f64 {
+        if !(r > 0.0 && r.is_finite()) {
+            return 0.0;
+        }
+        let spec = self.decision.margin_spec(class, self.net.output_dim());
+        let methods = [crate::bound::BoundMethod::crown(), crate::bound::BoundMethod::AlphaCrown(Default::default())];
+        for m in &methods {
+            for shrink in [1e-9, 1e-7] {
+                let eps = r * (1.0 - shrink);
+                let region = crate::spec::Region { center: x0.reborrow(), eps, norm: self.norm, domain: self.domain.as_ref() };
+                if m.lower_bounds(&self.net, &region, &spec).iter().all(|&v| v > 0.0) {
+                    return eps;
+                }
+            }
+        }
+        0.0
     }
 
     /// Minimal distortion for class j within the `radius`-ball: Optimal/Infeasible/Limit in terms of
@@ -212,8 +262,9 @@ impl MilpCertifier {
                     }
                     let upper = best.as_ref().unwrap().0;
                     if upper - t <= self.options.l2_rel_tol * upper || dist == 0.0 {
-                        // the gap is closed to the tolerance: report the achieved distortion as optimal
-                        return Solve::Optimal(upper, best.unwrap().1);
+                        // the gap is closed to the tolerance: the cut model's optimum t is the lower end
+                        // (to the solver's tolerance), the best point the upper one
+                        return Solve::Optimal(t.min(upper), best.unwrap().1);
                     }
                     let g: Vec<f64> = (&p - &x0).iter().map(|v| v / dist).collect();
                     enc.add_l2_cut(x0, &g);
@@ -222,8 +273,9 @@ impl MilpCertifier {
         }
     }
 
-    /// The exact robust radius of x₀ (answer `class`), or a bracket when the time limit is hit.
-    pub fn radius(&self, x0: ArrayView1<f64>, class: usize, row: u64) -> RadiusBracket {
+    /// The MILP search for x₀ (answer `class`): proven witnesses give the upper end, the solves the
+    /// solver's lower end (see [`SolverResult`]); a time limit stops it early.
+    pub fn search(&self, x0: ArrayView1<f64>, class: usize, row: u64) -> SolverResult {
         let deadline = Instant::now() + Duration::from_secs_f64(self.options.time_limit);
         let k = self.net.output_dim();
         let pgd = Pgd { net: &self.net, decision: self.decision, norm: self.norm, domain: self.domain.as_ref(), options: self.options.pgd.clone() };
@@ -239,13 +291,13 @@ impl MilpCertifier {
             })
             .certified
             .min(attack);
-        let mut upper = attack;
+        let mut upper = attack; // the attack's witness is proven (ATTACK-1)
         // Search balls from just above CROWN's floor outwards: a small ball gives tight big-M bounds and
         // a fast solve; an all-infeasible ball proves the radius exceeds it (MILP-1), and the ball grows
         // up to the attack's distance (or eps_max).
         let cap = if attack.is_finite() { attack } else { self.options.eps_max };
         let mut radius = if floor > 0.0 { (1.5 * floor).min(cap) } else { cap.min(self.options.pgd.eps_start.max(1e-6)) };
-        let mut proven = floor; // the radius is known to be at least this
+        let mut solver_floor = floor; // the solves say the radius is at least this
         loop {
             let boxes = self.boxes(x0, radius);
             // CROWN pruning: a class whose margin CROWN proves positive on this ball cannot win in it
@@ -264,45 +316,53 @@ impl MilpCertifier {
             for js in &groups {
                 let hint = cex.as_ref().filter(|c| js.contains(&c.class)).map(|c| &c.point);
                 match self.min_distortion(x0, class, js, radius, &boxes, hint, floor, deadline) {
-                    Solve::Optimal(v, p) if self.flips(&p, class) || js.iter().any(|&j| self.within_tolerance(&p, class, j)) => {
-                        upper = upper.min(v);
+                    Solve::Optimal(v, p) => {
                         lower = lower.min(v);
-                        found = true;
-                    }
-                    Solve::Optimal(v, _) => {
-                        // the solver's point does not change the answer: keep v only as a lower bound
-                        lower = lower.min(v);
-                        exact = false;
+                        match self.witness(x0, &p, class) {
+                            Some(d) => {
+                                upper = upper.min(d);
+                                found = true;
+                            }
+                            // no point near the solver's proves a changed answer: v is a lower end only
+                            None => exact = false,
+                        }
                     }
                     Solve::Infeasible => lower = lower.min(radius),
                     Solve::Limit { bound, incumbent } => {
                         exact = false;
                         lower = lower.min(bound.max(0.0));
-                        if let Some((v, p)) = incumbent {
-                            if self.flips(&p, class) {
-                                upper = upper.min(v);
+                        if let Some((_, p)) = incumbent {
+                            if let Some(d) = self.witness(x0, &p, class) {
+                                upper = upper.min(d);
                             }
                         }
                     }
                 }
             }
-            let lower = lower.max(proven).min(upper);
-            if found || !exact || radius >= cap || Instant::now() >= deadline {
-                // exact only when every class was solved and a flip was found (else: robust to `radius`)
-                return RadiusBracket { lower, upper, exact: exact && found };
+            let lower = lower.max(solver_floor).min(upper);
+            let out_of_time = Instant::now() >= deadline;
+            if found || !exact || radius >= cap || out_of_time {
+                return SolverResult { upper, solver_lower: lower, proven_lower: floor.min(lower), finished: exact && !out_of_time };
             }
-            // no flip within this radius: the robust radius is at least `radius`; search farther
-            proven = proven.max(radius);
+            // no flip within this radius: the solves say the radius is at least `radius`; search farther
+            solver_floor = solver_floor.max(radius);
             radius = (2.0 * radius).min(cap);
         }
     }
 
-    /// A solver point on the decision boundary may round to either side: accept it when the margin is
-    /// within the solver's feasibility tolerance.
-    fn within_tolerance(&self, x: &Array1<f64>, c: usize, j: usize) -> bool {
-        let y = self.net.forward(x.view());
-        let scale = y.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        self.sign() * (y[j] - y[c]) >= -1e-7 * scale
+    /// The record's radius by the rule EXACT-0: the search's ends, the lower one proven when the bound
+    /// propagation can, `exact` only when both ends are proven and within `exact_rel_tol`.
+    pub fn radius(&self, x0: ArrayView1<f64>, class: usize, row: u64) -> crate::Result<Radius> {
+        let r = self.search(x0, class, row);
+        let proven = if r.solver_lower > r.proven_lower { self.prove_lower(x0, class, r.solver_lower).max(r.proven_lower) } else { r.proven_lower };
+        let tight = r.upper.is_finite() && r.upper - proven <= self.options.exact_rel_tol * r.upper;
+        Ok(if tight {
+            Radius::Exact(Bracket::new(proven, r.upper)?)
+        } else if proven >= r.solver_lower {
+            Radius::Bracket(Bracket::new(proven, r.upper)?)
+        } else {
+            Radius::SolverBracket { bracket: Bracket::new(r.solver_lower, r.upper)?, proven }
+        })
     }
 
     /// Whether the ε-ball around x₀ keeps answer `class` (ℓ2 balls by outer cuts, MILP-2).
@@ -366,8 +426,8 @@ impl Certifier for MilpCertifier {
         "milp"
     }
 
-    fn norm(&self) -> Norm {
-        self.norm
+    fn extent(&self) -> Extent {
+        Extent::Ball(self.norm)
     }
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
@@ -376,13 +436,10 @@ impl Certifier for MilpCertifier {
         if !(self.options.time_limit > 0.0) {
             return Err(crate::Error::Option(format!("--time-limit must be > 0 seconds, got {}", self.options.time_limit)));
         }
-        Ok(batch.per_row(&self.net, self.decision, self.norm, Guarantee::Exact, progress, |x, class, row| {
-            let b = self.radius(x, class, row as u64);
-            if b.exact {
-                (b.upper, Guarantee::Exact)
-            } else {
-                (b.lower, Guarantee::Bracket { upper: b.upper })
-            }
-        }))
+        if !(self.options.exact_rel_tol >= 0.0 && self.options.exact_rel_tol < 1.0) {
+            return Err(crate::Error::Option(format!("the exact tolerance must lie in [0, 1), got {}", self.options.exact_rel_tol)));
+        }
+        // a tie at x₀: the answer changes arbitrarily close, and 0 is all that is proven
+        batch.per_row(&self.net, self.decision, Extent::Ball(self.norm), Radius::Sound(0.0), progress, |x, class, row| self.radius(x, class, row as u64))
     }
 }

@@ -1,8 +1,11 @@
 //! The network IR: a feed-forward chain over a flat per-sample vector, as a closed set of layer kinds.
 //! Every algorithm (forward, IBP, CROWN, ONNX export, …) handles every [`Layer`] by an exhaustive `match`.
 //!
-//! Semantics: the network is the exact real-valued function given by its f64 weights. ONNX input
-//! normalisation (Sub/Add/Mul/Div by constants) is folded into the adjacent dense layer at load time.
+//! Semantics: the network is the exact real-valued function given by its f64 weights (float32 ONNX
+//! constants widen to f64 exactly). Elementwise maps by constants (ONNX Add/Sub/Mul/Div, e.g. input
+//! normalisation) are kept as [`Layer::Elementwise`] layers exactly as the file states them — never
+//! folded into a neighbouring dense layer, whose folded weights would round — so the certified network
+//! is the network in the file.
 pub mod init;
 #[doc(hidden)]
 pub mod onnx_proto;
@@ -35,11 +38,129 @@ impl Affine {
     }
 }
 
+/// The operation of an elementwise layer, with its constant v (one value per element).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElemOp {
+    /// h + v
+    Add,
+    /// h − v
+    Sub,
+    /// v − h (ONNX Sub with the activation second)
+    SubFrom,
+    /// h · v
+    Mul,
+    /// h / v (v ≠ 0)
+    Div,
+}
+
+impl ElemOp {
+    /// The ONNX op type.
+    pub fn onnx_name(self) -> &'static str {
+        match self {
+            ElemOp::Add => "Add",
+            ElemOp::Sub | ElemOp::SubFrom => "Sub",
+            ElemOp::Mul => "Mul",
+            ElemOp::Div => "Div",
+        }
+    }
+}
+
+/// An elementwise map h ↦ h op v by a constant vector, kept as the ONNX node states it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Elementwise {
+    pub op: ElemOp,
+    pub value: Array1<f64>,
+}
+
+impl Elementwise {
+    /// The layer; an error unless every constant is finite and no divisor is 0.
+    pub fn new(op: ElemOp, value: Array1<f64>) -> crate::Result<Self> {
+        if value.iter().any(|v| !v.is_finite()) {
+            return Err(crate::Error::OnnxModel(format!("elementwise {} by a constant that is NaN or infinite", op.onnx_name())));
+        }
+        if op == ElemOp::Div && value.iter().any(|&v| v == 0.0) {
+            return Err(crate::Error::OnnxModel("division by a constant that contains 0".into()));
+        }
+        Ok(Elementwise { op, value })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.value.len()
+    }
+
+    /// The f64 result for element j (one correctly rounded operation).
+    #[inline]
+    pub fn apply(&self, h: f64, j: usize) -> f64 {
+        let v = self.value[j];
+        match self.op {
+            ElemOp::Add => h + v,
+            ElemOp::Sub => h - v,
+            ElemOp::SubFrom => v - h,
+            ElemOp::Mul => h * v,
+            ElemOp::Div => h / v,
+        }
+    }
+
+    /// Applies the map to every column of a batch (one row per sample).
+    pub fn apply_rows(&self, h: &mut Array2<f64>) {
+        for mut row in h.rows_mut() {
+            for (j, x) in row.iter_mut().enumerate() {
+                *x = self.apply(*x, j);
+            }
+        }
+    }
+
+    /// The map as h ↦ scale ⊙ h + shift in round-to-nearest f64 (exact except that a division's
+    /// scale 1/v rounds): for consumers that make no proof (MILP encoding, smoothing, line pieces).
+    pub fn as_scale_shift(&self) -> (Array1<f64>, Array1<f64>) {
+        let n = self.dim();
+        match self.op {
+            ElemOp::Add => (Array1::ones(n), self.value.clone()),
+            ElemOp::Sub => (Array1::ones(n), self.value.mapv(|v| -v)),
+            ElemOp::SubFrom => (Array1::from_elem(n, -1.0), self.value.clone()),
+            ElemOp::Mul => (self.value.clone(), Array1::zeros(n)),
+            ElemOp::Div => (self.value.mapv(|v| 1.0 / v), Array1::zeros(n)),
+        }
+    }
+
+    /// The exact map is h ↦ a ⊙ h + b with b = the returned shift exactly and |a − scale| ≤ the
+    /// returned error bound elementwise (0 except for a division, whose scale fl(1/v) is within
+    /// 2u·|fl(1/v)| + η of 1/v; FP-1). For the sound backward pass (FP-5).
+    pub fn scale_shift_with_error(&self) -> (Array1<f64>, Array1<f64>, Array1<f64>) {
+        let (scale, shift) = self.as_scale_shift();
+        let err = match self.op {
+            ElemOp::Div => scale.mapv(|s| crate::rigor::up(2.0 * crate::rigor::UNIT_ROUNDOFF * s.abs()) + crate::rigor::MIN_SUBNORMAL),
+            ElemOp::Add | ElemOp::Sub | ElemOp::SubFrom | ElemOp::Mul => Array1::zeros(self.dim()),
+        };
+        (scale, shift, err)
+    }
+
+    /// A rigorous enclosure of the exact image of [l, u] at element j (directed rounding, FP-1); NaN
+    /// (from ∞ · 0) never occurs since a zero factor gives exactly 0.
+    pub fn interval(&self, l: f64, u: f64, j: usize) -> (f64, f64) {
+        use crate::rigor::{down, up};
+        let v = self.value[j];
+        let (lo, hi) = match self.op {
+            ElemOp::Add => (down(l + v), up(u + v)),
+            ElemOp::Sub => (down(l - v), up(u - v)),
+            ElemOp::SubFrom => (down(v - u), up(v - l)),
+            ElemOp::Mul if v == 0.0 => (0.0, 0.0),
+            ElemOp::Mul if v > 0.0 => (down(l * v), up(u * v)),
+            ElemOp::Mul => (down(u * v), up(l * v)),
+            ElemOp::Div if v > 0.0 => (down(l / v), up(u / v)),
+            ElemOp::Div => (down(u / v), up(l / v)),
+        };
+        (if lo.is_nan() { f64::NEG_INFINITY } else { lo }, if hi.is_nan() { f64::INFINITY } else { hi })
+    }
+}
+
 /// The closed set of layer kinds.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Layer {
     /// Dense affine map.
     Affine(Affine),
+    /// Elementwise map by a constant (ONNX Add/Sub/Mul/Div), kept exact.
+    Elementwise(Elementwise),
     /// Elementwise max(0, ·).
     Relu,
     /// Flatten or reshape: the identity on the flat per-sample vector; `shape` is the per-sample shape
@@ -88,6 +209,12 @@ impl Network {
                     }
                     a.out_dim()
                 }
+                Layer::Elementwise(e) => {
+                    if e.dim() != d {
+                        return Err(crate::Error::OnnxModel(format!("layer {i}: elementwise map of {} values receives {d}", e.dim())));
+                    }
+                    d
+                }
                 Layer::Relu => d,
                 Layer::Reshape { shape } => {
                     let n: usize = shape.iter().product();
@@ -110,6 +237,7 @@ impl Network {
         for layer in &self.layers {
             h = match layer {
                 Layer::Affine(a) => a.weight.dot(&h) + &a.bias,
+                Layer::Elementwise(e) => Array1::from_iter(h.iter().enumerate().map(|(j, &v)| e.apply(v, j))),
                 Layer::Relu => h.mapv(|v| v.max(0.0)),
                 Layer::Reshape { .. } => h,
             };
@@ -123,6 +251,10 @@ impl Network {
         for layer in &self.layers {
             h = match layer {
                 Layer::Affine(a) => h.dot(&a.weight.t()) + &a.bias.view().insert_axis(Axis(0)),
+                Layer::Elementwise(e) => {
+                    e.apply_rows(&mut h);
+                    h
+                }
                 Layer::Relu => h.mapv(|v| v.max(0.0)),
                 Layer::Reshape { .. } => h,
             };
@@ -139,6 +271,7 @@ impl Network {
             acts.push(h.clone());
             h = match layer {
                 Layer::Affine(a) => a.weight.dot(&h) + &a.bias,
+                Layer::Elementwise(e) => Array1::from_iter(h.iter().enumerate().map(|(j, &v)| e.apply(v, j))),
                 Layer::Relu => h.mapv(|v| v.max(0.0)),
                 Layer::Reshape { .. } => h,
             };
@@ -147,6 +280,7 @@ impl Network {
         for (layer, input) in self.layers.iter().zip(&acts).rev() {
             g = match layer {
                 Layer::Affine(a) => a.weight.t().dot(&g),
+                Layer::Elementwise(e) => &g * &e.as_scale_shift().0,
                 Layer::Relu => ndarray::Zip::from(&g).and(input).map_collect(|&gi, &v| if v > 0.0 { gi } else { 0.0 }),
                 Layer::Reshape { .. } => g,
             };
@@ -163,9 +297,50 @@ impl Network {
                     a.weight.mapv_inplace(|v| v as f32 as f64);
                     a.bias.mapv_inplace(|v| v as f32 as f64);
                 }
+                Layer::Elementwise(e) => e.value.mapv_inplace(|v| v as f32 as f64),
                 Layer::Relu | Layer::Reshape { .. } => {}
             }
         }
+    }
+
+    /// The network with every run of elementwise layers that feeds an affine layer folded into it
+    /// (W·diag(scale), b + W·shift) in round-to-nearest f64: the same function up to rounding, cheaper
+    /// to sample. Only for consumers that evaluate in floating point and prove nothing (smoothing's
+    /// Monte Carlo counts); the sound path always bounds the exact layers.
+    pub fn fold_elementwise(&self) -> Network {
+        let mut layers: Vec<Layer> = Vec::with_capacity(self.layers.len());
+        let mut i = 0;
+        while i < self.layers.len() {
+            // a run of elementwise and reshape layers ending in an affine layer
+            let run_end = self.layers[i..].iter().position(|l| !matches!(l, Layer::Elementwise(_) | Layer::Reshape { .. })).map(|p| i + p);
+            let has_elem = self.layers[i..run_end.unwrap_or(self.layers.len())].iter().any(|l| matches!(l, Layer::Elementwise(_)));
+            match run_end.map(|e| (e, &self.layers[e])) {
+                Some((e, Layer::Affine(a))) if has_elem => {
+                    let n = a.in_dim();
+                    let (mut scale, mut shift): (Array1<f64>, Array1<f64>) = (Array1::ones(n), Array1::zeros(n));
+                    for l in &self.layers[i..e] {
+                        if let Layer::Elementwise(el) = l {
+                            let (s2, t2) = el.as_scale_shift();
+                            shift = &shift * &s2 + &t2;
+                            scale = &scale * &s2;
+                        }
+                    }
+                    let mut weight = a.weight.clone();
+                    let bias = &a.bias + &a.weight.dot(&shift);
+                    for (mut col, s) in weight.columns_mut().into_iter().zip(&scale) {
+                        col.mapv_inplace(|w| w * s);
+                    }
+                    layers.extend(self.layers[i..e].iter().filter(|l| matches!(l, Layer::Reshape { .. })).cloned());
+                    layers.push(Layer::Affine(Affine::new(weight, bias)));
+                    i = e + 1;
+                }
+                _ => {
+                    layers.push(self.layers[i].clone());
+                    i += 1;
+                }
+            }
+        }
+        Network { input_shape: self.input_shape.clone(), layers }
     }
 
     /// A one-line shape, e.g. `11→64→2 (1 ReLU layer, 64 ReLUs)`: the input shape, then the output size
@@ -178,7 +353,7 @@ impl Network {
             match layer {
                 Layer::Affine(a) => dims.push(a.out_dim().to_string()),
                 Layer::Relu => relu_layers += 1,
-                Layer::Reshape { .. } => {}
+                Layer::Elementwise(_) | Layer::Reshape { .. } => {}
             }
         }
         let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {many}") };
@@ -198,7 +373,7 @@ impl Network {
             .enumerate()
             .map(|(i, l)| match l {
                 Layer::Relu => dims[i],
-                Layer::Affine(_) | Layer::Reshape { .. } => 0,
+                Layer::Affine(_) | Layer::Elementwise(_) | Layer::Reshape { .. } => 0,
             })
             .sum()
     }

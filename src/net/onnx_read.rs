@@ -1,9 +1,10 @@
 //! ONNX → [`Network`] for chain-shaped feed-forward graphs (SPEC §3): MatMul, Gemm, Add, Sub, Mul/Div by
 //! constants, Relu, Flatten, Reshape, Identity, Constant; weights as initializers, also when they are
-//! listed among the graph inputs (IR v3 style, as in the VNN-COMP files). Elementwise constant maps are
-//! folded into the adjacent dense layer. Anything else is an error naming the node and its op.
+//! listed among the graph inputs (IR v3 style, as in the VNN-COMP files). Elementwise maps by constants
+//! become exact [`Layer::Elementwise`] layers (never folded into a dense layer, which would round).
+//! Anything else is an error naming the node and its op.
 use super::onnx_proto::{self as pb, tensor_proto::DataType};
-use super::{Affine, Layer, Network};
+use super::{Affine, ElemOp, Elementwise, Layer, Network};
 use crate::{Error, Result};
 use ndarray::{Array1, Array2};
 use prost::Message;
@@ -45,17 +46,10 @@ struct Activation {
     batched: bool,
 }
 
-/// An elementwise map h ↦ scale ⊙ h + shift not yet folded into a dense layer.
-struct Pending {
-    scale: Vec<f64>,
-    shift: Vec<f64>,
-}
-
 struct Builder {
     consts: HashMap<String, Constant>,
     act: Activation,
     layers: Vec<Layer>,
-    pending: Option<Pending>,
 }
 
 fn from_model(model: &pb::ModelProto) -> Result<Network> {
@@ -71,7 +65,7 @@ fn from_model(model: &pb::ModelProto) -> Result<Network> {
         outs => return Err(Error::OnnxModel(format!("expected exactly one graph output, found {}", outs.len()))),
     };
     let input_shape = input.shape.clone();
-    let mut b = Builder { consts, act: input, layers: Vec::new(), pending: None };
+    let mut b = Builder { consts, act: input, layers: Vec::new() };
     for (i, node) in graph.node.iter().enumerate() {
         b.node(node, i)?;
     }
@@ -82,7 +76,6 @@ fn from_model(model: &pb::ModelProto) -> Result<Network> {
             b.act.name
         )));
     }
-    b.materialize_pending();
     Network::new(input_shape, b.layers)
 }
 
@@ -263,10 +256,7 @@ impl Builder {
         }
         match op.as_str() {
             "Identity" => {}
-            "Relu" => {
-                self.materialize_pending();
-                self.layers.push(Layer::Relu);
-            }
+            "Relu" => self.layers.push(Layer::Relu),
             "Flatten" => self.flatten(attr_int(node, "axis", 1)).map_err(err)?,
             "Reshape" => {
                 if pos != 0 {
@@ -413,8 +403,8 @@ impl Builder {
         self.dense(weight, bias)
     }
 
-    /// Appends W·h + b, first folding a pending elementwise map into it.
-    fn dense(&mut self, mut weight: Array2<f64>, mut bias: Array1<f64>) -> std::result::Result<(), String> {
+    /// Appends W·h + b.
+    fn dense(&mut self, weight: Array2<f64>, bias: Array1<f64>) -> std::result::Result<(), String> {
         if self.act.shape.len() != 1 {
             return Err(format!(
                 "the activation has per-sample shape {:?}; dense layers need a flat [batch, n] input (add Flatten)",
@@ -424,64 +414,76 @@ impl Builder {
         if weight.ncols() != self.act.shape[0] {
             return Err(format!("weight takes {} inputs but the activation has {}", weight.ncols(), self.act.shape[0]));
         }
-        if let Some(p) = self.pending.take() {
-            bias = &bias + &weight.dot(&Array1::from(p.shift));
-            for (mut col, s) in weight.columns_mut().into_iter().zip(&p.scale) {
-                col.mapv_inplace(|w| w * s);
-            }
-        }
         self.act.shape = vec![weight.nrows()];
         self.layers.push(Layer::Affine(Affine::new(weight, bias)));
         Ok(())
     }
 
+    /// Appends the exact elementwise map of an Add/Sub/Mul/Div node whose other input is constant `c`
+    /// (broadcast to the activation); `pos` is the activation's input position.
     fn elementwise(&mut self, op: &str, pos: usize, c: &Constant) -> std::result::Result<(), String> {
-        let n: usize = self.act.shape.iter().product();
         let full = self.full_shape();
-        let v = broadcast(c, &full)?;
-        debug_assert_eq!(v.len(), n);
-        let (scale, shift): (Vec<f64>, Vec<f64>) = match (op, pos) {
-            ("Add", _) => (vec![1.0; n], v),
-            ("Sub", 0) => (vec![1.0; n], v.iter().map(|x| -x).collect()),
-            ("Sub", _) => (vec![-1.0; n], v),
-            ("Mul", _) => (v, vec![0.0; n]),
-            ("Div", 0) => {
-                if v.contains(&0.0) {
-                    return Err("division by a constant that contains 0".into());
-                }
-                (v.iter().map(|x| 1.0 / x).collect(), vec![0.0; n])
-            }
+        let v = Array1::from(broadcast(c, &full)?);
+        let op = match (op, pos) {
+            ("Add", _) => ElemOp::Add,
+            ("Sub", 0) => ElemOp::Sub,
+            ("Sub", _) => ElemOp::SubFrom,
+            ("Mul", _) => ElemOp::Mul,
+            ("Div", 0) => ElemOp::Div,
             _ => return Err("dividing a constant by the activation is not affine".into()),
         };
+        let layer = Elementwise::new(op, v).map_err(|e| e.to_string().trim_start_matches("ONNX model: ").to_string())?;
+        // an affine layer just before (reshapes aside) absorbs the map when every folded weight and bias
+        // is exact in f64 (e.g. MatMul then Add: 0 + b); otherwise the map stays a layer of its own
         if let Some(Layer::Affine(a)) = self.layers.iter_mut().rev().find(|l| !matches!(l, Layer::Reshape { .. })) {
-            if self.pending.is_none() {
-                for ((mut row, b), (s, t)) in
-                    a.weight.rows_mut().into_iter().zip(a.bias.iter_mut()).zip(scale.iter().zip(&shift))
-                {
-                    row.mapv_inplace(|w| w * s);
-                    *b = *b * s + t;
-                }
+            if let Some(folded) = fold_exactly(a, &layer) {
+                *a = folded;
                 return Ok(());
             }
         }
-        self.pending = Some(match self.pending.take() {
-            None => Pending { scale, shift },
-            Some(p) => Pending {
-                shift: p.shift.iter().zip(&scale).zip(&shift).map(|((t1, s2), t2)| s2 * t1 + t2).collect(),
-                scale: p.scale.iter().zip(&scale).map(|(s1, s2)| s1 * s2).collect(),
-            },
-        });
+        self.layers.push(Layer::Elementwise(layer));
         Ok(())
     }
+}
 
-    /// Turns a pending elementwise map into an explicit diagonal affine layer.
-    fn materialize_pending(&mut self) {
-        if let Some(p) = self.pending.take() {
-            let n = p.scale.len();
-            let w = Array2::from_shape_fn((n, n), |(i, j)| if i == j { p.scale[i] } else { 0.0 });
-            self.layers.push(Layer::Affine(Affine::new(w, Array1::from(p.shift))));
+/// The affine layer followed by the elementwise map, as one affine layer — only when every weight and
+/// bias of the composition is computed exactly in f64 (checked by error-free transformations: TwoSum for
+/// sums, FMA residuals for products and quotients), so the network is unchanged as a real function.
+fn fold_exactly(a: &Affine, e: &Elementwise) -> Option<Affine> {
+    let exact_sum = |x: f64, y: f64| {
+        let s = x + y;
+        let bb = s - x;
+        let err = (x - (s - bb)) + (y - bb);
+        (s.is_finite() && err == 0.0).then_some(s)
+    };
+    let exact_mul = |x: f64, y: f64| {
+        let p = x * y;
+        (p.is_finite() && x.mul_add(y, -p) == 0.0 && (p != 0.0 || x == 0.0 || y == 0.0)).then_some(p)
+    };
+    let exact_div = |x: f64, y: f64| {
+        let q = x / y;
+        (q.is_finite() && q.mul_add(y, -x) == 0.0 && (q != 0.0 || x == 0.0)).then_some(q)
+    };
+    let mut out = a.clone();
+    for (j, (mut row, b)) in out.weight.rows_mut().into_iter().zip(out.bias.iter_mut()).enumerate() {
+        let v = e.value[j];
+        match e.op {
+            ElemOp::Add => *b = exact_sum(*b, v)?,
+            ElemOp::Sub => *b = exact_sum(*b, -v)?,
+            ElemOp::SubFrom => {
+                row.mapv_inplace(|w| -w);
+                *b = exact_sum(-*b, v)?;
+            }
+            ElemOp::Mul | ElemOp::Div => {
+                let f = |x: f64| if e.op == ElemOp::Mul { exact_mul(x, v) } else { exact_div(x, v) };
+                for w in row.iter_mut() {
+                    *w = f(*w)?;
+                }
+                *b = f(*b)?;
+            }
         }
     }
+    Some(out)
 }
 
 /// Broadcasts a constant to `full` (numpy rules, right-aligned) and returns it flattened, without any

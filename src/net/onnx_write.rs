@@ -1,7 +1,7 @@
-//! [`Network`] → ONNX (opset 13, IR 8): Gemm (transB = 1) per affine layer, Relu, Reshape; float32
-//! weights; a symbolic batch axis. The result opens in onnxruntime, auto_LiRPA and Marabou.
+//! [`Network`] → ONNX (opset 13, IR 8): Gemm (transB = 1) per affine layer, Add/Sub/Mul/Div by a
+//! constant per elementwise layer, Relu, Reshape; float32 weights; a symbolic batch axis. The result opens in onnxruntime, auto_LiRPA and Marabou.
 use super::onnx_proto as pb;
-use super::{Layer, Network};
+use super::{ElemOp, Layer, Network};
 use crate::{Error, Result};
 use prost::Message;
 use std::path::Path;
@@ -33,6 +33,17 @@ pub fn write_onnx_bytes(net: &Network) -> Result<Vec<u8>> {
                 inits.push(f32_tensor(&b, &[a.out_dim()], a.bias.iter().copied(), i)?);
                 nodes.push(node("Gemm", &[&current, &w, &b], &out, &format!("gemm_{i}"), vec![int_attr("transB", 1)]));
                 shape = vec![a.out_dim()];
+            }
+            Layer::Elementwise(e) => {
+                let c = format!("c{i}");
+                let dims: Vec<usize> = std::iter::once(1).chain(shape.iter().copied()).collect();
+                inits.push(f32_tensor(&c, &dims, e.value.iter().copied(), i)?);
+                let inputs: [&str; 2] = match e.op {
+                    ElemOp::SubFrom => [&c, &current],
+                    ElemOp::Add | ElemOp::Sub | ElemOp::Mul | ElemOp::Div => [&current, &c],
+                };
+                let name = format!("{}_{i}", e.op.onnx_name().to_lowercase());
+                nodes.push(node(e.op.onnx_name(), &inputs, &out, &name, vec![]));
             }
             Layer::Relu => nodes.push(node("Relu", &[&current], &out, &format!("relu_{i}"), vec![])),
             Layer::Reshape { shape: s } => {

@@ -47,7 +47,9 @@ pub const MAX_GRID_POINTS: usize = 1 << 20;
 
 /// Counts along a line for a network with an affine first layer (after any reshapes).
 pub struct LineSampler<'a> {
-    net: &'a Network,
+    /// The network with elementwise layers folded into the next affine one ([`Network::fold_elementwise`]):
+    /// Monte Carlo counts evaluate in floating point and prove nothing, so the fold's rounding is immaterial.
+    net: std::borrow::Cow<'a, Network>,
     sigma: f64,
     rng: Philox,
     decision: Decision,
@@ -62,6 +64,7 @@ pub struct LineSampler<'a> {
 impl<'a> LineSampler<'a> {
     /// A sampler for `net`; a network whose first non-reshape layer is not affine is an error.
     pub fn new(net: &'a Network, sigma: f64, seed: u64, decision: Decision, noise: GridNoise) -> crate::Result<Self> {
+        let net = super::sampler::folded(net);
         let first = net.layers.iter().position(|l| !matches!(l, Layer::Reshape { .. }));
         let (first, a) = match first.map(|i| (i, &net.layers[i])) {
             Some((i, Layer::Affine(a))) => (i, a),

@@ -10,7 +10,7 @@ pub mod line;
 pub mod sampler;
 pub mod stats;
 
-use crate::cert::{Answer, Batch, Certificate, Certifier, Guarantee};
+use crate::cert::{Answer, Batch, Certificate, Certifier, Extent, Outcome, Radius};
 use crate::net::Network;
 use crate::progress::Progress;
 use crate::spec::{Decision, Norm};
@@ -81,11 +81,18 @@ impl Default for SmoothOptions {
 }
 
 impl SmoothOptions {
-    /// What a certificate of this mode guarantees: probabilistic at α (certify, predict) or nothing.
-    pub fn guarantee(&self) -> Guarantee {
-        match self.mode {
-            SmoothMode::Certify | SmoothMode::Predict => Guarantee::Probabilistic { alpha: self.alpha },
-            SmoothMode::AlwaysLabel => Guarantee::None,
+    /// The certificate's outcome for a decided answer and radius: probabilistic at α (certify,
+    /// predict), no certificate (always-label), or an abstention (which carries no radius).
+    pub fn outcome(&self, answer: Answer, radius: f64) -> Outcome {
+        match answer {
+            Answer::Abstain => Outcome::Abstain,
+            Answer::Class(class) => Outcome::Answer {
+                class,
+                radius: match self.mode {
+                    SmoothMode::Certify | SmoothMode::Predict => Radius::Probabilistic { radius, alpha: self.alpha },
+                    SmoothMode::AlwaysLabel => Radius::Uncertified,
+                },
+            },
         }
     }
 
@@ -168,7 +175,7 @@ impl SmoothingCertifier {
             let share = start.elapsed() / group.len() as u32;
             for (j, &i) in group.iter().enumerate() {
                 let (answer, radius, statistic) = self.decide(selection.as_ref().map(|s| &s[j][..]), &estimation[j]);
-                let cert = Certificate { row: batch.row_ids[i], answer, radius, guarantee: o.guarantee(), norm: Norm::L2, time: share };
+                let cert = Certificate { row: batch.row_ids[i], outcome: o.outcome(answer, radius), extent: Extent::Ball(Norm::L2), time: share };
                 out.push((cert, SmoothDetail { counts: estimation[j].clone(), statistic }));
             }
             progress.advance(group.len() as u64);
@@ -273,8 +280,8 @@ impl Certifier for SmoothingCertifier {
         "smooth"
     }
 
-    fn norm(&self) -> Norm {
-        Norm::L2
+    fn extent(&self) -> Extent {
+        Extent::Ball(Norm::L2)
     }
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {

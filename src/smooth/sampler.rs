@@ -64,7 +64,9 @@ pub struct NoisyRecord<'a> {
 
 /// Counts of the base classifier's answers over noisy copies of records.
 pub struct Sampler<'a> {
-    net: &'a Network,
+    /// The network with elementwise layers folded into the next affine one ([`Network::fold_elementwise`]):
+    /// Monte Carlo counts evaluate in floating point and prove nothing, so the fold's rounding is immaterial.
+    net: std::borrow::Cow<'a, Network>,
     sigma: f64,
     rng: Philox,
     decision: Decision,
@@ -74,6 +76,7 @@ pub struct Sampler<'a> {
 impl<'a> Sampler<'a> {
     /// A sampler drawing in `space`; an explicit `FirstLayer` that the network cannot support is an error.
     pub fn new(net: &'a Network, sigma: f64, seed: u64, decision: Decision, space: NoiseSpace) -> crate::Result<Self> {
+        let net = folded(net);
         let first = net.layers.iter().position(|l| !matches!(l, Layer::Reshape { .. }));
         let candidate = match first.map(|i| (i, &net.layers[i])) {
             Some((i, Layer::Affine(a))) => Some((i, a)),
@@ -129,7 +132,7 @@ impl<'a> Sampler<'a> {
                 Plan::Input => None,
                 Plan::FirstLayer { layer, .. } => match &self.net.layers[*layer] {
                     Layer::Affine(a) => Some(a.weight.dot(&r.x) + &a.bias),
-                    Layer::Relu | Layer::Reshape { .. } => unreachable!("plan points at an affine layer"),
+                    Layer::Elementwise(_) | Layer::Relu | Layer::Reshape { .. } => unreachable!("plan points at an affine layer"),
                 },
             })
             .collect();
@@ -201,9 +204,25 @@ pub(crate) fn forward_block(layers: &[Layer], acts: &mut [Array2<f64>], len: usi
                 general_mat_mul(1.0, &h, &a.weight.t(), 0.0, &mut out);
                 out += &a.bias.view().insert_axis(Axis(0));
             }
+            Layer::Elementwise(e) => {
+                for (mut o, hr) in out.rows_mut().into_iter().zip(h.rows()) {
+                    for (j, (ov, &hv)) in o.iter_mut().zip(hr.iter()).enumerate() {
+                        *ov = e.apply(hv, j);
+                    }
+                }
+            }
             Layer::Relu => ndarray::Zip::from(&mut out).and(&h).for_each(|o, &v| *o = v.max(0.0)),
             Layer::Reshape { .. } => out.assign(&h),
         }
+    }
+}
+
+/// `net` with its elementwise layers folded into the following affine ones (borrowed when it has none).
+pub(crate) fn folded(net: &Network) -> std::borrow::Cow<'_, Network> {
+    if net.layers.iter().any(|l| matches!(l, Layer::Elementwise(_))) {
+        std::borrow::Cow::Owned(net.fold_elementwise())
+    } else {
+        std::borrow::Cow::Borrowed(net)
     }
 }
 

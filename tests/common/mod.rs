@@ -139,3 +139,65 @@ pub fn linear_net(w: Array2<f64>, b: Array1<f64>) -> Network {
 pub fn domain_around(x: &Array1<f64>, width: f64) -> DomainBox {
     DomainBox { lower: x.mapv(|v| v - width), upper: x.mapv(|v| v + 0.5 * width) }
 }
+
+/// The (lower, upper) ends a certificate states of the robust radius: a sound radius is [r, ∞], an
+/// attack's (or none) [0, r], a bracket or exact radius its two ends; an abstention [0, ∞].
+pub fn ends(c: &rp::cert::Certificate) -> (f64, f64) {
+    use rp::cert::Radius;
+    match c.radius() {
+        None => (0.0, f64::INFINITY),
+        Some(r) => match *r {
+            Radius::Sound(v) => (v, f64::INFINITY),
+            Radius::Exact(b) | Radius::Bracket(b) | Radius::SolverBracket { bracket: b, .. } => (b.lower(), b.upper()),
+            Radius::UpperBound(v) => (0.0, v),
+            Radius::Probabilistic { .. } | Radius::Uncertified => (0.0, f64::INFINITY),
+        },
+    }
+}
+
+/// The lower end a certificate *proves* (0 when it proves none).
+pub fn proven_lower(c: &rp::cert::Certificate) -> f64 {
+    c.radius().and_then(|r| r.proven_lower()).unwrap_or(0.0)
+}
+
+/// `net` with exact elementwise layers inserted (SPEC: ONNX normalisation and scalings kept as they
+/// are): a Sub then a Div at the input, and after every affine layer but the last one of Mul, Add, Div or
+/// SubFrom (chosen by `seed`), with constants whose reciprocals are not binary64 numbers (3, 7, 0.3, …).
+pub fn with_elementwise(net: &Network, seed: u64) -> Network {
+    use rp::net::{ElemOp, Elementwise};
+    let rng = Philox::new(seed ^ 0xe1e);
+    let mut counter = 0u64;
+    let mut constant = |n: usize, divisor: bool| -> Array1<f64> {
+        counter += 1;
+        (0..n)
+            .map(|j| {
+                let u = rng.uniform_pair(counter, j as u64);
+                let pool = [3.0, 7.0, 0.3, 1.1, 0.7, 13.0, 2.5, 0.9];
+                let v = pool[(u[0] * pool.len() as f64) as usize % pool.len()] as f32 as f64;
+                if divisor || u[1] < 0.5 { v } else { -v * 0.5 }
+            })
+            .collect()
+    };
+    let d = net.input_dim();
+    let mut layers = vec![
+        Layer::Elementwise(Elementwise::new(ElemOp::Sub, constant(d, false).mapv(|v| v * 0.1)).unwrap()),
+        Layer::Elementwise(Elementwise::new(ElemOp::Div, constant(d, true)).unwrap()),
+    ];
+    let last_affine = net.layers.iter().rposition(|l| matches!(l, Layer::Affine(_)));
+    for (i, l) in net.layers.iter().enumerate() {
+        layers.push(l.clone());
+        if let Layer::Affine(a) = l {
+            if Some(i) == last_affine {
+                continue;
+            }
+            let ops = [ElemOp::Mul, ElemOp::Add, ElemOp::Div, ElemOp::SubFrom];
+            let op = ops[(seed as usize + i) % ops.len()];
+            let v = match op {
+                ElemOp::Add | ElemOp::SubFrom => constant(a.out_dim(), false).mapv(|v| v * 0.2),
+                _ => constant(a.out_dim(), true),
+            };
+            layers.push(Layer::Elementwise(Elementwise::new(op, v).unwrap()));
+        }
+    }
+    Network::new(net.input_shape.clone(), layers).unwrap()
+}
