@@ -42,7 +42,10 @@ t_m = sum(r.get("search_time_s", 0.0) for r in mar); t_r = sum(r["time_ms"] for 
 ok = True
 for m, r in zip(mar, ours):
     lo, hi = m.get("radius_lo"), m.get("radius_hi")
-    inside = m.get("search_ok") and r["guarantee"] == "exact" and lo - tol <= r["radius"] <= hi + tol
+    # exact: both ends proven; solver-bracket: the upper end proven, the lower one HiGHS's (EXACT-0)
+    up = r["radius_upper"] if r["radius_upper"] is not None else r["radius"]
+    inside = m.get("search_ok") and r["guarantee"] in ("exact", "solver-bracket") and up - r["radius"] <= 1e-6 * up \
+        and lo - tol <= r["radius"] <= hi + tol
     ok &= bool(inside)
     print(f"  row {m['index']}: Marabou [{lo:.6f}, {hi:.6f}] ({m.get('search_calls')} calls, {m.get('search_time_s', 0):.2f} s)"
           f"   rp {r['guarantee']} {r['radius']:.6f} ({r['time_ms'] / 1e3:.2f} s)   {'agree' if inside else 'DISAGREE'}")

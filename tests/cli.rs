@@ -213,6 +213,15 @@ fn train_then_ape_and_certify_with_a_card() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(p("ape.csv")).unwrap();
     assert!(text.starts_with("row,mode,sigma,answer,true_value,attacker_lo,attacker_hi,attacker_width,radius,radius_raw,radius_space"), "{text}");
+    // issue 11.3: radii along the attribute say so (line: proven exact-1d, crown: sound-1d)
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        match f[1] {
+            "line" => assert_eq!((f[10], f[11]), ("attribute", "exact-1d"), "{line}"),
+            "crown" => assert_eq!((f[10], f[11]), ("attribute", "sound-1d"), "{line}"),
+            _ => assert_eq!(f[10], "full-l2", "{line}"),
+        }
+    }
     assert_eq!(text.lines().count(), 1 + 3 * 3);
     assert!(stderr(&o).contains("mean attacker interval width"));
     // certify with the card: raw columns follow the contract's columns
@@ -261,4 +270,43 @@ fn the_cpu_is_the_default_device() {
     let help = String::from_utf8(rp(&["certify", "--help"]).stdout).unwrap();
     let device = help.split("--device").nth(1).unwrap_or("");
     assert!(device.contains("[default: cpu]"), "{device}");
+}
+
+/// Issue 11.3: a line radius is labelled as 1-D — guarantee `exact-1d`, the attribute named in a column
+/// after the contract's, JSON norm `line` — so it cannot be read as a full-space ℓ∞ radius.
+#[test]
+fn line_radii_are_labelled_as_one_dimensional() {
+    let o = rp(&["certify", "--method", "line", "--attribute", "x3", "--attribute-range", "-3,3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let mut lines = out.lines();
+    assert_eq!(lines.next().unwrap(), "row,label,radius,guarantee,radius_upper,alpha,time_ms,attribute");
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        assert!(f[3] == "exact-1d" || f[3] == "bracket-1d", "{l}");
+        assert_eq!(f[7], "x3", "{l}");
+        let (lo, hi): (f64, f64) = (f[2].parse().unwrap(), f[4].parse().unwrap());
+        assert!(lo <= hi, "{l}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("l.json");
+    let o = rp(&["certify", "--method", "line", "--attribute", "x3", "--attribute-range", "-3,3", "--output", j.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert_eq!((v["norm"].as_str(), v["attribute"].as_str()), (Some("line"), Some("x3")));
+    assert!(stderr(&o).contains("(1-D)"), "{}", stderr(&o));
+}
+
+/// Issue 11.4: an abstention carries no radius in any output (it printed a probabilistic guarantee).
+#[test]
+fn abstentions_carry_no_radius() {
+    let o = rp(&["certify", "--method", "smooth", "--sigma", "2", "--n", "200", "--alpha", "0.01"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let abstained: Vec<&str> = out.lines().filter(|l| l.split(',').nth(1) == Some("abstain")).collect();
+    assert!(!abstained.is_empty(), "σ = 2 with n = 200 abstains on some demo rows:\n{out}");
+    for l in abstained {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!((f[2], f[3], f[4], f[5]), ("0.0", "none", "", ""), "{l}");
+    }
 }

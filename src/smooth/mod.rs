@@ -16,7 +16,7 @@ use crate::progress::Progress;
 use crate::spec::{Decision, Norm};
 use sampler::{NoiseSpace, NoisyRecord, Phase, Sampler};
 use serde::{Deserialize, Serialize};
-use stats::{binomial_test_half, clopper_pearson_lower, clopper_pearson_upper, min_samples_to_certify, min_samples_to_predict, normal_quantile};
+use stats::{binomial_test_half, clopper_pearson_lower, clopper_pearson_upper, cohen_radius, min_samples_to_certify, min_samples_to_predict, two_class_radius};
 use std::time::Instant;
 
 /// What the smoothed classifier is asked.
@@ -237,7 +237,7 @@ impl SmoothingCertifier {
                         if pa < 0.5 {
                             (Answer::Abstain, 0.0, pa)
                         } else {
-                            (Answer::Class(c), o.sigma * normal_quantile(pa), pa)
+                            (Answer::Class(c), cohen_radius(o.sigma, pa), pa)
                         }
                     }
                     RadiusRule::TwoClass => {
@@ -252,7 +252,7 @@ impl SmoothingCertifier {
                         if pa <= pb {
                             (Answer::Abstain, 0.0, pa)
                         } else {
-                            (Answer::Class(c), 0.5 * o.sigma * (normal_quantile(pa) - normal_quantile(pb)), pa)
+                            (Answer::Class(c), two_class_radius(o.sigma, pa, pb), pa)
                         }
                     }
                 }

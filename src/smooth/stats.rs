@@ -2,20 +2,65 @@
 //! Clopper–Pearson bounds and the exact two-sided binomial test at p = ½.
 //!
 //! Beta quantiles are not taken from statrs (they are non-conservative at extreme shapes); each bound is
-//! found by bisection on the regularized incomplete beta function I_p(a, b) (statrs, accurate to ~1e-12
-//! absolute), against a target moved inwards by [`CDF_MARGIN`], so that the returned lower bound is
-//! below the exact Clopper–Pearson value (and an upper bound above it).
+//! found by bisection on the regularized incomplete beta function I_p(a, b) (statrs), each tail value
+//! taken as uncertain by [`tail_error_allowance`] (relative), so that the returned lower bound is below
+//! the exact Clopper–Pearson value (and an upper bound above it). Every later step rounds in the
+//! safe direction: 1 − p̲ up, Φ⁻¹ down (or up) by [`QUANTILE_MARGIN_REL`], σ·z down (SMOOTH-7).
+//!
+//! What the margins rest on (SMOOTH-7 in `proofs/SMOOTHING.md`): statrs' I_p and Φ⁻¹ are not proven
+//! to any accuracy, so their errors are measured against independent 50-digit values (mpmath,
+//! `tests/data/stats_fixture.json`, n up to 10⁶, counts 0, 1, 2, n/100, n/2, n − 1, n, α from 1e-9 to
+//! 0.05) and each margin is set well above the largest error seen there (`tests/smoothing_stats.rs`
+//! fails if a bound crosses the exact value).
 use statrs::distribution::{ContinuousCDF, Normal};
 use statrs::function::beta::checked_beta_reg;
 
-/// Error allowance for the incomplete beta function: the target tail probability is shrunk by
-/// max(α·1e-9, 1e-13) before solving, which covers statrs' measured error (tests compare with scipy).
-const CDF_MARGIN_REL: f64 = 1e-9;
-const CDF_MARGIN_ABS: f64 = 1e-13;
+/// Floor of the relative error allowance of statrs' incomplete beta function.
+pub const CDF_MARGIN_REL: f64 = 1e-9;
 
-/// Φ⁻¹(p), the standard normal quantile.
+/// The relative error allowed for statrs' P(X ≥ k | p) = I_p(k, n − k + 1): max(1e-9, 64·u·L) with
+/// L = k|ln p| + (n − k + 1)|ln(1 − p)| + lnΓ(n + 2) + lnΓ(k) + lnΓ(n − k + 2). statrs (as Numerical
+/// Recipes' `betai`) multiplies a continued fraction by exp(a ln p + b ln(1 − p) − ln B(a, b)); the
+/// exponent is a sum of terms of total size ≈ L, so its rounding error is a small multiple of u·L and
+/// the exponential makes that a relative error. Measured against 50-digit values (SMOOTH-7): at most
+/// 1.2e-9 at n = 10⁶, where this allowance is ≈ 1.8e-7; `tests/smoothing_stats.rs` requires 10× room
+/// at every fixture point.
+pub fn tail_error_allowance(k: u64, n: u64, p: f64) -> f64 {
+    use statrs::function::gamma::ln_gamma;
+    let (k, n) = (k as f64, n as f64);
+    let l = k * p.ln().abs() + (n - k + 1.0) * (-p).ln_1p().abs() + ln_gamma(n + 2.0).abs() + ln_gamma(k.max(1.0)).abs() + ln_gamma(n - k + 2.0).abs();
+    crate::rigor::up(64.0 * crate::rigor::UNIT_ROUNDOFF * l).max(CDF_MARGIN_REL)
+}
+/// Relative (and, near z = 0, absolute) error allowance for statrs' Φ⁻¹.
+pub const QUANTILE_MARGIN_REL: f64 = 1e-13;
+pub const QUANTILE_MARGIN_ABS: f64 = 1e-15;
+
+/// Φ⁻¹(p), the standard normal quantile (statrs; not a bound, see [`normal_quantile_down`]).
 pub fn normal_quantile(p: f64) -> f64 {
     Normal::standard().inverse_cdf(p)
+}
+
+/// A lower bound of Φ⁻¹(p): statrs' value moved down by its error allowance, rounded down (SMOOTH-7).
+pub fn normal_quantile_down(p: f64) -> f64 {
+    let z = normal_quantile(p);
+    crate::rigor::down(z - crate::rigor::up(crate::rigor::up(z.abs() * QUANTILE_MARGIN_REL) + QUANTILE_MARGIN_ABS))
+}
+
+/// An upper bound of Φ⁻¹(p): statrs' value moved up by its error allowance, rounded up (SMOOTH-7).
+pub fn normal_quantile_up(p: f64) -> f64 {
+    let z = normal_quantile(p);
+    crate::rigor::up(z + crate::rigor::up(crate::rigor::up(z.abs() * QUANTILE_MARGIN_REL) + QUANTILE_MARGIN_ABS))
+}
+
+/// Cohen's radius σ·Φ⁻¹(p̲) rounded down at every step: a lower bound of the exact value (SMOOTH-7).
+pub fn cohen_radius(sigma: f64, pa: f64) -> f64 {
+    crate::rigor::down(sigma * normal_quantile_down(pa)).max(0.0)
+}
+
+/// The two-class radius σ/2·(Φ⁻¹(p̲_A) − Φ⁻¹(p̄_B)) rounded down at every step (SMOOTH-7).
+pub fn two_class_radius(sigma: f64, pa: f64, pb: f64) -> f64 {
+    let gap = crate::rigor::down(normal_quantile_down(pa) - normal_quantile_up(pb));
+    crate::rigor::down(crate::rigor::down(0.5 * sigma) * gap).max(0.0)
 }
 
 /// Φ(x), the standard normal distribution function.
@@ -52,15 +97,18 @@ pub fn clopper_pearson_lower(k: u64, n: u64, alpha: f64) -> f64 {
         // P(X ≥ n | p) = pⁿ = α has the closed form α^(1/n); two ulps cover exp/ln rounding.
         return ((alpha.ln() / n as f64).exp()).next_down().next_down();
     }
-    let target = alpha - (alpha * CDF_MARGIN_REL).max(CDF_MARGIN_ABS);
-    // largest p with P(X ≥ k | p) ≤ target; the tail is increasing in p
+    // largest p whose tail, widened by its error allowance, stays ≤ α; the tail is increasing in p
+    let below = |p: f64| {
+        let t = binomial_upper_tail(k, n, p);
+        crate::rigor::up(t * (1.0 + tail_error_allowance(k, n, p))) <= alpha
+    };
     let (mut lo, mut hi) = (0.0f64, 1.0f64);
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
         if mid <= lo || mid >= hi {
             break;
         }
-        if binomial_upper_tail(k, n, mid) <= target {
+        if below(mid) {
             lo = mid;
         } else {
             hi = mid;
@@ -69,9 +117,10 @@ pub fn clopper_pearson_lower(k: u64, n: u64, alpha: f64) -> f64 {
     lo
 }
 
-/// One-sided (1 − α) Clopper–Pearson upper bound from k successes in n trials (≥ the exact value).
+/// One-sided (1 − α) Clopper–Pearson upper bound from k successes in n trials (≥ the exact value):
+/// 1 − p̲(n − k), the subtraction rounded up.
 pub fn clopper_pearson_upper(k: u64, n: u64, alpha: f64) -> f64 {
-    1.0 - clopper_pearson_lower(n - k, n, alpha)
+    crate::rigor::up(1.0 - clopper_pearson_lower(n - k, n, alpha)).min(1.0)
 }
 
 /// Two-sided exact binomial test of H₀: p = ½ for k successes in n trials (scipy's `binomtest`):
@@ -82,7 +131,10 @@ pub fn binomial_test_half(k: u64, n: u64) -> f64 {
         return 1.0;
     }
     let far = k.max(n - k);
-    (2.0 * binomial_upper_tail(far, n, 0.5)).min(1.0)
+    // rounded up by the incomplete beta's error allowance: PREDICT abstains when p > α, so a p-value
+    // must never be underestimated (SMOOTH-7)
+    let p = 2.0 * binomial_upper_tail(far, n, 0.5);
+    crate::rigor::up(p * (1.0 + tail_error_allowance(far, n, 0.5))).min(1.0)
 }
 
 /// The smallest number of samples n for which CERTIFY can return a radius at level α (n of n
