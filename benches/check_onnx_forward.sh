@@ -24,7 +24,7 @@ for path in sorted(glob.glob(f"{bench}/acasxu/onnx/*.onnx") + glob.glob(f"{bench
         f.write(",".join(f"x{k}" for k in range(d)) + "\n")
         np.savetxt(f, x.astype(np.float64), delimiter=",", fmt="%.9g")
     out = os.path.join(work, "b.json")
-    subprocess.run([rp, "bounds", "--model", path, "--input", csv, "--eps", "0", "--method", "ibp", "--json", out],
+    subprocess.run([rp, "bounds", "--model", path, "--input", csv, "--eps", "0", "--method", "ibp", "--output", out],
                    check=True, capture_output=True)
     rows = json.load(open(out))["rows"]
     ours = np.array([[(l + u) / 2 for l, u in zip(r["lower"], r["upper"])] for r in rows])

@@ -32,7 +32,7 @@ PYEOF
       for threads in 1 2; do
         local t
         t=$($RP --threads $threads bounds --model "$dir/model.onnx" --input "$dir/inputs.csv" --method $method --norm $norm \
-            --eps "$eps" --json "$dir/${method}_${norm}.json" 2>&1 | sed -n 's/.*computed in \([0-9.]*\) s/\1/p')
+            --eps "$eps" --output "$dir/${method}_${norm}.json" 2>&1 | sed -n 's/.*computed in \([0-9.]*\) s/\1/p')
         times="$times\"${method}_${norm}_t${threads}\": $t, "
       done
     done

@@ -22,6 +22,8 @@ pub enum Error {
     InputShape { row: usize, got: usize, expected: usize },
     #[error("invalid option: {0}")]
     Option(String),
+    #[error("row {row}: {what} is not finite (±∞ or NaN); f64 overflows for this input — rescale it (no radius is given from a non-finite value)")]
+    NonFinite { row: usize, what: String },
     #[error("internal error (a bug in rp; please report it): {0}")]
     Internal(String),
 }

@@ -13,6 +13,7 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod experiment;
+pub mod limits;
 pub mod line;
 pub mod milp;
 pub mod net;

@@ -45,6 +45,10 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     if let Some(t) = cli.threads {
+        let (t, note) = rp::limits::threads(t);
+        if let Some(note) = note {
+            eprintln!("{note}");
+        }
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("setting up the thread pool")?;
     }
     match cli.command {

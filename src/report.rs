@@ -8,14 +8,57 @@ use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
 
+/// Numbers in the output formats: finite values as numbers, ±∞ (an unbounded radius, a bound that
+/// overflowed and certifies nothing) as `inf` / `-inf` — strings in JSON, which has no infinity (serde_json
+/// would write `null`), the same text in CSV. NaN never reaches an output (the sound path maps it to ±∞).
+mod num {
+    use serde::Serializer;
+
+    pub fn f64<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if *v > 0.0 {
+            s.serialize_str("inf")
+        } else if *v < 0.0 {
+            s.serialize_str("-inf")
+        } else {
+            s.serialize_str("nan")
+        }
+    }
+
+    pub fn opt<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) => f64(x, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn vec<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        struct One(f64);
+        impl serde::Serialize for One {
+            fn serialize<S2: Serializer>(&self, s: S2) -> Result<S2::Ok, S2::Error> {
+                f64(&self.0, s)
+            }
+        }
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for &x in v {
+            seq.serialize_element(&One(x))?;
+        }
+        seq.end()
+    }
+}
+
 /// One certificate as written to CSV / JSON.
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct CertificateRecord {
     pub row: usize,
     /// Class index, or "abstain".
     pub label: String,
+    #[serde(serialize_with = "num::f64")]
     pub radius: f64,
     pub guarantee: String,
+    #[serde(serialize_with = "num::opt")]
     pub radius_upper: Option<f64>,
     pub alpha: Option<f64>,
     pub time_ms: f64,
@@ -26,7 +69,7 @@ pub struct CertificateRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw_attribute: Option<String>,
     /// … and the radius in its raw units (R · std; SPEC §1).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "num::opt")]
     pub radius_raw: Option<f64>,
 }
 
@@ -42,7 +85,7 @@ impl From<&Certificate> for CertificateRecord {
             guarantee: c.guarantee_name(),
             radius_upper: c.radius().and_then(|r| r.upper()),
             alpha: c.radius().and_then(|r| r.alpha()),
-            time_ms: c.time.as_secs_f64() * 1e3,
+            time_ms: (c.time.as_secs_f64() * 1e6).round() / 1e3, // whole microseconds: the digits that mean something
             attribute: None,
             raw_attribute: None,
             radius_raw: None,
@@ -119,6 +162,17 @@ pub fn write_certificates_raw(
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
+            if rows.is_empty() {
+                // no record to take the header from (e.g. an empty shard): the same header regardless
+                let mut header = vec!["row", "label", "radius", "guarantee", "radius_upper", "alpha", "time_ms"];
+                if attribute.is_some() {
+                    header.push("attribute");
+                }
+                if raw.is_some() {
+                    header.extend(["raw_attribute", "radius_raw"]);
+                }
+                w.write_record(&header)?;
+            }
             for r in &rows {
                 w.serialize(r)?;
             }
@@ -176,7 +230,9 @@ fn format_radius(r: f64) -> String {
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct BoundsRecord {
     pub row: usize,
+    #[serde(serialize_with = "num::vec")]
     pub lower: Vec<f64>,
+    #[serde(serialize_with = "num::vec")]
     pub upper: Vec<f64>,
 }
 

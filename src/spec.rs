@@ -154,6 +154,17 @@ impl Decision {
         }
     }
 
+    /// [`Self::decide`] for row `row` of a batch, refusing what cannot be decided: a non-finite score
+    /// (overflow: no radius may come from it) or fewer than two scores (argmax over one class is not
+    /// a classifier; a single-logit model needs a threshold head, `net::Network::threshold_head`).
+    pub fn decide_checked(self, scores: ArrayView1<f64>, row: usize) -> crate::Result<(usize, bool)> {
+        check_classes(scores.len())?;
+        if scores.iter().any(|v| !v.is_finite()) {
+            return Err(crate::Error::NonFinite { row, what: "the network's output".into() });
+        }
+        Ok(self.decide(scores))
+    }
+
     /// Some other class j when the answer at a point whose exact outputs lie in `enc` is provably not
     /// `class`: j strictly beats `class` everywhere in the enclosure (so a tie-break cannot matter).
     pub fn proven_other(self, enc: &crate::bound::Interval, class: usize) -> Option<usize> {
@@ -178,6 +189,17 @@ impl Decision {
         }
         c
     }
+}
+
+/// An error unless a model with `k` outputs is a classifier rp can certify (k ≥ 2).
+pub fn check_classes(k: usize) -> crate::Result<()> {
+    if k < 2 {
+        return Err(crate::Error::Option(format!(
+            "the model has {k} output; argmax over one class certifies nothing. For a binary model with one logit \
+             (BCE-style) use --decision threshold (class 1 when the logit exceeds --threshold, default 0: sigmoid > ½)"
+        )));
+    }
+    Ok(())
 }
 
 /// The specification [I; −I] whose lower bounds give lower bounds and (negated) upper bounds of every

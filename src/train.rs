@@ -51,6 +51,10 @@ impl TrainOptions {
         if !(self.l1 >= 0.0 && self.l1.is_finite()) || !(self.noise_sigma >= 0.0 && self.noise_sigma.is_finite()) {
             return bad("--l1 and --noise-sigma must be finite and ≥ 0".into());
         }
+        // what training holds in memory: weights, gradients and Adam's moments of d×h + h×K (K ≤ 2 here
+        // counts as 8), and a batch of activations
+        let params = (input_dim as f64 + 8.0) * self.hidden as f64;
+        crate::limits::check_memory("--hidden", 8.0 * (4.0 * params + 3.0 * self.batch as f64 * self.hidden as f64), "use a smaller --hidden or --batch")?;
         if let Some(&k) = self.l1_exempt.iter().find(|&&k| k >= input_dim) {
             return bad(format!("ℓ1-exempt input {k} is out of range: the model has {input_dim} inputs"));
         }
@@ -153,7 +157,15 @@ pub fn train_mlp(x: ArrayView2<f64>, y: &[usize], opts: &TrainOptions) -> Result
             soft_threshold(&mut w1, &penalized, &adam[0], lr * opts.l1, step);
         }
         let l1_term: f64 = w1.indexed_iter().filter(|((_, j), _)| penalized[*j]).map(|(_, v)| v.abs()).sum::<f64>() * opts.l1;
-        epoch_loss.push(total + l1_term);
+        let loss = total + l1_term;
+        if !loss.is_finite() || w1.iter().chain(w2.iter()).any(|v| !v.is_finite()) {
+            return Err(Error::Option(format!(
+                "training diverged in epoch {} (loss {loss}, with --lr {}): the weights overflowed; use a smaller --lr",
+                epoch_loss.len() + 1,
+                opts.learning_rate
+            )));
+        }
+        epoch_loss.push(loss);
     }
     let zero = w1.iter().filter(|&&v| v == 0.0).count();
     let mut net = Network::new(vec![d], vec![Layer::Affine(Affine::new(w1, b1)), Layer::Relu, Layer::Affine(Affine::new(w2, b2))])?;

@@ -209,6 +209,7 @@ fn exact_forward(net: &Network, x: &[BigRational]) -> Vec<BigRational> {
                         ElemOp::SubFrom => c - v,
                         ElemOp::Mul => v * c,
                         ElemOp::Div => v / c,
+                        ElemOp::DivSqrt => unreachable!("√ is irrational: checked by squares in division_by_a_square_root_is_enclosed"),
                     }
                 })
                 .collect(),
@@ -279,6 +280,36 @@ fn elementwise_layers_are_bounded_rigorously() {
                     }
                 }
             }
+        }
+    }
+}
+
+/// FP-5 for BatchNormalization's h/√v: the interval of each end contains the exact value, checked
+/// without irrationals (for y = h/√v and a bound a: a ≤ y ⟺ a ≤ 0 ≤ h, or signs agree and a²v vs h²).
+#[test]
+fn division_by_a_square_root_is_enclosed() {
+    use rp::net::{ElemOp, Elementwise};
+    let rng = Philox::new(11);
+    let le_ratio = |a: f64, h: f64, v: f64| -> bool {
+        // a ≤ h/√v, exactly
+        let (a_q, h_q, v_q) = (q(a), q(h), q(v));
+        match (a_q.is_negative(), h_q.is_negative()) {
+            (true, false) => true,
+            (false, true) => false,
+            (false, false) => &a_q * &a_q * &v_q <= &h_q * &h_q,
+            (true, true) => &a_q * &a_q * &v_q >= &h_q * &h_q,
+        }
+    };
+    for case in 0..2000u64 {
+        let v = rng.uniform_in(case, 0, 1e-3, 50.0);
+        let e = Elementwise::new(ElemOp::DivSqrt, ndarray::array![v]).unwrap();
+        let (l, u) = (rng.uniform_in(case, 1, -3.0, 1.0), rng.uniform_in(case, 2, -1.0, 3.0));
+        let (l, u) = (l.min(u), l.max(u));
+        let (a, b) = e.interval(l, u, 0);
+        for h in [l, u] {
+            assert!(le_ratio(a, h, v), "case {case}: lower end {a} above {h}/√{v}");
+            // b ≥ h/√v ⟺ −b ≤ (−h)/√v
+            assert!(le_ratio(-b, -h, v), "case {case}: upper end {b} below {h}/√{v}");
         }
     }
 }

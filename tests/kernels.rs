@@ -115,7 +115,7 @@ mod cuda {
         let net = seeded_mlp(&[11, 64, 3], 5);
         let x = Array2::from_shape_fn((6, 11), |(i, j)| ((i * 11 + j) as f64).sin());
         let recs: Vec<NoisyRecord> = (0..6).map(|i| NoisyRecord { x: x.row(i), row: 10 + i as u64 }).collect();
-        let cpu = Sampler::new(&net, 0.5, 9, Decision::Argmax, NoiseSpace::Input).unwrap().counts(&recs, Phase::Estimation, 20_000);
+        let cpu = Sampler::new(&net, 0.5, 9, Decision::Argmax, NoiseSpace::Input).unwrap().counts(&recs, Phase::Estimation, 20_000).unwrap();
         let dev = g.smooth_counts(&net, 0.5, 9, Decision::Argmax, &recs, Phase::Estimation, 20_000).unwrap();
         assert_eq!(cpu, dev);
     }

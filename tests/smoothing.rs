@@ -119,7 +119,7 @@ fn certified_balls_keep_the_smoothed_label() {
         let pts = sample_region(&region, 40 + i as u64, 12);
         let recs: Vec<NoisyRecord> = pts.iter().enumerate().map(|(j, p)| NoisyRecord { x: p.view(), row: 1000 * i as u64 + j as u64 }).collect();
         let n = 20_000;
-        for (p, counts) in pts.iter().zip(sampler.counts(&recs, Phase::Estimation, n)) {
+        for (p, counts) in pts.iter().zip(sampler.counts(&recs, Phase::Estimation, n).unwrap()) {
             let share = counts[class] as f64 / n as f64;
             // 4.5 standard errors below ½ would be a violation beyond any sampling doubt
             assert!(share > 0.5 - 4.5 * (0.25 / n as f64).sqrt(), "row {i}: smoothed share of class {class} at {p} is {share}");
@@ -168,7 +168,7 @@ fn first_layer_noise_has_the_input_noise_distribution() {
     let a = Sampler::new(&net, 0.8, 1, Decision::Argmax, NoiseSpace::Input).unwrap();
     let b = Sampler::new(&net, 0.8, 2, Decision::Argmax, NoiseSpace::FirstLayer).unwrap();
     assert!(b.first_layer_space() && !a.first_layer_space());
-    let (ca, cb) = (&a.counts(&rec, Phase::Estimation, n)[0], &b.counts(&rec, Phase::Estimation, n)[0]);
+    let (ca, cb) = (&a.counts(&rec, Phase::Estimation, n).unwrap()[0], &b.counts(&rec, Phase::Estimation, n).unwrap()[0]);
     for k in 0..3 {
         let (pa, pb) = (ca[k] as f64 / n as f64, cb[k] as f64 / n as f64);
         let pooled = (pa + pb) / 2.0;

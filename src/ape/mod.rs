@@ -180,7 +180,7 @@ pub fn analyze(
     opts: &ApeOptions,
     progress: &dyn Progress,
 ) -> crate::Result<Vec<ApeRow>> {
-    check(net, attr, inputs, opts)?;
+    check(net, attr, inputs, row_ids, opts)?;
     let lines: Vec<RecordLine> = (0..inputs.nrows()).map(|i| record_line(net, attr, inputs.row(i), row_ids[i], opts)).collect();
     let mut out = Vec::new();
     for mode in modes {
@@ -200,7 +200,7 @@ pub fn analyze(
     Ok(out)
 }
 
-fn check(net: &Network, attr: &Attribute, inputs: ArrayView2<f64>, opts: &ApeOptions) -> crate::Result<()> {
+fn check(net: &Network, attr: &Attribute, inputs: ArrayView2<f64>, row_ids: &[usize], opts: &ApeOptions) -> crate::Result<()> {
     let bad = |m: String| Err(crate::Error::Option(m));
     if inputs.ncols() != net.input_dim() {
         return bad(format!("the records have {} model inputs but the model takes {}", inputs.ncols(), net.input_dim()));
@@ -211,6 +211,7 @@ fn check(net: &Network, attr: &Attribute, inputs: ArrayView2<f64>, opts: &ApeOpt
     if !(opts.grid_step > 0.0 && opts.grid_step.is_finite()) {
         return bad(format!("--grid-step must be a finite number > 0, got {}", opts.grid_step));
     }
+    Batch { inputs: inputs.reborrow(), row_ids }.answers(net, opts.decision)?; // finite outputs of a classifier
     let points = (attr.range.1 - attr.range.0) / opts.grid_step;
     if points > (MAX_GRID_POINTS - 2) as f64 {
         return bad(format!("--grid-step {} gives {points:.0} grid points over [{}, {}]; use a coarser step", opts.grid_step, attr.range.0, attr.range.1));
@@ -351,15 +352,15 @@ fn smooth_rows(net: &Network, attr: &Attribute, lines: &[RecordLine], o: &Smooth
     o.validate()?;
     let sampler = LineSampler::new(net, o.sigma, o.seed, opts.decision, opts.grid_noise)?;
     let certifier = SmoothingCertifier { net: net.clone(), decision: opts.decision, options: o.clone() };
-    let decider = certifier.decider();
+    let decider = certifier.decider()?;
     let mut out = Vec::with_capacity(lines.len());
     for group in lines.chunks(16) {
         // attribute values [true value, grid…] of each record (model units); all share the record's noise
         let values: Vec<Vec<f64>> =
             group.iter().map(|l| std::iter::once(l.x[attr.index]).chain(l.grid.iter().map(|&z| attr.model(z))).collect()).collect();
         let recs: Vec<LineRecord> = group.iter().zip(&values).map(|(l, v)| LineRecord { x: l.x.view(), row: l.row as u64, values: v }).collect();
-        let sel = sampler.counts(&recs, attr.index, Phase::Selection, o.n0);
-        let est = sampler.counts(&recs, attr.index, Phase::Estimation, o.n);
+        let sel = sampler.counts(&recs, attr.index, Phase::Selection, o.n0)?;
+        let est = sampler.counts(&recs, attr.index, Phase::Estimation, o.n)?;
         for (line, (sel, est)) in group.iter().zip(sel.iter().zip(&est)) {
             let decided: Vec<(Answer, f64)> = sel.iter().zip(est).map(|(s, e)| {
                 let (a, r, _) = decider.decide(Some(s), e);

@@ -52,7 +52,7 @@ impl Certifier for BoundCertifier {
 
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
         self.check_batch(&batch)?;
-        Ok(lockstep_search(&self.net, self.decision, self.norm, &self.search, batch, progress, |c, k, e| self.certifies(c, k, e)))
+        lockstep_search(&self.net, self.decision, self.norm, &self.search, batch, progress, |c, k, e| self.certifies(c, k, e))
     }
 }
 
@@ -67,10 +67,9 @@ pub fn lockstep_search(
     batch: Batch<'_>,
     progress: &dyn Progress,
     check: impl Fn(ndarray::ArrayView2<f64>, &[usize], &Array1<f64>) -> Vec<bool>,
-) -> Vec<Certificate> {
+) -> crate::Result<Vec<Certificate>> {
     let n = batch.inputs.nrows();
-    let logits = net.forward_batch(batch.inputs);
-    let decided: Vec<(usize, bool)> = logits.outer_iter().map(|l| decision.decide(l)).collect();
+    let decided = batch.answers(net, decision)?;
     let mut states: Vec<_> = decided.iter().map(|_| search.start()).collect();
     let mut time = vec![Duration::ZERO; n];
     for (i, &(_, unique)) in decided.iter().enumerate() {
@@ -98,12 +97,12 @@ pub fn lockstep_search(
             }
         }
     }
-    (0..n)
+    Ok((0..n)
         .map(|i| Certificate {
             row: batch.row_ids[i],
             outcome: Outcome::Answer { class: decided[i].0, radius: Radius::Sound(states[i].lo) },
             extent: Extent::Ball(norm),
             time: time[i],
         })
-        .collect()
+        .collect())
 }

@@ -251,6 +251,22 @@ impl Batch<'_> {
         }
     }
 
+    /// The answer of every row (`decide_checked`: an error names the first row whose outputs are not
+    /// finite, or a model with fewer than two outputs).
+    pub fn answers(&self, net: &crate::net::Network, decision: crate::spec::Decision) -> crate::Result<Vec<(usize, bool)>> {
+        let logits = self.finite_outputs(net)?;
+        logits.outer_iter().zip(self.row_ids).map(|(l, &r)| decision.decide_checked(l, r)).collect()
+    }
+
+    /// The network's outputs at every row; an error names the first row where one is not finite.
+    pub fn finite_outputs(&self, net: &crate::net::Network) -> crate::Result<ndarray::Array2<f64>> {
+        let logits = net.forward_batch(self.inputs);
+        match logits.outer_iter().zip(self.row_ids).find(|(l, _)| l.iter().any(|v| !v.is_finite())) {
+            Some((_, &row)) => Err(crate::Error::NonFinite { row, what: "the network's output".into() }),
+            None => Ok(logits),
+        }
+    }
+
     /// An error naming the first row outside the domain box, if any.
     pub fn check_domain(&self, domain: Option<&crate::spec::DomainBox>) -> crate::Result<()> {
         let Some(dom) = domain else { return Ok(()) };
@@ -278,7 +294,7 @@ impl Batch<'_> {
             .map(|i| {
                 let start = std::time::Instant::now();
                 let x = self.inputs.row(i);
-                let (class, unique) = decision.decide(net.forward(x).view());
+                let (class, unique) = decision.decide_checked(net.forward(x).view(), self.row_ids[i])?;
                 let r = if unique { radius(x, class, self.row_ids[i])? } else { tie };
                 progress.advance(1);
                 Ok(Certificate { row: self.row_ids[i], outcome: Outcome::Answer { class, radius: r }, extent, time: start.elapsed() })

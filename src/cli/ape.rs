@@ -87,9 +87,13 @@ pub fn ape(a: ApeArgs) -> Result<()> {
         }
         attr.range = (lo, hi);
     }
+    if let Some(p) = &a.output {
+        super::args::check_output_file(p, &["csv", "json"])?;
+    }
     let mut raw = RawTable::read(&a.input)?;
     if let Some(m) = a.limit {
         raw.records.truncate(m);
+        raw.lines.truncate(m);
     }
     let inputs = card.transform_table(&raw, &a.input)?;
     let mut modes = Vec::new();

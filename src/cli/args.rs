@@ -67,15 +67,42 @@ pub struct AlphaArgs {
     pub alpha_lr: f64,
 }
 
+/// The decision rule as given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DecisionArg {
+    Argmax,
+    Argmin,
+    /// One output logit: class 1 when it exceeds --threshold (sigmoid > ½ at 0), else class 0.
+    Threshold,
+}
+
+impl MethodOpts {
+    /// The network and decision to certify: a single-logit model with `--decision threshold` gets the
+    /// exact two-class head of `Network::threshold_head`; argmax/argmin need at least two outputs.
+    pub fn classifier(&self, net: Network) -> Result<(Network, Decision)> {
+        match self.decision {
+            DecisionArg::Threshold => Ok((net.threshold_head(self.threshold)?, Decision::Argmax)),
+            d => {
+                rp::spec::check_classes(net.output_dim())?;
+                Ok((net, if d == DecisionArg::Argmin { Decision::Argmin } else { Decision::Argmax }))
+            }
+        }
+    }
+}
+
 /// Options shared by `certify` and `compare`: the decision rule, norm, search and method options.
 #[derive(Args)]
 pub struct MethodOpts {
     /// Norm of the certified balls (default: linf; smoothing certifies l2 only).
     #[arg(long, value_enum)]
     pub norm: Option<Norm>,
-    /// How the model's scores become its answer (ACAS Xu advisories are the argmin).
-    #[arg(long, value_enum, default_value_t = Decision::Argmax)]
-    pub decision: Decision,
+    /// How the model's scores become its answer: argmax, argmin (ACAS Xu advisories), or threshold for
+    /// a model with one output logit (class 1 when the logit exceeds --threshold, else class 0).
+    #[arg(long, value_enum, default_value_t = DecisionArg::Argmax)]
+    pub decision: DecisionArg,
+    /// With --decision threshold: the logit threshold (0 is sigmoid > ½).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub threshold: f64,
     /// Relative tolerance of the radius bisection.
     #[arg(long, default_value_t = 1e-4)]
     pub rel_tol: f64,
@@ -262,6 +289,41 @@ pub fn attribute_index(name: &str, header: &[String]) -> Result<usize> {
         Ok(i) if i < header.len() => Ok(i),
         _ => bail!("unknown attribute '{name}': not an input column ({}) nor an index below {}", header.join(", "), header.len()),
     }
+}
+
+/// Checks, before any work starts, that `p` can be written as a file with one of `extensions` (e.g.
+/// `["csv", "json"]`; empty: any): its folder exists and is writable, and the path is not a folder.
+pub fn check_output_file(p: &Path, extensions: &[&str]) -> Result<()> {
+    if !extensions.is_empty() {
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !extensions.contains(&ext) {
+            bail!("--output {} must end in .{}", p.display(), extensions.join(" or ."));
+        }
+    }
+    if p.is_dir() {
+        bail!("--output {} is a folder; give a file name", p.display());
+    }
+    let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        bail!("--output {}: the folder {} does not exist", p.display(), parent.display());
+    }
+    probe_writable(parent).with_context(|| format!("--output {}: cannot write into {}", p.display(), parent.display()))
+}
+
+/// Creates folder `p` (and its parents) before any work starts and checks that files can be written in it.
+pub fn check_output_dir(p: &Path) -> Result<()> {
+    if p.exists() && !p.is_dir() {
+        bail!("--output {} is a file; give a folder", p.display());
+    }
+    std::fs::create_dir_all(p).with_context(|| format!("--output {}: cannot create the folder", p.display()))?;
+    probe_writable(p).with_context(|| format!("--output {}: cannot write into it", p.display()))
+}
+
+fn probe_writable(dir: &Path) -> Result<()> {
+    let probe = dir.join(format!(".rp-write-check-{}", std::process::id()));
+    std::fs::File::create(&probe)?;
+    std::fs::remove_file(&probe)?;
+    Ok(())
 }
 
 pub fn create(p: &Path) -> Result<std::io::BufWriter<std::fs::File>> {

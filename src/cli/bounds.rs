@@ -1,5 +1,5 @@
 //! `rp bounds`: logit bounds of each input row over an ε-ball (SPEC §3).
-use super::args::{create, load, method, progress_bar, AlphaArgs, MethodArg, ModelArgs};
+use super::args::{check_output_file, create, load, method, progress_bar, AlphaArgs, MethodArg, ModelArgs};
 use anyhow::{bail, Result};
 use clap::Args;
 use ndarray::Axis;
@@ -22,18 +22,23 @@ pub struct BoundsArgs {
     pub method: MethodArg,
     #[command(flatten)]
     pub alpha: AlphaArgs,
-    /// Write the JSON document here (default: standard output).
-    #[arg(long)]
-    pub json: Option<PathBuf>,
+    /// Write the JSON document to this .json file (default: standard output).
+    #[arg(long, alias = "json")]
+    pub output: Option<PathBuf>,
 }
 
 pub fn bounds(a: BoundsArgs) -> Result<()> {
     if !(a.eps >= 0.0 && a.eps.is_finite()) {
         bail!("--eps must be a finite number ≥ 0, got {}", a.eps);
     }
+    if let Some(p) = &a.output {
+        check_output_file(p, &["json"])?;
+    }
     let l = load(&a.model)?;
     let ids: Vec<usize> = (0..l.inputs.nrows()).collect();
-    rp::cert::Batch { inputs: l.inputs.view(), row_ids: &ids }.check_domain(l.domain.as_ref())?;
+    let batch = rp::cert::Batch { inputs: l.inputs.view(), row_ids: &ids };
+    batch.check_domain(l.domain.as_ref())?;
+    batch.finite_outputs(&l.net)?;
     let m = method(a.method, &a.alpha, Intermediate::AutoLirpa)?;
     let pb = progress_bar(l.inputs.nrows(), m.name());
     let start = std::time::Instant::now();
@@ -50,7 +55,7 @@ pub fn bounds(a: BoundsArgs) -> Result<()> {
     }
     pb.finish_and_clear();
     eprintln!("{} bounds of {} rows computed in {:.6} s", m.name(), rows.len(), start.elapsed().as_secs_f64());
-    match &a.json {
+    match &a.output {
         Some(p) => report::write_bounds(create(p)?, m.name(), a.norm, a.eps, &rows)?,
         None => report::write_bounds(std::io::stdout().lock(), m.name(), a.norm, a.eps, &rows)?,
     }

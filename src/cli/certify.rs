@@ -10,7 +10,7 @@ use rp::milp::{MilpCertifier, MilpOptions};
 use rp::net::Network;
 use rp::report::{self, Format};
 use rp::smooth::{SmoothOptions, SmoothingCertifier};
-use rp::spec::{DomainBox, Norm};
+use rp::spec::{Decision, DomainBox, Norm};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -40,6 +40,12 @@ pub struct CertifyArgs {
 
 pub fn certify(mut a: CertifyArgs) -> Result<()> {
     let format = a.output.as_deref().map(Format::from_path).transpose()?;
+    if let Some(p) = &a.output {
+        super::args::check_output_file(p, &["csv", "json"])?;
+    }
+    if let Some(p) = &a.cohen_tsv {
+        super::args::check_output_file(p, &[])?;
+    }
     let norm = norm_for(&[a.method], a.opts.norm)?;
     let l = load(&a.model)?;
     // the card's sensitive attribute (or --attribute, when it names one) gives the raw-unit radius
@@ -71,7 +77,8 @@ pub fn certify(mut a: CertifyArgs) -> Result<()> {
         eprintln!("{note}");
     }
     let model = format!("{} {}", l.model_path.display(), l.net.describe());
-    let certifier = on_device(backend, a.method, &a.opts, norm, l.net, l.domain, &l.header)?;
+    let (net, decision) = a.opts.classifier(l.net)?;
+    let certifier = on_device(backend, a.method, &a.opts, norm, net, decision, l.domain, &l.header)?;
     let total = l.inputs.nrows();
     let (first, last) = match a.shard {
         Some((k, n)) => (k * total / n, (k + 1) * total / n),
@@ -107,7 +114,7 @@ pub fn norm_for(methods: &[MethodArg], norm: Option<Norm>) -> Result<Norm> {
 
 /// The certifier of `method` on `backend`: IBP, CROWN and smoothing have GPU implementations.
 #[allow(unused_variables)]
-fn on_device(backend: rp::gpu::Backend, method: MethodArg, a: &MethodOpts, norm: Norm, net: Network, domain: Option<DomainBox>, header: &[String]) -> Result<Box<dyn Certifier>> {
+fn on_device(backend: rp::gpu::Backend, method: MethodArg, a: &MethodOpts, norm: Norm, net: Network, decision: Decision, domain: Option<DomainBox>, header: &[String]) -> Result<Box<dyn Certifier>> {
     #[cfg(feature = "cuda")]
     if let rp::gpu::Backend::Cuda(gpu) = &backend {
         use rp::gpu::certifier::{GpuBoundCertifier, GpuBounds, GpuSmoothing};
@@ -116,7 +123,7 @@ fn on_device(backend: rp::gpu::Backend, method: MethodArg, a: &MethodOpts, norm:
             MethodArg::Ibp | MethodArg::Crown if rp::gpu::dense_layout(&net).is_some() => {
                 let bounds = if method == MethodArg::Ibp { GpuBounds::Ibp } else { GpuBounds::Crown };
                 eprintln!("running {} on the GPU ({})", if method == MethodArg::Ibp { "ibp" } else { "crown" }, gpu.name());
-                return Ok(Box::new(GpuBoundCertifier { gpu: gpu.clone(), net, bounds, norm, decision: a.decision, domain, search }));
+                return Ok(Box::new(GpuBoundCertifier { gpu: gpu.clone(), net, bounds, norm, decision, domain, search }));
             }
             MethodArg::Smooth if rp::gpu::dense_layout(&net).is_some() => {
                 if domain.is_some() {
@@ -125,12 +132,12 @@ fn on_device(backend: rp::gpu::Backend, method: MethodArg, a: &MethodOpts, norm:
                 let mut opts = smooth_options(a)?;
                 opts.noise_space = rp::smooth::sampler::NoiseSpace::Input;
                 eprintln!("running smoothing on the GPU ({}), noise drawn in input space", gpu.name());
-                return Ok(Box::new(GpuSmoothing { gpu: gpu.clone(), inner: SmoothingCertifier { net, decision: a.decision, options: opts } }));
+                return Ok(Box::new(GpuSmoothing { gpu: gpu.clone(), inner: SmoothingCertifier { net, decision, options: opts } }));
             }
             _ => eprintln!("this method or network runs on the CPU"),
         }
     }
-    build_certifier(method, a, norm, net, domain, header)
+    build_certifier(method, a, norm, net, decision, domain, header)
 }
 
 /// Smoothing options from the command line.
@@ -151,7 +158,8 @@ fn smooth_options(a: &MethodOpts) -> Result<SmoothOptions> {
 }
 
 /// The certifier of `method` with the command-line options.
-pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: Network, domain: Option<DomainBox>, header: &[String]) -> Result<Box<dyn Certifier>> {
+/// `net` and `decision` come from [`MethodOpts::classifier`].
+pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: Network, decision: Decision, domain: Option<DomainBox>, header: &[String]) -> Result<Box<dyn Certifier>> {
     let l = (net, domain);
     Ok(match method_arg {
         MethodArg::Smooth => {
@@ -159,11 +167,11 @@ pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: N
             if l.1.is_some() {
                 bail!("--domain-lo/--domain-hi do not apply to randomized smoothing (its noise is unbounded)");
             }
-            Box::new(SmoothingCertifier { net: l.0, decision: a.decision, options })
+            Box::new(SmoothingCertifier { net: l.0, decision, options })
         }
         MethodArg::Milp => Box::new(MilpCertifier {
             net: l.0,
-            decision: a.decision,
+            decision,
             norm,
             domain: l.1,
             options: MilpOptions {
@@ -174,7 +182,7 @@ pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: N
                 ..Default::default()
             },
         }),
-        MethodArg::Pgd => Box::new(PgdCertifier { net: l.0, decision: a.decision, norm, domain: l.1, options: pgd_options(a) }),
+        MethodArg::Pgd => Box::new(PgdCertifier { net: l.0, decision, norm, domain: l.1, options: pgd_options(a) }),
         MethodArg::Line => {
             let Some(name) = &a.exact.attribute else { bail!("--method line needs --attribute (an input column name or index)") };
             let attribute = attribute_index(name, header)?;
@@ -183,13 +191,13 @@ pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: N
                 (None, Some(d)) => (d.lower[attribute], d.upper[attribute]),
                 (None, None) => bail!("--method line needs the attribute's valid range: --attribute-range LO,HI (model-input units)"),
             };
-            Box::new(LineCertifier { net: l.0, decision: a.decision, attribute, range, rel_tol: rp::cert::EXACT_REL_TOL })
+            Box::new(LineCertifier { net: l.0, decision, attribute, range, rel_tol: rp::cert::EXACT_REL_TOL })
         }
         m => {
             let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
             search.validate()?;
             let method = method(m, &a.alpha, Intermediate::UnstableOnly)?;
-            Box::new(BoundCertifier { net: l.0, method, norm, decision: a.decision, domain: l.1, search })
+            Box::new(BoundCertifier { net: l.0, method, norm, decision, domain: l.1, search })
         }
     })
 }

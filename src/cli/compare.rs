@@ -28,11 +28,15 @@ pub fn compare(a: CompareArgs) -> Result<()> {
         bail!("--methods needs at least one method");
     }
     let norm = norm_for(&a.methods, a.opts.norm)?;
+    if let Some(p) = &a.output {
+        super::args::check_output_file(p, &["csv"])?;
+    }
     let l = load(&a.model)?;
+    let (net, decision) = a.opts.classifier(l.net.clone())?;
     let ids: Vec<usize> = (0..l.inputs.nrows()).collect();
     let mut results = Vec::new();
     for &m in &a.methods {
-        let certifier = build_certifier(m, &a.opts, norm, l.net.clone(), l.domain.clone(), &l.header)?;
+        let certifier = build_certifier(m, &a.opts, norm, net.clone(), decision, l.domain.clone(), &l.header)?;
         let pb = progress_bar(ids.len(), certifier.method());
         let start = std::time::Instant::now();
         let certs = certifier.certify(Batch { inputs: l.inputs.view(), row_ids: &ids }, &pb)?;

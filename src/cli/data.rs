@@ -18,9 +18,9 @@ pub struct SynthArgs {
     /// Seed; every row is a function of (seed, row index).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output CSV.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Output CSV file.
+    #[arg(long, alias = "out")]
+    pub output: PathBuf,
 }
 
 pub fn data(c: DataCommand) -> Result<()> {
@@ -29,8 +29,9 @@ pub fn data(c: DataCommand) -> Result<()> {
             if a.rows == 0 {
                 bail!("--rows must be at least 1");
             }
-            rp::data::synth::write_synth_medical(create(&a.out)?, a.rows, a.seed)?;
-            eprintln!("wrote {} rows to {}", a.rows, a.out.display());
+            super::args::check_output_file(&a.output, &["csv"])?;
+            rp::data::synth::write_synth_medical(create(&a.output)?, a.rows, a.seed)?;
+            eprintln!("wrote {} rows to {}", a.rows, a.output.display());
             Ok(())
         }
     }

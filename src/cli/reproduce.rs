@@ -1,5 +1,5 @@
 //! `rp reproduce ape`: the paper's §5 in one command (SPEC §4.1).
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use rp::data::card::ModelCard;
 use rp::experiment::ape::{run, Config};
@@ -16,9 +16,9 @@ pub enum ReproduceCommand {
 
 #[derive(Args)]
 pub struct ApeReproArgs {
-    /// Output folder.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Output folder (created; checked before the run starts).
+    #[arg(long, alias = "out")]
+    pub output: PathBuf,
     /// A few minutes on 2 cores: 20 000 rows, 400 augmented records, smaller boundary and mode subsets.
     #[arg(long)]
     pub quick: bool,
@@ -91,16 +91,22 @@ pub fn reproduce(c: ReproduceCommand) -> Result<()> {
     if let Some(dir) = &a.model_dir {
         let net = rp::net::read_onnx(&dir.join("model.onnx"))?;
         let card = ModelCard::read(&dir.join("card.json"))?;
-        cfg.model = Some((net, card));
+        // the model's own B (its training data's 90th percentile), not the one this run's data gives
+        let log_path = dir.join("train.json");
+        let log: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&log_path).with_context(|| format!("reading {} (written by rp train)", log_path.display()))?)
+            .with_context(|| format!("{} is not valid JSON", log_path.display()))?;
+        let Some(b) = log["threshold"].as_f64() else { bail!("{} has no numeric 'threshold' (B); it is written by rp train", log_path.display()) };
+        cfg.model = Some((net, card, b));
     }
+    super::args::check_output_dir(&a.output)?;
     let start = std::time::Instant::now();
     let bars = Bars(Mutex::new(None));
     let outcome = run(&cfg, &bars)?;
     if let Some(b) = bars.0.lock().expect("progress lock").take() {
         b.finish_and_clear();
     }
-    let text = write(&outcome, &cfg, &a.out).with_context(|| format!("writing into {}", a.out.display()))?;
+    let text = write(&outcome, &cfg, &a.output).with_context(|| format!("writing into {}", a.output.display()))?;
     println!("{text}");
-    eprintln!("wrote {} (report.md, table1.*, fig1.*, fig4.*, expansion.*, modes.*, model/) in {:.1} s", a.out.display(), start.elapsed().as_secs_f64());
+    eprintln!("wrote {} (report.md, table1.*, fig1.*, fig4.*, expansion.*, modes.*, model/) in {:.1} s", a.output.display(), start.elapsed().as_secs_f64());
     Ok(())
 }

@@ -13,9 +13,9 @@ pub struct TrainArgs {
     /// Raw records (CSV with a header of feature names), e.g. from `rp data synth-medical`.
     #[arg(long)]
     pub data: PathBuf,
-    /// Output folder: model.onnx, card.json, train.json.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Output folder: model.onnx, card.json, train.json (created; checked before training starts).
+    #[arg(long, alias = "out")]
+    pub output: PathBuf,
     /// Numeric features, standardized (default: the synthetic medical data's).
     #[arg(long, value_delimiter = ',')]
     pub numeric: Option<Vec<String>>,
@@ -63,6 +63,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     if !(a.train_fraction > 0.0 && a.train_fraction < 1.0) || !(a.quantile > 0.0 && a.quantile < 1.0) {
         bail!("--train-fraction and --quantile must lie in (0, 1)");
     }
+    super::args::check_output_dir(&a.output)?;
     let table = RawTable::read(&a.data)?;
     let n_train = ((table.records.len() as f64) * a.train_fraction).round() as usize;
     if n_train == 0 || n_train == table.records.len() {
@@ -92,6 +93,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             (lab(&train)?, lab(&test)?, CLASSES.iter().map(|s| s.to_string()).collect(), Some(b))
         }
     };
+    train.check_numeric(&refs(&numeric)).map_err(err)?; // bad cells by their line and column
     let card = ModelCard::fit(&train.header, &train.records, &refs(&numeric), &refs(&categorical), &[a.sensitive.as_str()], &refs(&classes)).map_err(err)?;
     let train_x = card.transform_table(&train, &a.data)?;
     let test_x = card.transform_table(&test, &a.data)?;
@@ -110,16 +112,16 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let (net, log) = train_mlp(train_x.view(), &train_y, &opts)?;
     let secs = start.elapsed().as_secs_f64();
     let (train_acc, test_acc) = (accuracy(&net, train_x.view(), &train_y), accuracy(&net, test_x.view(), &test_y));
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-    rp::net::write_onnx(&net, &a.out.join("model.onnx"))?;
-    serde_json::to_writer_pretty(create(&a.out.join("card.json"))?, &card)?;
+    std::fs::create_dir_all(&a.output).with_context(|| format!("cannot create {}", a.output.display()))?;
+    rp::net::write_onnx(&net, &a.output.join("model.onnx"))?;
+    serde_json::to_writer_pretty(create(&a.output.join("card.json"))?, &card)?;
     let summary = serde_json::json!({
         "data": a.data, "options": opts, "threshold": threshold, "train_rows": train_y.len(), "test_rows": test_y.len(),
         "train_accuracy": train_acc, "test_accuracy": test_acc, "seconds": secs,
         "zero_first_layer_weights": log.zero_first_layer_weights, "first_layer_weights": log.first_layer_weights,
         "final_loss": log.epoch_loss.last(),
     });
-    serde_json::to_writer_pretty(create(&a.out.join("train.json"))?, &summary)?;
+    serde_json::to_writer_pretty(create(&a.output.join("train.json"))?, &summary)?;
     eprintln!(
         "trained {}→{}→{} in {secs:.1} s: train accuracy {:.4}, test accuracy {:.4}{}; {} of {} first-layer weights are zero; wrote {}",
         card.input_dim(),
@@ -130,7 +132,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         threshold.map_or(String::new(), |b| format!(" (label: {} > B = {b})", a.sensitive)),
         log.zero_first_layer_weights,
         log.first_layer_weights,
-        a.out.display()
+        a.output.display()
     );
     Ok(())
 }

@@ -111,15 +111,20 @@ impl ModelCard {
     /// Model inputs of one raw record given as (column name → text) in any column order; every card
     /// feature must be present, numbers finite, categories known.
     pub fn transform(&self, header: &[String], record: &[String]) -> std::result::Result<Vec<f64>, String> {
+        self.transform_at(header, record).map_err(|(_, reason)| reason)
+    }
+
+    /// As [`Self::transform`], the error with the 0-based column of the offending cell.
+    pub fn transform_at(&self, header: &[String], record: &[String]) -> std::result::Result<Vec<f64>, (usize, String)> {
         let mut out = Vec::with_capacity(self.input_dim());
         for f in &self.features {
-            let k = header.iter().position(|h| h == f.name()).ok_or_else(|| format!("missing column '{}'", f.name()))?;
+            let k = header.iter().position(|h| h == f.name()).ok_or_else(|| (0, format!("missing column '{}'", f.name())))?;
             let cell = record[k].trim();
             match f {
                 Feature::Numeric { name, mean, std, .. } => {
-                    let v: f64 = cell.parse().map_err(|_| format!("'{cell}' ({name}) is not a number"))?;
+                    let v: f64 = cell.parse().map_err(|_| (k, format!("'{cell}' ({name}) is not a number")))?;
                     if !v.is_finite() {
-                        return Err(format!("'{cell}' ({name}) is not finite"));
+                        return Err((k, format!("'{cell}' ({name}) is not finite")));
                     }
                     out.push((v - mean) / std);
                 }
@@ -127,7 +132,7 @@ impl ModelCard {
                     let i = categories
                         .iter()
                         .position(|c| c == cell)
-                        .ok_or_else(|| format!("'{cell}' is not a category of {name} ({})", categories.join(", ")))?;
+                        .ok_or_else(|| (k, format!("'{cell}' is not a category of {name} ({})", categories.join(", "))))?;
                     out.extend((0..categories.len()).map(|j| (j == i) as u8 as f64));
                 }
             }

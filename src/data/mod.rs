@@ -30,6 +30,10 @@ pub fn read_inputs_from(reader: impl std::io::Read, path: &Path, expected_cols: 
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
     let csv_err = |line: u64, column: usize, reason: String| Error::Csv { path: path.into(), line, column, reason };
     let all: Vec<String> = rdr.headers().map_err(|e| csv_err(1, 0, e.to_string()))?.iter().map(String::from).collect();
+    // a first line of numbers is a data row without a header: refuse, or it would be lost silently
+    if !all.is_empty() && all.iter().all(|h| h.parse::<f64>().is_ok()) {
+        return Err(csv_err(1, 1, "the first line holds numbers, not column names: the file has no header row; add one (e.g. x0,x1,…)".into()));
+    }
     let label_col = match all.iter().filter(|h| h.as_str() == "label").count() {
         0 => None,
         1 if all.len() == expected_cols + 1 => all.iter().position(|h| h == "label"),
@@ -113,5 +117,12 @@ mod tests {
         let e = read("a,label,b\n1,x,3\n", 2).unwrap_err().to_string();
         assert!(e.contains("line 2, column 2") && e.contains("not a class index"), "{e}");
         assert!(read("a,b\n", 2).is_err());
+    }
+
+    /// Issue 12.5: a file without a header used to lose its first row silently.
+    #[test]
+    fn a_missing_header_is_an_error() {
+        let e = read("1,2\n3,4\n", 2).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("no header row"), "{e}");
     }
 }

@@ -107,7 +107,7 @@ pub fn write_synth_medical(mut out: impl Write, rows: u64, seed: u64) -> std::io
 /// `rows` synthetic records as a raw table.
 pub fn synth_table(rows: u64, seed: u64) -> super::raw::RawTable {
     let rng = Philox::new(seed);
-    super::raw::RawTable { header: COLUMNS.iter().map(|c| c.to_string()).collect(), records: (0..rows).map(|r| record(&rng, r)).collect() }
+    super::raw::RawTable::new(COLUMNS.iter().map(|c| c.to_string()).collect(), (0..rows).map(|r| record(&rng, r)).collect())
 }
 
 #[cfg(test)]

@@ -43,7 +43,8 @@ pub struct Config {
     pub mode_grid_step: f64,
     pub milp_time_limit: f64,
     /// Use this model and card instead of training.
-    pub model: Option<(Network, ModelCard)>,
+    /// A shipped model, its card and its own threshold B (from its train.json) instead of training.
+    pub model: Option<(Network, ModelCard, f64)>,
 }
 
 impl Config {
@@ -186,11 +187,13 @@ pub fn run(cfg: &Config, phases: &dyn Phases) -> crate::Result<Outcome> {
     let data = prepare(cfg.rows, cfg.seed)?;
     lap("data", &mut timings);
     let (net, card, train_log, data) = match &cfg.model {
-        Some((net, card)) => {
-            // re-express the test split with the given card
+        Some((net, card, b)) => {
+            // re-express the test split with the given card, and label it with the model's own B
             let test_x = card.transform_table(&data.test_raw, std::path::Path::new("<synthetic data>"))?;
             let attr = crate::ape::Attribute::from_card(card, super::data::SENSITIVE)?;
-            (net.clone(), card.clone(), None, ApeData { test_x, attr, card: card.clone(), ..data })
+            let mut data = ApeData { test_x, attr, card: card.clone(), ..data };
+            data.relabel(*b)?;
+            (net.clone(), card.clone(), None, data)
         }
         None => {
             phases.phase("training", 1);
@@ -326,7 +329,7 @@ fn augmented(cfg: &Config, net: &Network, data: &ApeData, phases: &dyn Phases) -
         for c in &certifiers {
             c.options.validate()?;
         }
-        let deciders: Vec<_> = certifiers.iter().map(SmoothingCertifier::decider).collect();
+        let deciders: Vec<_> = certifiers.iter().map(SmoothingCertifier::decider).collect::<crate::Result<_>>()?;
         let mut these: Vec<AugRun> = alphas
             .iter()
             .map(|&alpha| AugRun {
@@ -347,8 +350,8 @@ fn augmented(cfg: &Config, net: &Network, data: &ApeData, phases: &dyn Phases) -
                 .enumerate()
                 .map(|(j, &i)| LineRecord { x: data.test_x.row(i), row: i as u64, values: &values[g * 16 + j] })
                 .collect();
-            let sel = sampler.counts(&recs, k, Phase::Selection, cfg.n0);
-            let est = sampler.counts(&recs, k, Phase::Estimation, n);
+            let sel = sampler.counts(&recs, k, Phase::Selection, cfg.n0)?;
+            let est = sampler.counts(&recs, k, Phase::Estimation, n)?;
             for (r, (s, e)) in sel.iter().zip(&est).enumerate() {
                 let index = g * 16 + r;
                 for (run, c) in these.iter_mut().zip(&deciders) {
@@ -404,7 +407,7 @@ fn expansion(cfg: &Config, net: &Network, data: &ApeData, runs: &[AugRun], recor
         let mut found = Vec::new();
         for group in subset.chunks(4) {
             let recs: Vec<LineRecord> = group.iter().map(|&i| LineRecord { x: data.test_x.row(i), row: i as u64, values: &fit_values }).collect();
-            for counts in sampler.counts(&recs, k, Phase::Estimation, n_big) {
+            for counts in sampler.counts(&recs, k, Phase::Estimation, n_big)? {
                 let p: Vec<f64> = counts.iter().map(|c| c[1] as f64 / n_big as f64).collect();
                 found.extend(probit_crossing(&fit_grid, &p));
             }
@@ -424,7 +427,7 @@ fn expansion(cfg: &Config, net: &Network, data: &ApeData, runs: &[AugRun], recor
         for (g, group) in chosen.chunks(64).enumerate() {
             let recs: Vec<LineRecord> =
                 group.iter().enumerate().map(|(q, &(r, _))| LineRecord { x: data.test_x.row(records[r]), row: records[r] as u64, values: &values[g * 64 + q] }).collect();
-            for c in sampler.counts(&recs, k, Phase::Estimation, n_big) {
+            for c in sampler.counts(&recs, k, Phase::Estimation, n_big)? {
                 let hits = c[0][1];
                 if clopper_pearson_upper(hits, n_big, level) < 0.5 {
                     failures += 1;

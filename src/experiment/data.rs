@@ -78,6 +78,19 @@ pub fn prepare(rows: u64, seed: u64) -> crate::Result<ApeData> {
     })
 }
 
+impl ApeData {
+    /// Labels the test split with threshold `b` (BMI > b) — a shipped model's own B, which the data
+    /// of a run at another scale would estimate differently. (The training split only feeds training,
+    /// which a shipped model skips.)
+    pub fn relabel(&mut self, b: f64) -> crate::Result<()> {
+        let here = Path::new("<synthetic data>");
+        let bad = |reason: String| crate::Error::Data { path: here.into(), reason };
+        self.threshold = b;
+        self.test_y = self.test_raw.numeric_column(SENSITIVE).map_err(bad)?.iter().map(|&v| (v > b) as usize).collect();
+        Ok(())
+    }
+}
+
 /// The paper's training recipe (SPEC §4.1), with the BMI input exempt from the ℓ1 penalty.
 pub fn paper_train_options(data: &ApeData, seed: u64) -> TrainOptions {
     TrainOptions { hidden: 64, epochs: 100, batch: 128, learning_rate: 0.01, l1: 1e-2, l1_exempt: vec![data.attr.index], noise_sigma: 0.0, seed }

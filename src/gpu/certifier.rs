@@ -74,7 +74,7 @@ impl Certifier for GpuBoundCertifier {
                 }
             }
             ok
-        });
+        })?;
         match failure.into_inner().expect("lock") {
             Some(e) => Err(crate::Error::Option(format!("GPU certification failed: {e}"))),
             None => Ok(certs),

@@ -51,6 +51,8 @@ pub enum ElemOp {
     Mul,
     /// h / v (v ≠ 0)
     Div,
+    /// h / √v (v > 0): BatchNormalization's division by √(var + ε), kept exact (√ rounds)
+    DivSqrt,
 }
 
 impl ElemOp {
@@ -61,6 +63,7 @@ impl ElemOp {
             ElemOp::Sub | ElemOp::SubFrom => "Sub",
             ElemOp::Mul => "Mul",
             ElemOp::Div => "Div",
+            ElemOp::DivSqrt => "BatchNormalization",
         }
     }
 }
@@ -81,6 +84,9 @@ impl Elementwise {
         if op == ElemOp::Div && value.iter().any(|&v| v == 0.0) {
             return Err(crate::Error::OnnxModel("division by a constant that contains 0".into()));
         }
+        if op == ElemOp::DivSqrt && value.iter().any(|&v| !(v > 0.0)) {
+            return Err(crate::Error::OnnxModel("a variance + ε that is not positive".into()));
+        }
         Ok(Elementwise { op, value })
     }
 
@@ -98,6 +104,7 @@ impl Elementwise {
             ElemOp::SubFrom => v - h,
             ElemOp::Mul => h * v,
             ElemOp::Div => h / v,
+            ElemOp::DivSqrt => h / v.sqrt(),
         }
     }
 
@@ -120,16 +127,20 @@ impl Elementwise {
             ElemOp::SubFrom => (Array1::from_elem(n, -1.0), self.value.clone()),
             ElemOp::Mul => (self.value.clone(), Array1::zeros(n)),
             ElemOp::Div => (self.value.mapv(|v| 1.0 / v), Array1::zeros(n)),
+            ElemOp::DivSqrt => (self.value.mapv(|v| 1.0 / v.sqrt()), Array1::zeros(n)),
         }
     }
 
     /// The exact map is h ↦ a ⊙ h + b with b = the returned shift exactly and |a − scale| ≤ the
     /// returned error bound elementwise (0 except for a division, whose scale fl(1/v) is within
-    /// 2u·|fl(1/v)| + η of 1/v; FP-1). For the sound backward pass (FP-5).
+    /// 2u·|fl(1/v)| + η of 1/v, and a division by √v, whose fl(1/fl(√v)) is within 4u·|·| + η of 1/√v:
+    /// two correctly rounded operations; FP-1). For the sound backward pass (FP-5).
     pub fn scale_shift_with_error(&self) -> (Array1<f64>, Array1<f64>, Array1<f64>) {
+        use crate::rigor::{up, MIN_SUBNORMAL, UNIT_ROUNDOFF};
         let (scale, shift) = self.as_scale_shift();
         let err = match self.op {
-            ElemOp::Div => scale.mapv(|s| crate::rigor::up(2.0 * crate::rigor::UNIT_ROUNDOFF * s.abs()) + crate::rigor::MIN_SUBNORMAL),
+            ElemOp::Div => scale.mapv(|s| up(2.0 * UNIT_ROUNDOFF * s.abs()) + MIN_SUBNORMAL),
+            ElemOp::DivSqrt => scale.mapv(|s| up(4.0 * UNIT_ROUNDOFF * s.abs()) + MIN_SUBNORMAL),
             ElemOp::Add | ElemOp::Sub | ElemOp::SubFrom | ElemOp::Mul => Array1::zeros(self.dim()),
         };
         (scale, shift, err)
@@ -149,6 +160,12 @@ impl Elementwise {
             ElemOp::Mul => (down(u * v), up(l * v)),
             ElemOp::Div if v > 0.0 => (down(l / v), up(u / v)),
             ElemOp::Div => (down(u / v), up(l / v)),
+            ElemOp::DivSqrt => {
+                // √v ∈ [s_lo, s_hi] (FP-1); h/s is smallest at the larger s for h ≥ 0, the smaller for h < 0
+                let r = v.sqrt();
+                let (s_lo, s_hi) = (down(r), up(r));
+                (down(l / if l >= 0.0 { s_hi } else { s_lo }), up(u / if u >= 0.0 { s_lo } else { s_hi }))
+            }
         };
         (if lo.is_nan() { f64::NEG_INFINITY } else { lo }, if hi.is_nan() { f64::INFINITY } else { hi })
     }
@@ -168,18 +185,32 @@ pub enum Layer {
     Reshape { shape: Vec<usize> },
 }
 
+/// What the model file applies after the last layer. Every method works on the outputs of `layers`
+/// (the logits): a Softmax or LogSoftmax head is strictly increasing in each logit given the others
+/// and keeps the argmax, so answers and radii are unchanged; only bounds on outputs differ (`rp bounds`
+/// bounds the logits and says so).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Head {
+    #[default]
+    Logits,
+    Softmax,
+    LogSoftmax,
+}
+
 /// A feed-forward network: `layers` applied in order to a flat input of `input_shape`'s size.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
     /// Per-sample input shape (without the batch dimension).
     pub input_shape: Vec<usize>,
     pub layers: Vec<Layer>,
+    /// A final Softmax / LogSoftmax of the file, not part of `layers` (see [`Head`]).
+    pub head: Head,
 }
 
 impl Network {
     /// Builds a network and checks that consecutive layer sizes agree.
     pub fn new(input_shape: Vec<usize>, layers: Vec<Layer>) -> crate::Result<Self> {
-        let net = Network { input_shape, layers };
+        let net = Network { input_shape, layers, head: Head::Logits };
         net.boundary_dims()?;
         Ok(net)
     }
@@ -303,6 +334,24 @@ impl Network {
         }
     }
 
+    /// A two-class network for a single-logit binary model (BCE-style): appends the exact affine map
+    /// y ↦ (t, y), so that argmax answers class 1 exactly when the logit y exceeds t and class 0
+    /// otherwise (also at y = t: ties go to the lower index). t = 0 is sigmoid(y) > ½.
+    pub fn threshold_head(&self, t: f64) -> crate::Result<Network> {
+        if self.output_dim() != 1 {
+            return Err(crate::Error::Option(format!("--decision threshold needs a model with one output (a logit); this one has {}", self.output_dim())));
+        }
+        if !t.is_finite() {
+            return Err(crate::Error::Option(format!("--threshold must be a finite number, got {t}")));
+        }
+        if self.head != Head::Logits {
+            return Err(crate::Error::Option("the model ends in a Softmax over one output, which is the constant 1: it answers nothing".into()));
+        }
+        let mut layers = self.layers.clone();
+        layers.push(Layer::Affine(Affine::new(ndarray::array![[0.0], [1.0]], ndarray::array![t, 0.0])));
+        Network::new(self.input_shape.clone(), layers)
+    }
+
     /// The network with every run of elementwise layers that feeds an affine layer folded into it
     /// (W·diag(scale), b + W·shift) in round-to-nearest f64: the same function up to rounding, cheaper
     /// to sample. Only for consumers that evaluate in floating point and prove nothing (smoothing's
@@ -340,7 +389,7 @@ impl Network {
                 }
             }
         }
-        Network { input_shape: self.input_shape.clone(), layers }
+        Network { input_shape: self.input_shape.clone(), layers, head: self.head }
     }
 
     /// A one-line shape, e.g. `11→64→2 (1 ReLU layer, 64 ReLUs)`: the input shape, then the output size
@@ -357,8 +406,13 @@ impl Network {
             }
         }
         let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {many}") };
+        let head = match self.head {
+            Head::Logits => "",
+            Head::Softmax => " + Softmax",
+            Head::LogSoftmax => " + LogSoftmax",
+        };
         format!(
-            "{} ({}, {})",
+            "{}{head} ({}, {})",
             dims.join("→"),
             plural(relu_layers, "ReLU layer", "ReLU layers"),
             plural(self.relu_count(), "ReLU", "ReLUs")

@@ -4,7 +4,7 @@
 //! become exact [`Layer::Elementwise`] layers (never folded into a dense layer, which would round).
 //! Anything else is an error naming the node and its op.
 use super::onnx_proto::{self as pb, tensor_proto::DataType};
-use super::{Affine, ElemOp, Elementwise, Layer, Network};
+use super::{Affine, ElemOp, Elementwise, Head, Layer, Network};
 use crate::{Error, Result};
 use ndarray::{Array1, Array2};
 use prost::Message;
@@ -47,9 +47,13 @@ struct Activation {
 }
 
 struct Builder {
+    /// The default domain's opset (attribute defaults differ between versions).
+    opset: i64,
     consts: HashMap<String, Constant>,
     act: Activation,
     layers: Vec<Layer>,
+    /// A final Softmax / LogSoftmax (nothing may follow it).
+    head: Head,
 }
 
 fn from_model(model: &pb::ModelProto) -> Result<Network> {
@@ -65,7 +69,8 @@ fn from_model(model: &pb::ModelProto) -> Result<Network> {
         outs => return Err(Error::OnnxModel(format!("expected exactly one graph output, found {}", outs.len()))),
     };
     let input_shape = input.shape.clone();
-    let mut b = Builder { consts, act: input, layers: Vec::new() };
+    let opset = model.opset_import.iter().find(|o| matches!(o.domain(), "" | "ai.onnx")).map_or(13, |o| o.version());
+    let mut b = Builder { opset, consts, act: input, layers: Vec::new(), head: Head::Logits };
     for (i, node) in graph.node.iter().enumerate() {
         b.node(node, i)?;
     }
@@ -76,7 +81,9 @@ fn from_model(model: &pb::ModelProto) -> Result<Network> {
             b.act.name
         )));
     }
-    Network::new(input_shape, b.layers)
+    let mut net = Network::new(input_shape, b.layers)?;
+    net.head = b.head;
+    Ok(net)
 }
 
 fn check_opset(model: &pb::ModelProto) -> Result<()> {
@@ -224,6 +231,28 @@ impl Builder {
             return self.constant_node(node).map_err(err);
         }
         let inputs: Vec<&str> = node.input.iter().map(|s| s.as_str()).filter(|s| !s.is_empty()).collect();
+        // shape arithmetic (PyTorch's x.view(x.size(0), -1) exports Shape → Gather → Unsqueeze → Concat):
+        // the shape of the activation is known, so such nodes fold to constants and the chain goes on
+        if op == "Shape" && inputs == [self.act.name.as_str()] {
+            let full = self.full_shape();
+            let out = node.output.first().ok_or_else(|| err("Shape without output".into()))?.clone();
+            let c = Constant { dims: vec![full.len()], values: full.iter().map(|&d| d as f64).collect() };
+            self.consts.insert(out, slice_shape(c, node).map_err(err)?);
+            return Ok(());
+        }
+        if !inputs.is_empty() && inputs.iter().all(|s| self.consts.contains_key(*s)) {
+            let args: Vec<Constant> = inputs.iter().map(|s| self.consts[*s].clone()).collect();
+            let out = match node.output.as_slice() {
+                [o] => o.clone(),
+                outs => return Err(err(format!("expected one output, found {}", outs.len()))),
+            };
+            let folded = fold_constant(&op, node, &args).map_err(err)?;
+            self.consts.insert(out, folded);
+            return Ok(());
+        }
+        if self.head != Head::Logits {
+            return Err(err("a node after the final Softmax/LogSoftmax: the head must be the graph's last node".into()));
+        }
         let act_pos: Vec<usize> = (0..inputs.len()).filter(|&i| inputs[i] == self.act.name).collect();
         let unknown: Vec<&str> =
             inputs.iter().copied().filter(|s| *s != self.act.name && !self.consts.contains_key(*s)).collect();
@@ -278,12 +307,20 @@ impl Builder {
             }
             "Gemm" => self.gemm(node, pos, &consts).map_err(err)?,
             "Add" | "Sub" | "Mul" | "Div" => self.elementwise(&op, pos, &consts[0]).map_err(err)?,
-            other => {
-                return Err(err(format!(
-                    "op {other} is not supported (supported: MatMul, Gemm, Add, Sub, Mul, Div, Relu, Flatten, Reshape, \
-                     Identity, Constant)"
-                )))
+            "Clip" => self.clip(node, &inputs, pos).map_err(err)?,
+            "BatchNormalization" => self.batch_norm(node, pos, &consts).map_err(err)?,
+            "Softmax" | "LogSoftmax" => {
+                if self.act.shape.len() != 1 {
+                    return Err(err(format!("{op} over an activation of per-sample shape {:?}; only a final {op} over flat logits is supported", self.act.shape)));
+                }
+                let axis = attr_int(node, "axis", if self.opset >= 13 { -1 } else { 1 });
+                let rank = self.full_shape().len() as i64;
+                if !(axis == -1 || axis == rank - 1) {
+                    return Err(err(format!("{op} over axis {axis}; only the class axis (the last) is supported")));
+                }
+                self.head = if op == "Softmax" { Head::Softmax } else { Head::LogSoftmax };
             }
+            other => return Err(err(unsupported(other))),
         }
         self.act.name = out;
         Ok(())
@@ -403,6 +440,83 @@ impl Builder {
         self.dense(weight, bias)
     }
 
+    /// Clip with min 0 and no upper limit is max(0, h): a ReLU. Any other clip is refused.
+    fn clip(&mut self, node: &pb::NodeProto, inputs: &[&str], pos: usize) -> std::result::Result<(), String> {
+        if pos != 0 {
+            return Err("the clipped tensor must be the activation".into());
+        }
+        // opset ≥ 11: min and max are optional inputs; before, attributes
+        let named = |i: usize| node.input.get(i).map(|s| s.as_str()).filter(|s| !s.is_empty());
+        let scalar = |name: &str| -> std::result::Result<f64, String> {
+            let c = &self.consts[name];
+            match c.values.as_slice() {
+                [v] => Ok(*v),
+                _ => Err(format!("Clip bound '{name}' must be a scalar")),
+            }
+        };
+        let (lo, hi) = if self.opset >= 11 {
+            (named(1).map(scalar).transpose()?, named(2).map(scalar).transpose()?)
+        } else {
+            (attr(node, "min").and_then(|a| a.f).map(|f| f as f64), attr(node, "max").and_then(|a| a.f).map(|f| f as f64))
+        };
+        let _ = inputs;
+        let no_upper = hi.is_none_or(|h| h == f64::INFINITY || h >= f32::MAX as f64);
+        match lo {
+            Some(l) if l == 0.0 && no_upper => {
+                self.layers.push(Layer::Relu);
+                Ok(())
+            }
+            _ => Err(format!(
+                "Clip({}, {}) is not supported: only Clip(min = 0) with no maximum, which is ReLU (clamp(min=0)); \
+                 for a bounded activation such as ReLU6, export a plain ReLU",
+                lo.map_or("−∞".into(), |v| v.to_string()),
+                hi.map_or("∞".into(), |v| v.to_string())
+            )),
+        }
+    }
+
+    /// BatchNormalization in inference mode, y = (h − mean)/√(var + ε)·scale + B, as four exact
+    /// elementwise layers (each folded into the previous affine layer only where that is exact).
+    fn batch_norm(&mut self, node: &pb::NodeProto, pos: usize, consts: &[Constant]) -> std::result::Result<(), String> {
+        if pos != 0 || consts.len() != 4 {
+            return Err("expected inputs X (the activation), scale, B, mean, var".into());
+        }
+        if attr_int(node, "training_mode", 0) != 0 {
+            return Err("training_mode = 1: export the model in eval mode (model.eval())".into());
+        }
+        if node.output.len() > 1 {
+            return Err("running-statistics outputs (training mode): export the model in eval mode".into());
+        }
+        let eps = attr_float(node, "epsilon", 1e-5);
+        let n: usize = self.act.shape.iter().product();
+        // the channel axis is 1 in ONNX (the only axis of a flat activation)
+        let per = |c: &Constant, what: &str| -> std::result::Result<Vec<f64>, String> {
+            let ch = if self.act.shape.len() == 1 { n } else { self.act.shape[0] };
+            if c.values.len() != ch {
+                return Err(format!("{what} has {} values for {ch} channels", c.values.len()));
+            }
+            // broadcast per channel over the remaining per-sample axes
+            let inner = n / ch;
+            Ok((0..n).map(|i| c.values[i / inner]).collect())
+        };
+        let (scale, bias, mean, var) = (per(&consts[0], "scale")?, per(&consts[1], "B")?, per(&consts[2], "mean")?, per(&consts[3], "var")?);
+        let mut denom = Vec::with_capacity(n);
+        for &v in &var {
+            let s = v + eps;
+            // var + ε must be exact in f64 to keep the network exact (float32 values almost always are)
+            let bb = s - v;
+            if (v - (s - bb)) + (eps - bb) != 0.0 || !(s > 0.0) {
+                return Err(format!("var + epsilon = {v} + {eps} is not a positive binary64 number exactly"));
+            }
+            denom.push(s);
+        }
+        for (op, values) in [(ElemOp::Sub, mean), (ElemOp::DivSqrt, denom), (ElemOp::Mul, scale), (ElemOp::Add, bias)] {
+            let layer = Elementwise::new(op, Array1::from(values)).map_err(|e| e.to_string())?;
+            self.push_elementwise(layer);
+        }
+        Ok(())
+    }
+
     /// Appends W·h + b.
     fn dense(&mut self, weight: Array2<f64>, bias: Array1<f64>) -> std::result::Result<(), String> {
         if self.act.shape.len() != 1 {
@@ -433,16 +547,20 @@ impl Builder {
             _ => return Err("dividing a constant by the activation is not affine".into()),
         };
         let layer = Elementwise::new(op, v).map_err(|e| e.to_string().trim_start_matches("ONNX model: ").to_string())?;
-        // an affine layer just before (reshapes aside) absorbs the map when every folded weight and bias
-        // is exact in f64 (e.g. MatMul then Add: 0 + b); otherwise the map stays a layer of its own
+        self.push_elementwise(layer);
+        Ok(())
+    }
+
+    /// Appends an elementwise layer — folded into an affine layer just before it (reshapes aside) when
+    /// every folded weight and bias is exact in f64 (e.g. MatMul then Add: 0 + b).
+    fn push_elementwise(&mut self, layer: Elementwise) {
         if let Some(Layer::Affine(a)) = self.layers.iter_mut().rev().find(|l| !matches!(l, Layer::Reshape { .. })) {
             if let Some(folded) = fold_exactly(a, &layer) {
                 *a = folded;
-                return Ok(());
+                return;
             }
         }
         self.layers.push(Layer::Elementwise(layer));
-        Ok(())
     }
 }
 
@@ -474,6 +592,7 @@ fn fold_exactly(a: &Affine, e: &Elementwise) -> Option<Affine> {
                 row.mapv_inplace(|w| -w);
                 *b = exact_sum(-*b, v)?;
             }
+            ElemOp::DivSqrt => return None,
             ElemOp::Mul | ElemOp::Div => {
                 let f = |x: f64| if e.op == ElemOp::Mul { exact_mul(x, v) } else { exact_div(x, v) };
                 for w in row.iter_mut() {
@@ -489,6 +608,9 @@ fn fold_exactly(a: &Affine, e: &Elementwise) -> Option<Affine> {
 /// Broadcasts a constant to `full` (numpy rules, right-aligned) and returns it flattened, without any
 /// batch axis. The constant may not vary along the batch axis.
 fn broadcast(c: &Constant, full: &[usize]) -> std::result::Result<Vec<f64>, String> {
+    // leading axes of size 1 beyond the activation's rank broadcast away (Gemm's C of shape [1, N])
+    let extra = c.dims.len().saturating_sub(full.len());
+    let c = &if extra > 0 && c.dims[..extra].iter().all(|&d| d == 1) { Constant { dims: c.dims[extra..].to_vec(), values: c.values.clone() } } else { c.clone() };
     if c.dims.len() > full.len() {
         return Err(format!("constant of dims {:?} has more axes than the activation {full:?}", c.dims));
     }
@@ -516,4 +638,111 @@ fn broadcast(c: &Constant, full: &[usize]) -> std::result::Result<Vec<f64>, Stri
         }
     }
     Ok(out)
+}
+
+/// Why an op is refused, with what would work instead.
+fn unsupported(op: &str) -> String {
+    let hint = match op {
+        "Sigmoid" | "Tanh" | "Softsign" | "Softplus" | "Elu" | "Selu" | "Gelu" | "HardSigmoid" | "HardSwish" => {
+            "rp certifies piecewise-linear ReLU networks; train with ReLU (or Clip(min=0)) activations"
+        }
+        "LeakyRelu" | "PRelu" => "not supported yet: use ReLU activations",
+        "Conv" | "ConvTranspose" | "MaxPool" | "AveragePool" | "GlobalAveragePool" => "convolutional networks are not supported; dense (Gemm/MatMul) MLPs are",
+        "Dropout" => "export the model in eval mode (model.eval()), which removes Dropout",
+        _ => "supported: MatMul, Gemm, Add, Sub, Mul, Div, Relu, Clip(min=0), BatchNormalization (eval), Flatten, Reshape, Identity, a final Softmax/LogSoftmax, and shape arithmetic on constants",
+    };
+    format!("op {op} is not supported: {hint}")
+}
+
+/// The slice of a Shape node's result (opset 15 `start`/`end` attributes).
+fn slice_shape(c: Constant, node: &pb::NodeProto) -> std::result::Result<Constant, String> {
+    let n = c.values.len() as i64;
+    let norm = |v: i64| if v < 0 { (v + n).max(0) } else { v.min(n) } as usize;
+    let (start, end) = (norm(attr_int(node, "start", 0)), norm(attr_int(node, "end", n)));
+    let values: Vec<f64> = if start < end { c.values[start..end].to_vec() } else { vec![] };
+    Ok(Constant { dims: vec![values.len()], values })
+}
+
+/// Evaluates a node whose inputs are all constants (shape arithmetic): Gather, Unsqueeze, Squeeze,
+/// Concat, Cast, Identity, Shape, and Add/Sub/Mul/Div of equal shapes or with a scalar.
+fn fold_constant(op: &str, node: &pb::NodeProto, args: &[Constant]) -> std::result::Result<Constant, String> {
+    let axes_of = |c: Option<&Constant>| -> Vec<i64> {
+        match c {
+            Some(c) => c.values.iter().map(|&v| v as i64).collect(),
+            None => attr(node, "axes").map(|a| a.ints.clone()).unwrap_or_default(),
+        }
+    };
+    match op {
+        "Identity" | "Cast" => Ok(args[0].clone()),
+        "Shape" => slice_shape(Constant { dims: vec![args[0].dims.len()], values: args[0].dims.iter().map(|&d| d as f64).collect() }, node),
+        "Gather" => {
+            let (data, idx) = (&args[0], args.get(1).ok_or("Gather needs indices")?);
+            if data.dims.len() > 1 || attr_int(node, "axis", 0) != 0 {
+                return Err("Gather on constants is supported for 1-D data along axis 0 (shape arithmetic)".into());
+            }
+            let n = data.values.len() as i64;
+            let values = idx
+                .values
+                .iter()
+                .map(|&i| {
+                    let i = i as i64;
+                    let j = if i < 0 { i + n } else { i };
+                    (0..n).contains(&j).then(|| data.values[j as usize]).ok_or(format!("Gather index {i} out of range for {n} values"))
+                })
+                .collect::<std::result::Result<Vec<f64>, String>>()?;
+            Ok(Constant { dims: idx.dims.clone(), values })
+        }
+        "Unsqueeze" => {
+            let mut dims = args[0].dims.clone();
+            let mut axes = axes_of(args.get(1));
+            let rank = (dims.len() + axes.len()) as i64;
+            for a in axes.iter_mut() {
+                if *a < 0 {
+                    *a += rank;
+                }
+            }
+            axes.sort_unstable();
+            for &a in &axes {
+                if a < 0 || a as usize > dims.len() {
+                    return Err(format!("Unsqueeze axis {a} out of range"));
+                }
+                dims.insert(a as usize, 1);
+            }
+            Ok(Constant { dims, values: args[0].values.clone() })
+        }
+        "Squeeze" => {
+            let rank = args[0].dims.len() as i64;
+            let axes: Vec<usize> = axes_of(args.get(1)).iter().map(|&a| if a < 0 { a + rank } else { a } as usize).collect();
+            let dims = args[0].dims.iter().enumerate().filter(|&(k, &d)| !(d == 1 && (axes.is_empty() || axes.contains(&k)))).map(|(_, &d)| d).collect();
+            Ok(Constant { dims, values: args[0].values.clone() })
+        }
+        "Concat" => {
+            if args.iter().any(|c| c.dims.len() > 1) {
+                return Err("Concat on constants is supported for 1-D (or scalar) tensors (shape arithmetic)".into());
+            }
+            let values: Vec<f64> = args.iter().flat_map(|c| c.values.iter().copied()).collect();
+            Ok(Constant { dims: vec![values.len()], values })
+        }
+        "Add" | "Sub" | "Mul" | "Div" if args.len() == 2 => {
+            let (a, b) = (&args[0], &args[1]);
+            let n = a.values.len().max(b.values.len());
+            let get = |c: &Constant, i: usize| if c.values.len() == 1 { Some(c.values[0]) } else { c.values.get(i).copied() };
+            if !(a.values.len() == b.values.len() || a.values.len() == 1 || b.values.len() == 1) {
+                return Err(format!("{op} of constants of dims {:?} and {:?}", a.dims, b.dims));
+            }
+            let values = (0..n)
+                .map(|i| {
+                    let (x, y) = (get(a, i).unwrap(), get(b, i).unwrap());
+                    match op {
+                        "Add" => x + y,
+                        "Sub" => x - y,
+                        "Mul" => x * y,
+                        _ => x / y,
+                    }
+                })
+                .collect();
+            Ok(Constant { dims: if a.values.len() >= b.values.len() { a.dims.clone() } else { b.dims.clone() }, values })
+        }
+        other => Err(format!("op {other} on constant inputs is not supported (shape arithmetic supports Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Identity, Add/Sub/Mul/Div)")),
+    }
 }

@@ -1,7 +1,7 @@
 //! [`Network`] → ONNX (opset 13, IR 8): Gemm (transB = 1) per affine layer, Add/Sub/Mul/Div by a
 //! constant per elementwise layer, Relu, Reshape; float32 weights; a symbolic batch axis. The result opens in onnxruntime, auto_LiRPA and Marabou.
 use super::onnx_proto as pb;
-use super::{ElemOp, Layer, Network};
+use super::{ElemOp, Head, Layer, Network};
 use crate::{Error, Result};
 use prost::Message;
 use std::path::Path;
@@ -34,13 +34,25 @@ pub fn write_onnx_bytes(net: &Network) -> Result<Vec<u8>> {
                 nodes.push(node("Gemm", &[&current, &w, &b], &out, &format!("gemm_{i}"), vec![int_attr("transB", 1)]));
                 shape = vec![a.out_dim()];
             }
+            Layer::Elementwise(e) if e.op == ElemOp::DivSqrt => {
+                // h/√v exactly: BatchNormalization with mean 0, scale 1, bias 0, var v and ε 0
+                let n = e.dim();
+                let names = [format!("bn_scale{i}"), format!("bn_bias{i}"), format!("bn_mean{i}"), format!("bn_var{i}")];
+                inits.push(f32_tensor(&names[0], &[n], std::iter::repeat_n(1.0, n), i)?);
+                inits.push(f32_tensor(&names[1], &[n], std::iter::repeat_n(0.0, n), i)?);
+                inits.push(f32_tensor(&names[2], &[n], std::iter::repeat_n(0.0, n), i)?);
+                inits.push(f32_tensor(&names[3], &[n], e.value.iter().copied(), i)?);
+                let eps = pb::AttributeProto { name: Some("epsilon".into()), f: Some(0.0), r#type: Some(pb::attribute_proto::AttributeType::Float as i32), ..Default::default() };
+                let inputs: Vec<&str> = std::iter::once(current.as_str()).chain(names.iter().map(|s| s.as_str())).collect();
+                nodes.push(node("BatchNormalization", &inputs, &out, &format!("batchnorm_{i}"), vec![eps]));
+            }
             Layer::Elementwise(e) => {
                 let c = format!("c{i}");
                 let dims: Vec<usize> = std::iter::once(1).chain(shape.iter().copied()).collect();
                 inits.push(f32_tensor(&c, &dims, e.value.iter().copied(), i)?);
                 let inputs: [&str; 2] = match e.op {
                     ElemOp::SubFrom => [&c, &current],
-                    ElemOp::Add | ElemOp::Sub | ElemOp::Mul | ElemOp::Div => [&current, &c],
+                    ElemOp::Add | ElemOp::Sub | ElemOp::Mul | ElemOp::Div | ElemOp::DivSqrt => [&current, &c],
                 };
                 let name = format!("{}_{i}", e.op.onnx_name().to_lowercase());
                 nodes.push(node(e.op.onnx_name(), &inputs, &out, &name, vec![]));
@@ -61,6 +73,14 @@ pub fn write_onnx_bytes(net: &Network) -> Result<Vec<u8>> {
             }
         }
         current = out;
+    }
+    match net.head {
+        Head::Logits => {}
+        Head::Softmax | Head::LogSoftmax => {
+            let op = if net.head == Head::Softmax { "Softmax" } else { "LogSoftmax" };
+            let out = "head".to_string();
+            nodes.push(node(op, &[&current], &out, "head", vec![int_attr("axis", -1)]));
+        }
     }
     if let Some(last) = nodes.last_mut() {
         last.output = vec!["output".into()];

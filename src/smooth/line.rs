@@ -15,7 +15,7 @@
 //!   failures of different points are independent, so their number is comparable with α × queries.
 //!   Only inputs whose first-layer column is non-zero are drawn: the others cannot change any output, so
 //!   the distribution of every answer is unchanged, and a model that reads few inputs is cheap to smooth.
-use super::sampler::{fill_noisy_inputs, forward_block, NoisyRecord, Phase, BLOCK};
+use super::sampler::{add_counts, class_or_overflow, fill_noisy_inputs, forward_block, without_overflow, NoisyRecord, Phase, BLOCK};
 use crate::net::{Layer, Network};
 use crate::rng::Philox;
 use crate::spec::Decision;
@@ -83,11 +83,17 @@ impl<'a> LineSampler<'a> {
     /// For each record and each of its attribute values v_j (model units), the class counts over `n`
     /// draws of `phase` at x₀ with x₀_k replaced by v_j: `out[record][j][class]`. Work is split over
     /// (record, block of samples), so a call with many records keeps every core busy.
-    pub fn counts(&self, records: &[LineRecord], k: usize, phase: Phase, n: u64) -> Vec<Vec<Vec<u64>>> {
-        match self.noise {
+    /// An error names the record when some draw's outputs are not finite.
+    pub fn counts(&self, records: &[LineRecord], k: usize, phase: Phase, n: u64) -> crate::Result<Vec<Vec<Vec<u64>>>> {
+        let with_overflow = match self.noise {
             GridNoise::Shared => self.counts_shared(records, k, phase, n),
             GridNoise::Independent => self.counts_independent(records, k, phase, n),
-        }
+        };
+        with_overflow
+            .into_iter()
+            .zip(records)
+            .map(|(grid, rec)| grid.into_iter().map(|c| without_overflow(c, rec.row, n)).collect())
+            .collect()
     }
 
     fn counts_independent(&self, records: &[LineRecord], k: usize, phase: Phase, n: u64) -> Vec<Vec<Vec<u64>>> {
@@ -95,16 +101,22 @@ impl<'a> LineSampler<'a> {
         assert!(records.iter().all(|r| r.values.len() <= MAX_GRID_POINTS), "at most 2^20 grid points per record");
         let Layer::Affine(first) = &self.net.layers[self.first] else { unreachable!("checked in new") };
         let blocks = n.div_ceil(BLOCK);
-        let tasks: Vec<(usize, usize, u64)> = records
-            .iter()
-            .enumerate()
-            .flat_map(|(r, rec)| (0..rec.values.len()).flat_map(move |j| (0..blocks).map(move |b| (r, j, b * BLOCK))))
-            .collect();
-        let parts: Vec<(usize, usize, Vec<u64>)> = tasks
-            .par_iter()
+        // (record, grid point, block) tasks, summed by a fold: memory O(threads·records·grid·K) for any n
+        let offsets: Vec<u64> = records.iter().scan(0u64, |acc, r| {
+            let o = *acc;
+            *acc += r.values.len() as u64 * blocks;
+            Some(o)
+        }).collect();
+        let total = records.iter().map(|r| r.values.len() as u64 * blocks).sum::<u64>();
+        let zero = || records.iter().map(|r| vec![vec![0u64; classes + 1]; r.values.len()]).collect::<Vec<_>>();
+        (0..total)
+            .into_par_iter()
             .map_init(
                 || self.buffers(),
-                |ws, &(r, j, start)| {
+                |ws, t| {
+                    let r = offsets.partition_point(|&o| o <= t) - 1;
+                    let local = t - offsets[r];
+                    let (j, start) = ((local / blocks) as usize, (local % blocks) * BLOCK);
                     let rec = &records[r];
                     let len = BLOCK.min(n - start) as usize;
                     let mut x = rec.x.to_owned();
@@ -119,19 +131,23 @@ impl<'a> LineSampler<'a> {
                     let mut pre = ws.acts[0].slice_mut(ndarray::s![..len, ..]);
                     general_mat_mul(1.0, &z, &self.active_cols_t, 0.0, &mut pre);
                     pre += &base.view().insert_axis(Axis(0));
-                    let mut counts = vec![0u64; classes];
+                    let mut counts = vec![0u64; classes + 1];
                     self.finish(&mut ws.acts, len, |c| counts[c] += 1);
                     (r, j, counts)
                 },
             )
-            .collect();
-        let mut out: Vec<Vec<Vec<u64>>> = records.iter().map(|r| vec![vec![0u64; classes]; r.values.len()]).collect();
-        for (r, j, c) in parts {
-            for (o, v) in out[r][j].iter_mut().zip(c) {
-                *o += v;
-            }
-        }
-        out
+            .fold(zero, |mut acc, (r, j, c)| {
+                add_counts(&mut acc[r][j], &c);
+                acc
+            })
+            .reduce(zero, |mut a, b| {
+                for (ra, rb) in a.iter_mut().zip(&b) {
+                    for (x, y) in ra.iter_mut().zip(rb) {
+                        add_counts(x, y);
+                    }
+                }
+                a
+            })
     }
 
     /// Buffers for one block: the first layer's output and every later boundary, and the normals.
@@ -156,13 +172,13 @@ impl<'a> LineSampler<'a> {
                     let row = row.to_slice().expect("standard layout");
                     *l = b + row.iter().zip(pre).map(|(&wv, &p)| wv * p.max(0.0)).sum::<f64>();
                 }
-                answer(self.decision.decide(logits.view()).0);
+                answer(class_or_overflow(self.decision, logits.view()));
             }
             return;
         }
         forward_block(&self.net.layers[self.first + 1..], acts, len);
         for logits in acts.last().expect("the first layer's output at least").slice(ndarray::s![..len, ..]).outer_iter() {
-            answer(self.decision.decide(logits).0);
+            answer(class_or_overflow(self.decision, logits));
         }
     }
 
@@ -170,25 +186,32 @@ impl<'a> LineSampler<'a> {
         let classes = self.net.output_dim();
         let Layer::Affine(first) = &self.net.layers[self.first] else { unreachable!("checked in new") };
         let wk: Array1<f64> = first.weight.column(k).to_owned();
-        let tasks: Vec<(usize, u64)> = (0..records.len()).flat_map(|r| (0..n.div_ceil(BLOCK)).map(move |b| (r, b * BLOCK))).collect();
-        let parts: Vec<(usize, Vec<u64>)> = tasks
-            .par_iter()
-            .map(|&(r, start)| {
+        let blocks = n.div_ceil(BLOCK);
+        let total = records.len() as u64 * blocks;
+        let zero = || records.iter().map(|r| vec![vec![0u64; classes + 1]; r.values.len()]).collect::<Vec<_>>();
+        (0..total)
+            .into_par_iter()
+            .map(|t| {
+                let (r, start) = ((t / blocks) as usize, (t % blocks) * BLOCK);
                 let len = BLOCK.min(n - start) as usize;
                 let rec = &records[r];
                 let ts: Vec<f64> = rec.values.iter().map(|&v| v - rec.x[k]).collect();
                 (r, self.block_counts(&NoisyRecord { x: rec.x, row: rec.row }, &wk, &ts, phase, start, len))
             })
-            .collect();
-        let mut out: Vec<Vec<Vec<u64>>> = records.iter().map(|r| vec![vec![0u64; classes]; r.values.len()]).collect();
-        for (r, c) in parts {
-            for (j, counts) in c.chunks_exact(classes).enumerate() {
-                for (o, v) in out[r][j].iter_mut().zip(counts) {
-                    *o += v;
+            .fold(zero, |mut acc, (r, c)| {
+                for (j, counts) in c.chunks_exact(classes + 1).enumerate() {
+                    add_counts(&mut acc[r][j], counts);
                 }
-            }
-        }
-        out
+                acc
+            })
+            .reduce(zero, |mut a, b| {
+                for (ra, rb) in a.iter_mut().zip(&b) {
+                    for (x, y) in ra.iter_mut().zip(rb) {
+                        add_counts(x, y);
+                    }
+                }
+                a
+            })
     }
 
     /// Counts of one block of samples at every grid point, flattened as [j·K + class].
@@ -201,7 +224,7 @@ impl<'a> LineSampler<'a> {
         let mut base = Array2::<f64>::zeros((len, first.out_dim()));
         general_mat_mul(1.0, &noisy, &first.weight.t(), 0.0, &mut base);
         base += &first.bias.view().insert_axis(Axis(0));
-        let classes = self.net.output_dim();
+        let classes = self.net.output_dim() + 1; // the last slot counts non-finite draws
         let mut ws = self.buffers();
         let mut out = vec![0u64; ts.len() * classes];
         for (j, &t) in ts.iter().enumerate() {
@@ -237,12 +260,12 @@ mod tests {
         let ls = LineSampler::new(&net, 0.8, 4, Decision::Argmax, GridNoise::Shared).unwrap();
         let ts = [0.0, -0.5, 1.25];
         let values: Vec<f64> = ts.iter().map(|t| x[2] + t).collect();
-        let got = ls.counts(&[LineRecord { x: x.view(), row: 7, values: &values }], 2, Phase::Estimation, 3000);
+        let got = ls.counts(&[LineRecord { x: x.view(), row: 7, values: &values }], 2, Phase::Estimation, 3000).unwrap();
         let sampler = Sampler::new(&net, 0.8, 4, Decision::Argmax, NoiseSpace::Input).unwrap();
         for (j, &t) in ts.iter().enumerate() {
             let mut moved = x.clone();
             moved[2] = values[j];
-            let want = sampler.counts(&[NoisyRecord { x: moved.view(), row: 7 }], Phase::Estimation, 3000);
+            let want = sampler.counts(&[NoisyRecord { x: moved.view(), row: 7 }], Phase::Estimation, 3000).unwrap();
             let diff: u64 = got[0][j].iter().zip(&want[0]).map(|(a, b)| a.abs_diff(*b)).sum();
             if t == 0.0 {
                 assert_eq!(got[0][j], want[0]);
@@ -276,7 +299,7 @@ mod independent_tests {
         let x = Array1::zeros(6);
         let values = [0.0, 0.3, 0.5, 0.9, 0.9];
         let n = 20_000;
-        let c = ls.counts(&[LineRecord { x: x.view(), row: 3, values: &values }], 0, Phase::Estimation, n);
+        let c = ls.counts(&[LineRecord { x: x.view(), row: 3, values: &values }], 0, Phase::Estimation, n).unwrap();
         for (j, &v) in values.iter().enumerate() {
             let p = crate::smooth::stats::normal_cdf((v - 0.5) / 0.7);
             let k = c[0][j][1];

@@ -108,6 +108,8 @@ impl SmoothOptions {
         if self.n == 0 {
             return err("--n must be at least 1".into());
         }
+        crate::limits::check_samples("--n", self.n)?;
+        crate::limits::check_samples("--n0", self.n0)?;
         match self.mode {
             SmoothMode::Certify => {
                 if self.n0 == 0 {
@@ -159,6 +161,7 @@ impl SmoothingCertifier {
         let o = &self.options;
         o.validate()?;
         batch.check_width(self.net.input_dim())?;
+        batch.answers(&self.net, self.decision)?; // the noiseless outputs: finite, and a classifier's
         let sampler = Sampler::new(&self.net, o.sigma, o.seed, self.decision, o.noise_space)?;
         // Records in groups, so that progress moves and memory stays bounded; each record's draws
         // depend only on (seed, row, phase, sample).
@@ -168,10 +171,10 @@ impl SmoothingCertifier {
             let recs: Vec<NoisyRecord> =
                 group.iter().map(|&i| NoisyRecord { x: batch.inputs.row(i), row: batch.row_ids[i] as u64 }).collect();
             let selection = match o.mode {
-                SmoothMode::Certify => Some(sampler.counts(&recs, Phase::Selection, o.n0)),
+                SmoothMode::Certify => Some(sampler.counts(&recs, Phase::Selection, o.n0)?),
                 SmoothMode::Predict | SmoothMode::AlwaysLabel => None,
             };
-            let estimation = sampler.counts(&recs, Phase::Estimation, o.n);
+            let estimation = sampler.counts(&recs, Phase::Estimation, o.n)?;
             let share = start.elapsed() / group.len() as u32;
             for (j, &i) in group.iter().enumerate() {
                 let (answer, radius, statistic) = self.decide(selection.as_ref().map(|s| &s[j][..]), &estimation[j]);
@@ -192,8 +195,9 @@ impl SmoothingCertifier {
 
     /// A decision rule with every Clopper–Pearson bound it can need precomputed (one per count 0…n),
     /// for deciding millions of count vectors (`rp reproduce ape`); it answers exactly as [`Self::decide`].
-    pub fn decider(&self) -> Decider<'_> {
+    pub fn decider(&self) -> crate::Result<Decider<'_>> {
         let o = &self.options;
+        crate::limits::check_memory("--n (a table of one bound per count)", 16.0 * (o.n as f64 + 1.0), "use a smaller --n")?;
         let (lower_level, upper_level) = match o.radius {
             RadiusRule::Cohen => (o.alpha, o.alpha),
             RadiusRule::TwoClass => {
@@ -206,7 +210,7 @@ impl SmoothingCertifier {
             RadiusRule::Cohen => Vec::new(),
             RadiusRule::TwoClass => (0..=o.n).map(|k| clopper_pearson_upper(k, o.n, upper_level)).collect(),
         };
-        Decider { certifier: self, lower, upper }
+        Ok(Decider { certifier: self, lower, upper })
     }
 
     fn decide_with(&self, selection: Option<&[u64]>, counts: &[u64], lower: impl Fn(u64, f64) -> f64, upper: impl Fn(u64, f64) -> f64) -> (Answer, f64, f64) {
@@ -299,7 +303,7 @@ mod tests {
         let net = crate::net::init::seeded_mlp(&[2, 3, 3], 1);
         for radius in [RadiusRule::Cohen, RadiusRule::TwoClass] {
             let c = SmoothingCertifier { net: net.clone(), decision: Decision::Argmax, options: SmoothOptions { n: 200, alpha: 0.05, radius, ..Default::default() } };
-            let d = c.decider();
+            let d = c.decider().unwrap();
             for k in 0..=200u64 {
                 let counts = [k, (200 - k) / 3, 200 - k - (200 - k) / 3];
                 let sel = [10, 5, 1];

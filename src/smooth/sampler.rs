@@ -122,8 +122,9 @@ impl<'a> Sampler<'a> {
         }
     }
 
-    /// For each record, the class counts over `n` draws of `phase` (one Vec of length K per record).
-    pub fn counts(&self, records: &[NoisyRecord], phase: Phase, n: u64) -> Vec<Vec<u64>> {
+    /// For each record, the class counts over `n` draws of `phase` (one Vec of length K per record); an
+    /// error naming the record when some draw's outputs are not finite (no count is made of them).
+    pub fn counts(&self, records: &[NoisyRecord], phase: Phase, n: u64) -> crate::Result<Vec<Vec<u64>>> {
         let k = self.net.output_dim();
         // first-layer space: the noiseless pre-activation W₁x₀ + b₁ of each record
         let bases: Vec<Option<Array1<f64>>> = records
@@ -136,25 +137,32 @@ impl<'a> Sampler<'a> {
                 },
             })
             .collect();
-        let tasks: Vec<(usize, u64)> =
-            (0..records.len()).flat_map(|r| (0..n.div_ceil(BLOCK)).map(move |b| (r, b * BLOCK))).collect();
-        let parts: Vec<(usize, Vec<u64>)> = tasks
-            .par_iter()
+        // (record, block) tasks in parallel, summed per record by a fold: memory stays O(threads·records·K)
+        // whatever n, and integer sums do not depend on the order
+        let blocks = n.div_ceil(BLOCK);
+        let total = records.len() as u64 * blocks;
+        let zero = || vec![vec![0u64; k + 1]; records.len()];
+        let out = (0..total)
+            .into_par_iter()
             .map_init(
                 || self.workspace(),
-                |ws, &(r, start)| {
+                |ws, t| {
+                    let (r, start) = ((t / blocks) as usize, (t % blocks) * BLOCK);
                     let len = BLOCK.min(n - start);
                     (r, self.block_counts(ws, &records[r], bases[r].as_ref(), phase, start, len))
                 },
             )
-            .collect();
-        let mut out = vec![vec![0u64; k]; records.len()];
-        for (r, c) in parts {
-            for (o, v) in out[r].iter_mut().zip(c) {
-                *o += v;
-            }
-        }
-        out
+            .fold(zero, |mut acc, (r, c)| {
+                add_counts(&mut acc[r], &c);
+                acc
+            })
+            .reduce(zero, |mut a, b| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    add_counts(x, y);
+                }
+                a
+            });
+        out.into_iter().zip(records).map(|(c, rec)| without_overflow(c, rec.row, n)).collect()
     }
 
     fn block_counts(&self, ws: &mut Workspace, rec: &NoisyRecord, base: Option<&Array1<f64>>, phase: Phase, start: u64, len: u64) -> Vec<u64> {
@@ -178,9 +186,9 @@ impl<'a> Sampler<'a> {
             }
         };
         forward_block(&self.net.layers[first..], &mut ws.acts[first..], len);
-        let mut counts = vec![0u64; self.net.output_dim()];
+        let mut counts = vec![0u64; self.net.output_dim() + 1];
         for logits in ws.acts.last().unwrap().slice(ndarray::s![..len, ..]).outer_iter() {
-            counts[self.decision.decide(logits).0] += 1;
+            counts[class_or_overflow(self.decision, logits)] += 1;
         }
         counts
     }
@@ -190,6 +198,32 @@ impl<'a> Sampler<'a> {
         let rows = ws.acts[0].slice_mut(ndarray::s![..len, ..]);
         fill_noisy_inputs(&self.rng, self.sigma, rec, phase, start, &mut ws.noise, rows);
     }
+}
+
+/// The decided class of one draw, or K (one past the classes) when its outputs are not all finite.
+#[inline]
+pub(crate) fn class_or_overflow(decision: Decision, logits: ArrayView1<f64>) -> usize {
+    if logits.iter().all(|v| v.is_finite()) {
+        decision.decide(logits).0
+    } else {
+        logits.len()
+    }
+}
+
+/// Adds counts elementwise.
+pub(crate) fn add_counts(acc: &mut [u64], c: &[u64]) {
+    for (o, v) in acc.iter_mut().zip(c) {
+        *o += v;
+    }
+}
+
+/// The K class counts of a record whose last slot counted non-finite draws: an error when there were any.
+pub(crate) fn without_overflow(mut counts: Vec<u64>, row: u64, n: u64) -> crate::Result<Vec<u64>> {
+    let bad = counts.pop().expect("an overflow slot");
+    if bad > 0 {
+        return Err(crate::Error::NonFinite { row: row as usize, what: format!("the network's output at {bad} of {n} noisy draws") });
+    }
+    Ok(counts)
 }
 
 /// Runs `layers` on the first `len` rows of `acts[0]`, writing layer i's output into `acts[i + 1]`
