@@ -36,6 +36,26 @@ impl Default for PgdOptions {
     }
 }
 
+impl PgdOptions {
+    /// Rejects options that cannot search, naming the option.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |m: String| Err(crate::Error::Option(m));
+        if self.steps == 0 {
+            return bad("--pgd-steps must be at least 1".into());
+        }
+        if self.restarts == 0 {
+            return bad("--pgd-restarts must be at least 1".into());
+        }
+        if !(self.eps_max.is_finite() && self.eps_start > 0.0 && self.eps_start <= self.eps_max) {
+            return bad(format!("--eps-start must lie in (0, --eps-max = {}], got {}", self.eps_max, self.eps_start));
+        }
+        if !(self.rel_tol > 0.0 && self.rel_tol < 1.0) {
+            return bad(format!("the attack's bisection tolerance must lie in (0, 1), got {}", self.rel_tol));
+        }
+        Ok(())
+    }
+}
+
 /// A verified counterexample: the answer of `point` differs from the original one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Counterexample {
@@ -191,11 +211,7 @@ impl Certifier for PgdCertifier {
         batch.check_width(self.net.input_dim())?;
         batch.check_domain(self.domain.as_ref())?;
         let o = &self.options;
-        if !(o.eps_start > 0.0 && o.eps_start <= o.eps_max && o.rel_tol > 0.0 && o.steps > 0 && o.restarts > 0) {
-            return Err(crate::Error::Option(format!(
-                "PGD needs 0 < eps_start ≤ eps_max, rel_tol > 0 and at least one step and restart, got {o:?}"
-            )));
-        }
+        o.validate()?;
         let pgd = Pgd { net: &self.net, decision: self.decision, norm: self.norm, domain: self.domain.as_ref(), options: self.options.clone() };
         batch.per_row(&self.net, self.decision, Extent::Ball(self.norm), Radius::Uncertified, progress, |x, class, row| {
             let r = pgd.radius_upper_bound(x, class, row as u64).0;

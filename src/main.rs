@@ -3,7 +3,7 @@
 mod cli;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "rp", version, about = "Certify inference-time privacy (Robust Privacy) of ReLU classifiers")]
@@ -36,14 +36,20 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    // which options the user gave (not defaults), for the checks that an option applies to the method
+    let given = cli::args::Given::of(&matches);
+    if let Err(e) = run(cli, &given) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, given: &cli::args::Given) -> Result<()> {
     if let Some(t) = cli.threads {
         let (t, note) = rp::limits::threads(t);
         if let Some(note) = note {
@@ -53,8 +59,8 @@ fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Bounds(a) => cli::bounds::bounds(a),
-        Command::Certify(a) => cli::certify::certify(a),
-        Command::Compare(a) => cli::compare::compare(a),
+        Command::Certify(a) => cli::certify::certify(a, given),
+        Command::Compare(a) => cli::compare::compare(a, given),
         Command::Data(c) => cli::data::data(c),
         Command::Train(a) => cli::train::train(a),
         Command::Ape(a) => cli::ape::ape(a),

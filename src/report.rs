@@ -217,6 +217,27 @@ pub fn summary_line(model: &str, method: &str, extent: Extent, certs: &[Certific
     )
 }
 
+/// With true labels: accuracy (abstentions count as wrong) and certified accuracy — rows answered
+/// correctly with a radius > 0 that the method proves (or, for smoothing, certifies at its α).
+pub fn accuracy_line(certs: &[Certificate], labels: &[usize]) -> String {
+    let n = certs.len().max(1) as f64;
+    let correct = certs.iter().zip(labels).filter(|(c, &y)| c.answer() == Answer::Class(y)).count();
+    let certified = certs
+        .iter()
+        .zip(labels)
+        .filter(|(c, &y)| {
+            c.answer() == Answer::Class(y)
+                && c.radius().is_some_and(|r| r.proven_lower().is_some_and(|v| v > 0.0) || matches!(r, crate::cert::Radius::Probabilistic { radius, .. } if *radius > 0.0))
+        })
+        .count();
+    format!(
+        "accuracy against the 'label' column: {:.2}% ({correct}/{}); certified accuracy at the radii found: {:.2}% ({certified}); the output's 'label' column is the model's answer",
+        100.0 * correct as f64 / n,
+        certs.len(),
+        100.0 * certified as f64 / n
+    )
+}
+
 /// A radius for people: 6 significant digits, `inf` for an unbounded one.
 fn format_radius(r: f64) -> String {
     if r.is_infinite() {

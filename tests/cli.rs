@@ -93,7 +93,59 @@ fn bad_inputs_fail_with_a_message_and_nonzero_exit() {
 
     let o = rp(&["certify", "--rel-tol", "2"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("rel_tol"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--rel-tol must lie in (0, 1)"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("RadiusSearch {"), "no Rust debug structs in messages: {}", stderr(&o));
+}
+
+/// Issue 12: an option that does not apply to the method is an error, not silently ignored.
+#[test]
+fn options_that_do_not_apply_are_errors() {
+    for (args, what) in [
+        (vec!["certify", "--sigma", "0.5"], "--sigma"),
+        (vec!["certify", "--method", "crown", "--attribute", "x0"], "--attribute"),
+        (vec!["certify", "--method", "smooth", "--sigma", "1", "--time-limit", "5"], "--time-limit"),
+        (vec!["certify", "--method", "ibp", "--alpha-iters", "3"], "--alpha-iters"),
+        (vec!["certify", "--method", "line", "--attribute", "x0", "--attribute-range", "-1,1", "--norm", "l2"], "--norm"),
+        (vec!["certify", "--threshold", "0.5"], "--threshold"),
+        (vec!["compare", "--methods", "crown,smooth", "--sigma", "1"], "--norm l2"),
+    ] {
+        let o = rp(&args);
+        assert!(!o.status.success(), "{args:?} must fail");
+        assert!(stderr(&o).contains(what), "{args:?}: {}", stderr(&o));
+    }
+    // and what does apply still runs
+    let o = rp(&["certify", "--method", "milp", "--time-limit", "1", "--pgd-steps", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = rp(&["certify", "--method", "pgd", "--pgd-steps", "0"]);
+    assert!(!o.status.success() && stderr(&o).contains("--pgd-steps must be at least 1"), "{}", stderr(&o));
+}
+
+/// Issue 12: outputs are checked before the work starts.
+#[test]
+fn bad_output_paths_fail_before_the_work() {
+    let start = std::time::Instant::now();
+    let o = rp(&["reproduce", "ape", "--quick", "--output", "/proc/nope/x"]);
+    assert!(!o.status.success() && stderr(&o).contains("--output"), "{}", stderr(&o));
+    assert!(start.elapsed().as_secs_f64() < 10.0, "the error must come before the run");
+    let o = rp(&["certify", "--output", "/nonexistent-folder/out.csv"]);
+    assert!(!o.status.success() && stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    let o = rp(&["bounds", "--eps", "0.1", "--output", "b.csv"]);
+    assert!(!o.status.success() && stderr(&o).contains("must end in .json"), "{}", stderr(&o));
+}
+
+/// Issue 12: with a label column the summary reports accuracy and certified accuracy.
+#[test]
+fn labels_give_accuracy_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = (0..11).map(|k| format!("x{k}")).collect::<Vec<_>>().join(",");
+    let demo = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-mlp/inputs.csv")).unwrap();
+    let labelled = dir.path().join("labelled.csv");
+    let body: Vec<String> = demo.lines().skip(1).map(|l| format!("{l},0")).collect();
+    std::fs::write(&labelled, format!("{header},label\n{}\n", body.join("\n"))).unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-mlp/model.onnx");
+    let o = rp(&["certify", "--model", model.to_str().unwrap(), "--input", labelled.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("accuracy against the 'label' column") && stderr(&o).contains("certified accuracy"), "{}", stderr(&o));
 }
 
 #[test]

@@ -18,6 +18,16 @@ fn stdout(o: &Output) -> String {
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/demo-mlp/model.onnx");
 
+/// The options each method takes in these tests (options that do not apply are errors).
+fn method_args(method: &str) -> Vec<&'static str> {
+    match method {
+        "smooth" => vec!["--sigma", "0.5", "--n", "200", "--alpha", "0.01"],
+        "line" => vec!["--attribute", "x0", "--attribute-range", "-1,1"],
+        "milp" => vec!["--time-limit", "5"],
+        _ => vec![],
+    }
+}
+
 fn demo_csv(dir: &Path, rows: &[&str]) -> String {
     let header = (0..11).map(|k| format!("x{k}")).collect::<Vec<_>>().join(",");
     let p = dir.join("in.csv");
@@ -34,7 +44,9 @@ fn overflowing_inputs_are_errors_never_radii() {
     let ok = vec!["0.1"; 11].join(",");
     let input = demo_csv(dir.path(), &[&ok, &big]);
     for method in ["crown", "ibp", "alpha-crown", "milp", "line", "pgd", "smooth"] {
-        let o = rp(&["certify", "--model", DEMO, "--input", &input, "--method", method, "--sigma", "0.5", "--n", "200", "--alpha", "0.01", "--attribute", "x0", "--attribute-range", "-1,1", "--time-limit", "5"]);
+        let mut args = vec!["certify", "--model", DEMO, "--input", &input, "--method", method];
+        args.extend(method_args(method));
+        let o = rp(&args);
         assert!(!o.status.success(), "{method}: {}", stdout(&o));
         assert!(stderr(&o).contains("row 1") && stderr(&o).contains("not finite"), "{method}: {}", stderr(&o));
     }
@@ -66,11 +78,15 @@ fn single_logit_models_need_a_threshold_decision() {
     std::fs::write(&csv, format!("a,b,c\n{}\n", rows.iter().map(|r| format!("{},{},{}", r[0], r[1], r[2])).collect::<Vec<_>>().join("\n"))).unwrap();
     let (m, x) = (model.to_str().unwrap(), csv.to_str().unwrap());
     for method in ["crown", "milp", "smooth", "line"] {
-        let o = rp(&["certify", "--model", m, "--input", x, "--method", method, "--sigma", "0.5", "--attribute", "a", "--attribute-range", "-2,2"]);
+        let mut args = vec!["certify", "--model", m, "--input", x, "--method", method];
+        args.extend(method_args(method).into_iter().map(|a| if a == "x0" { "a" } else if a == "-1,1" { "-2,2" } else { a }));
+        let o = rp(&args);
         assert!(!o.status.success() && stderr(&o).contains("--decision threshold"), "{method}: {}", stderr(&o));
     }
     for method in ["crown", "milp", "line"] {
-        let o = rp(&["certify", "--model", m, "--input", x, "--method", method, "--decision", "threshold", "--attribute", "a", "--attribute-range", "-2,2"]);
+        let mut args = vec!["certify", "--model", m, "--input", x, "--method", method, "--decision", "threshold"];
+        args.extend(method_args(method).into_iter().map(|a| if a == "x0" { "a" } else if a == "-1,1" { "-2,2" } else { a }));
+        let o = rp(&args);
         assert!(o.status.success(), "{method}: {}", stderr(&o));
         let out = stdout(&o);
         for (line, r) in out.lines().skip(1).zip(&rows) {

@@ -37,20 +37,22 @@ pub struct SearchResult {
 impl RadiusSearch {
     /// Checks the options.
     pub fn validate(&self) -> crate::Result<()> {
-        let ok = self.rel_tol > 0.0
-            && self.rel_tol < 1.0
-            && self.eps_min > 0.0
-            && self.eps_min <= self.eps_start
-            && self.eps_start <= self.eps_max
-            && self.eps_max.is_finite();
-        if ok {
-            Ok(())
-        } else {
-            Err(crate::Error::Option(format!(
-                "radius search needs 0 < rel_tol < 1 and 0 < eps_min ≤ eps_start ≤ eps_max < ∞, got {self:?}"
-            )))
+        let bad = |m: String| Err(crate::Error::Option(m));
+        if !(self.rel_tol > 0.0 && self.rel_tol < 1.0) {
+            return bad(format!("--rel-tol must lie in (0, 1), got {}", self.rel_tol));
         }
+        if !(self.eps_max.is_finite() && self.eps_max > 0.0) {
+            return bad(format!("--eps-max must be a finite number > 0, got {}", self.eps_max));
+        }
+        if !(self.eps_start > 0.0 && self.eps_start <= self.eps_max) {
+            return bad(format!("--eps-start must lie in (0, --eps-max = {}], got {}", self.eps_max, self.eps_start));
+        }
+        if !(self.eps_min > 0.0 && self.eps_min <= self.eps_start) {
+            return bad(format!("the smallest ε tried ({}) must lie in (0, --eps-start = {}]; raise --eps-start", self.eps_min, self.eps_start));
+        }
+        Ok(())
     }
+
 
     /// A fresh search, whose first check is at `eps_start`.
     pub fn start(&self) -> SearchState {

@@ -45,12 +45,16 @@ pub struct ApeArgs {
     /// Smoothing: σ values (model-input units), one smoothed model each.
     #[arg(long, value_delimiter = ',', default_values_t = vec![1.0, 2.0, 3.0])]
     pub sigma: Vec<f64>,
+    /// Smoothing: selection draws per query (Cohen's n0).
     #[arg(long, default_value_t = 100)]
     pub n0: u64,
+    /// Smoothing: estimation draws per query.
     #[arg(long, default_value_t = 1000)]
     pub n: u64,
+    /// Smoothing: failure probability α of each query's certificate.
     #[arg(long, default_value_t = 0.01)]
     pub alpha: f64,
+    /// Smoothing: seed of the noise; every draw is a function of (seed, record, grid point, sample).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Grid step along the attribute, raw units (I_y of a smoothed model and I_y^(R) are on this grid).

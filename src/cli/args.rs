@@ -67,6 +67,79 @@ pub struct AlphaArgs {
     pub alpha_lr: f64,
 }
 
+/// The options given explicitly on the command line (by clap id, e.g. `sigma`, `time_limit`) of the
+/// subcommand that runs.
+pub struct Given(Vec<String>);
+
+impl Given {
+    pub fn of(m: &clap::ArgMatches) -> Self {
+        let sub = m.subcommand().map(|(_, s)| s);
+        let ids = sub
+            .map(|s| {
+                s.ids()
+                    .filter(|id| s.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+                    .map(|id| id.as_str().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Given(ids)
+    }
+
+    /// Whether option `id` was given.
+    pub fn has(&self, id: &str) -> bool {
+        self.0.iter().any(|g| g == id)
+    }
+
+    /// An error naming the first given option of `ids` (clap ids) that does not apply, with `why`.
+    pub fn refuse(&self, ids: &[&str], why: &str) -> Result<()> {
+        match ids.iter().find(|id| self.has(id)) {
+            Some(id) => bail!("--{} {why}", id.replace('_', "-")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Options of `MethodOpts` by the methods they apply to (clap ids).
+pub const SMOOTH_OPTIONS: [&str; 9] = ["sigma", "sigma_raw", "n0", "n", "alpha", "mode", "smooth_radius", "seed", "noise_space"];
+pub const MILP_OPTIONS: [&str; 2] = ["time_limit", "milp_formulation"];
+pub const LINE_OPTIONS: [&str; 2] = ["attribute", "attribute_range"];
+pub const PGD_OPTIONS: [&str; 2] = ["pgd_steps", "pgd_restarts"];
+pub const ALPHA_OPTIONS: [&str; 2] = ["alpha_iters", "alpha_lr"];
+pub const SEARCH_OPTIONS: [&str; 3] = ["rel_tol", "eps_start", "eps_max"];
+
+/// An error when an option given on the command line does not apply to any of `methods`.
+pub fn check_applicable(given: &Given, methods: &[MethodArg]) -> Result<()> {
+    let uses = |m: &[MethodArg]| methods.iter().any(|x| m.contains(x));
+    let list = methods.iter().map(|m| m.to_possible_value().map_or(String::new(), |v| v.get_name().to_string())).collect::<Vec<_>>().join(", ");
+    let why = |what: &str| format!("applies only to {what}, not to --method {list}");
+    use MethodArg::*;
+    if !uses(&[Smooth]) {
+        given.refuse(&SMOOTH_OPTIONS, &why("--method smooth"))?;
+    }
+    if !uses(&[Milp]) {
+        given.refuse(&MILP_OPTIONS, &why("--method milp"))?;
+    }
+    if !uses(&[Line]) {
+        given.refuse(&LINE_OPTIONS, &why("--method line"))?;
+    }
+    if !uses(&[Pgd, Milp]) {
+        given.refuse(&PGD_OPTIONS, &why("--method pgd and milp (whose first upper bound is an attack)"))?;
+    }
+    if !uses(&[AlphaCrown]) {
+        given.refuse(&ALPHA_OPTIONS, &why("--method alpha-crown"))?;
+    }
+    if !uses(&[Crown, AlphaCrown]) {
+        given.refuse(&["intermediate"], &why("--method crown and alpha-crown"))?;
+    }
+    if !uses(&[Ibp, Crown, AlphaCrown, Pgd, Milp]) {
+        given.refuse(&SEARCH_OPTIONS, &why("the radius searches (ibp, crown, alpha-crown, pgd, milp)"))?;
+    }
+    if uses(&[Line]) && methods.len() == 1 {
+        given.refuse(&["norm"], "does not apply to --method line: its radius is 1-D along --attribute")?;
+    }
+    Ok(())
+}
+
 /// The decision rule as given on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DecisionArg {
@@ -80,6 +153,9 @@ impl MethodOpts {
     /// The network and decision to certify: a single-logit model with `--decision threshold` gets the
     /// exact two-class head of `Network::threshold_head`; argmax/argmin need at least two outputs.
     pub fn classifier(&self, net: Network) -> Result<(Network, Decision)> {
+        if self.decision != DecisionArg::Threshold && self.threshold != 0.0 {
+            bail!("--threshold applies only to --decision threshold");
+        }
         match self.decision {
             DecisionArg::Threshold => Ok((net.threshold_head(self.threshold)?, Decision::Argmax)),
             d => {

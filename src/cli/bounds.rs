@@ -22,6 +22,9 @@ pub struct BoundsArgs {
     pub method: MethodArg,
     #[command(flatten)]
     pub alpha: AlphaArgs,
+    /// For a model ending in Softmax/LogSoftmax: bound the logits before it (the only outputs rp bounds).
+    #[arg(long)]
+    pub logits: bool,
     /// Write the JSON document to this .json file (default: standard output).
     #[arg(long, alias = "json")]
     pub output: Option<PathBuf>,
@@ -35,6 +38,14 @@ pub fn bounds(a: BoundsArgs) -> Result<()> {
         check_output_file(p, &["json"])?;
     }
     let l = load(&a.model)?;
+    if l.net.head != rp::net::Head::Logits && !a.logits {
+        bail!(
+            "{} ends in a {:?}: rp bounds bounds the logits before it, not the probabilities (answers and radii are unchanged \
+             by it, which is why certify needs nothing); pass --logits to get the logit bounds",
+            l.model_path.display(),
+            l.net.head
+        );
+    }
     let ids: Vec<usize> = (0..l.inputs.nrows()).collect();
     let batch = rp::cert::Batch { inputs: l.inputs.view(), row_ids: &ids };
     batch.check_domain(l.domain.as_ref())?;

@@ -38,7 +38,8 @@ pub struct CertifyArgs {
     pub cohen_tsv: Option<PathBuf>,
 }
 
-pub fn certify(mut a: CertifyArgs) -> Result<()> {
+pub fn certify(mut a: CertifyArgs, given: &super::args::Given) -> Result<()> {
+    super::args::check_applicable(given, &[a.method])?;
     let format = a.output.as_deref().map(Format::from_path).transpose()?;
     if let Some(p) = &a.output {
         super::args::check_output_file(p, &["csv", "json"])?;
@@ -91,6 +92,9 @@ pub fn certify(mut a: CertifyArgs) -> Result<()> {
     let certs = certifier.certify(Batch { inputs, row_ids: &ids }, &pb)?;
     pb.finish_and_clear();
     eprintln!("{}", report::summary_line(&model, certifier.method(), certifier.extent(), &certs, start.elapsed().as_secs_f64()));
+    if let Some(labels) = &l.labels {
+        eprintln!("{}", report::accuracy_line(&certs, &labels[first..last]));
+    }
     match (&a.output, format) {
         (Some(p), Some(f)) => report::write_certificates_raw(create(p)?, f, certifier.method(), certifier.extent(), &l.header, &certs, raw.as_ref().map(|(n, s)| (n.as_str(), *s)))?,
         _ => report::write_certificates_raw(std::io::stdout().lock(), Format::Csv, certifier.method(), certifier.extent(), &l.header, &certs, raw.as_ref().map(|(n, s)| (n.as_str(), *s)))?,
@@ -203,6 +207,6 @@ pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: N
 }
 
 fn pgd_options(a: &MethodOpts) -> PgdOptions {
-    PgdOptions { steps: a.exact.pgd_steps, restarts: a.exact.pgd_restarts, eps_start: a.eps_start, eps_max: a.eps_max.min(1e3), ..Default::default() }
+    PgdOptions { steps: a.exact.pgd_steps, restarts: a.exact.pgd_restarts, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() }
 }
 

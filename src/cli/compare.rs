@@ -23,9 +23,13 @@ pub struct CompareArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn compare(a: CompareArgs) -> Result<()> {
+pub fn compare(a: CompareArgs, given: &super::args::Given) -> Result<()> {
     if a.methods.is_empty() {
         bail!("--methods needs at least one method");
+    }
+    super::args::check_applicable(given, &a.methods)?;
+    if a.methods.contains(&MethodArg::Smooth) && a.opts.norm != Some(rp::spec::Norm::L2) {
+        bail!("smoothing certifies ℓ2 radii only, so every method is compared in ℓ2: add --norm l2 (or drop smooth)");
     }
     let norm = norm_for(&a.methods, a.opts.norm)?;
     if let Some(p) = &a.output {

@@ -28,9 +28,10 @@ pub struct ApeReproArgs {
     /// Augmented records (overrides the scale's; the full scale uses every positive test record).
     #[arg(long)]
     pub augmented_records: Option<usize>,
-    /// Records of the boundary analysis and of the modes table (override the scale's).
+    /// Records whose smoothed decision boundary is fitted (overrides the scale's).
     #[arg(long)]
     pub boundary_records: Option<usize>,
+    /// Positive test records on which every mode is run side by side (overrides the scale's).
     #[arg(long)]
     pub mode_records: Option<usize>,
     /// Samples per grid point of the smoothed model's boundary estimate.
@@ -43,6 +44,9 @@ pub struct ApeReproArgs {
     #[arg(long)]
     pub model_dir: Option<PathBuf>,
 }
+
+/// When the run started (for the phase lines written without a terminal).
+static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 /// One indicatif bar per phase.
 struct Bars(Mutex<Option<indicatif::ProgressBar>>);
@@ -57,6 +61,11 @@ impl Progress for Bars {
 
 impl Phases for Bars {
     fn phase(&self, name: &str, total: u64) {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            // no bar without a terminal (CI logs, pipes): one line per phase instead
+            eprintln!("[{:7.1} s] {name} ({total} steps)", START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64());
+        }
         let mut slot = self.0.lock().expect("progress lock");
         if let Some(b) = slot.take() {
             b.finish_and_clear();
@@ -99,7 +108,7 @@ pub fn reproduce(c: ReproduceCommand) -> Result<()> {
         cfg.model = Some((net, card, b));
     }
     super::args::check_output_dir(&a.output)?;
-    let start = std::time::Instant::now();
+    let start = *START.get_or_init(std::time::Instant::now);
     let bars = Bars(Mutex::new(None));
     let outcome = run(&cfg, &bars)?;
     if let Some(b) = bars.0.lock().expect("progress lock").take() {

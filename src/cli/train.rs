@@ -35,10 +35,13 @@ pub struct TrainArgs {
     /// Fraction of rows (the first ones) used for training; the rest is the test split.
     #[arg(long, default_value_t = 0.6)]
     pub train_fraction: f64,
+    /// Hidden ReLU units of the one hidden layer.
     #[arg(long, default_value_t = 64)]
     pub hidden: usize,
+    /// Passes over the training split.
     #[arg(long, default_value_t = 100)]
     pub epochs: usize,
+    /// Records per Adam step.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Adam step size (cosine-annealed to 1/100 of it).
@@ -51,6 +54,7 @@ pub struct TrainArgs {
     /// train with the σ you will smooth with.
     #[arg(long, default_value_t = 0.0)]
     pub noise_sigma: f64,
+    /// Seed of the initial weights and of the batch order (training is single-threaded and reproducible).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }

@@ -283,6 +283,14 @@ impl Builder {
                 return Err(err(format!("constant '{s}' contains NaN or infinite values")));
             }
         }
+        let needed = match op.as_str() {
+            "Reshape" | "MatMul" | "Gemm" | "Add" | "Sub" | "Mul" | "Div" => 1,
+            "BatchNormalization" => 4,
+            _ => 0,
+        };
+        if consts.len() < needed {
+            return Err(err(format!("expects {needed} constant input(s) besides the activation, found {}", consts.len())));
+        }
         match op.as_str() {
             "Identity" => {}
             "Relu" => self.layers.push(Layer::Relu),
