@@ -152,3 +152,19 @@ fn headerless_csv_and_empty_shards() {
     assert_eq!(stdout(&o).trim(), "row,label,radius,guarantee,radius_upper,alpha,time_ms");
     assert!(!stderr(&o).contains("-0.0"), "{}", stderr(&o));
 }
+
+/// 12.4: the shipped APE model is judged against its own B (33.4, from its train.json), whatever the
+/// scale of the run's data (before, B was re-estimated from the new rows and base accuracy fell below
+/// 100%).
+#[test]
+fn reproduce_with_the_shipped_model_uses_its_own_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/models/ape-paper");
+    let out = dir.path().join("ape");
+    let o = rp(&["reproduce", "ape", "--model-dir", model_dir, "--rows", "3000", "--augmented-records", "20", "--boundary-records", "2", "--mode-records", "2", "--boundary-samples", "500", "--output", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("B = 33.40"), "{text}");
+    let base = text.lines().find(|l| l.starts_with("| base |")).unwrap();
+    assert!(base.starts_with("| base | 100.00% |"), "{base}");
+}
