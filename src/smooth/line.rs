@@ -15,7 +15,7 @@
 //!   failures of different points are independent, so their number is comparable with α × queries.
 //!   Only inputs whose first-layer column is non-zero are drawn: the others cannot change any output, so
 //!   the distribution of every answer is unchanged, and a model that reads few inputs is cheap to smooth.
-use super::sampler::{add_counts, class_or_overflow, fill_noisy_inputs, forward_block, without_overflow, NoisyRecord, Phase, BLOCK};
+use super::sampler::{add_counts, class_or_overflow, fill_noisy_inputs, for_task_chunks, forward_block, without_overflow, NoisyRecord, Phase, BLOCK};
 use crate::net::{Layer, Network};
 use crate::rng::Philox;
 use crate::spec::Decision;
@@ -108,46 +108,41 @@ impl<'a> LineSampler<'a> {
             Some(o)
         }).collect();
         let total = records.iter().map(|r| r.values.len() as u64 * blocks).sum::<u64>();
-        let zero = || records.iter().map(|r| vec![vec![0u64; classes + 1]; r.values.len()]).collect::<Vec<_>>();
-        (0..total)
-            .into_par_iter()
-            .map_init(
-                || self.buffers(),
-                |ws, t| {
-                    let r = offsets.partition_point(|&o| o <= t) - 1;
-                    let local = t - offsets[r];
-                    let (j, start) = ((local / blocks) as usize, (local % blocks) * BLOCK);
-                    let rec = &records[r];
-                    let len = BLOCK.min(n - start) as usize;
-                    let mut x = rec.x.to_owned();
-                    x[k] = rec.values[j];
-                    let base = first.weight.dot(&x) + &first.bias;
-                    // coordinate i of sample s is normal number s·a + i of the stream (no padding)
-                    let a = self.active.len();
-                    let stream = 4 * ((rec.row << 20) | j as u64) + phase as u64;
-                    let noise = &mut ws.noise[..len * a];
-                    self.rng.fill_normal_pairs(stream, start * a as u64 / 2, noise);
-                    let z = ndarray::ArrayView2::from_shape((len, a), &*noise).expect("block of normals");
-                    let mut pre = ws.acts[0].slice_mut(ndarray::s![..len, ..]);
-                    general_mat_mul(1.0, &z, &self.active_cols_t, 0.0, &mut pre);
-                    pre += &base.view().insert_axis(Axis(0));
-                    let mut counts = vec![0u64; classes + 1];
-                    self.finish(&mut ws.acts, len, |c| counts[c] += 1);
-                    (r, j, counts)
-                },
-            )
-            .fold(zero, |mut acc, (r, j, c)| {
-                add_counts(&mut acc[r][j], &c);
-                acc
-            })
-            .reduce(zero, |mut a, b| {
-                for (ra, rb) in a.iter_mut().zip(&b) {
-                    for (x, y) in ra.iter_mut().zip(rb) {
-                        add_counts(x, y);
-                    }
-                }
-                a
-            })
+        let mut out: Vec<Vec<Vec<u64>>> = records.iter().map(|r| vec![vec![0u64; classes + 1]; r.values.len()]).collect();
+        for_task_chunks(total, |range| {
+            let parts: Vec<(usize, usize, Vec<u64>)> = range
+                .into_par_iter()
+                .map_init(
+                    || self.buffers(),
+                    |ws, t| {
+                        let r = offsets.partition_point(|&o| o <= t) - 1;
+                        let local = t - offsets[r];
+                        let (j, start) = ((local / blocks) as usize, (local % blocks) * BLOCK);
+                        let rec = &records[r];
+                        let len = BLOCK.min(n - start) as usize;
+                        let mut x = rec.x.to_owned();
+                        x[k] = rec.values[j];
+                        let base = first.weight.dot(&x) + &first.bias;
+                        // coordinate i of sample s is normal number s·a + i of the stream (no padding)
+                        let a = self.active.len();
+                        let stream = 4 * ((rec.row << 20) | j as u64) + phase as u64;
+                        let noise = &mut ws.noise[..len * a];
+                        self.rng.fill_normal_pairs(stream, start * a as u64 / 2, noise);
+                        let z = ndarray::ArrayView2::from_shape((len, a), &*noise).expect("block of normals");
+                        let mut pre = ws.acts[0].slice_mut(ndarray::s![..len, ..]);
+                        general_mat_mul(1.0, &z, &self.active_cols_t, 0.0, &mut pre);
+                        pre += &base.view().insert_axis(Axis(0));
+                        let mut counts = vec![0u64; classes + 1];
+                        self.finish(&mut ws.acts, len, |c| counts[c] += 1);
+                        (r, j, counts)
+                    },
+                )
+                .collect();
+            for (r, j, c) in parts {
+                add_counts(&mut out[r][j], &c);
+            }
+        });
+        out
     }
 
     /// Buffers for one block: the first layer's output and every later boundary, and the normals.
@@ -188,30 +183,25 @@ impl<'a> LineSampler<'a> {
         let wk: Array1<f64> = first.weight.column(k).to_owned();
         let blocks = n.div_ceil(BLOCK);
         let total = records.len() as u64 * blocks;
-        let zero = || records.iter().map(|r| vec![vec![0u64; classes + 1]; r.values.len()]).collect::<Vec<_>>();
-        (0..total)
-            .into_par_iter()
-            .map(|t| {
-                let (r, start) = ((t / blocks) as usize, (t % blocks) * BLOCK);
-                let len = BLOCK.min(n - start) as usize;
-                let rec = &records[r];
-                let ts: Vec<f64> = rec.values.iter().map(|&v| v - rec.x[k]).collect();
-                (r, self.block_counts(&NoisyRecord { x: rec.x, row: rec.row }, &wk, &ts, phase, start, len))
-            })
-            .fold(zero, |mut acc, (r, c)| {
+        let mut out: Vec<Vec<Vec<u64>>> = records.iter().map(|r| vec![vec![0u64; classes + 1]; r.values.len()]).collect();
+        for_task_chunks(total, |range| {
+            let parts: Vec<(usize, Vec<u64>)> = range
+                .into_par_iter()
+                .map(|t| {
+                    let (r, start) = ((t / blocks) as usize, (t % blocks) * BLOCK);
+                    let len = BLOCK.min(n - start) as usize;
+                    let rec = &records[r];
+                    let ts: Vec<f64> = rec.values.iter().map(|&v| v - rec.x[k]).collect();
+                    (r, self.block_counts(&NoisyRecord { x: rec.x, row: rec.row }, &wk, &ts, phase, start, len))
+                })
+                .collect();
+            for (r, c) in parts {
                 for (j, counts) in c.chunks_exact(classes + 1).enumerate() {
-                    add_counts(&mut acc[r][j], counts);
+                    add_counts(&mut out[r][j], counts);
                 }
-                acc
-            })
-            .reduce(zero, |mut a, b| {
-                for (ra, rb) in a.iter_mut().zip(&b) {
-                    for (x, y) in ra.iter_mut().zip(rb) {
-                        add_counts(x, y);
-                    }
-                }
-                a
-            })
+            }
+        });
+        out
     }
 
     /// Counts of one block of samples at every grid point, flattened as [j·K + class].

@@ -137,31 +137,26 @@ impl<'a> Sampler<'a> {
                 },
             })
             .collect();
-        // (record, block) tasks in parallel, summed per record by a fold: memory stays O(threads·records·K)
-        // whatever n, and integer sums do not depend on the order
+        // (record, block) tasks in parallel, in chunks so that memory stays bounded whatever n; integer
+        // sums do not depend on the order
         let blocks = n.div_ceil(BLOCK);
-        let total = records.len() as u64 * blocks;
-        let zero = || vec![vec![0u64; k + 1]; records.len()];
-        let out = (0..total)
-            .into_par_iter()
-            .map_init(
-                || self.workspace(),
-                |ws, t| {
-                    let (r, start) = ((t / blocks) as usize, (t % blocks) * BLOCK);
-                    let len = BLOCK.min(n - start);
-                    (r, self.block_counts(ws, &records[r], bases[r].as_ref(), phase, start, len))
-                },
-            )
-            .fold(zero, |mut acc, (r, c)| {
-                add_counts(&mut acc[r], &c);
-                acc
-            })
-            .reduce(zero, |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    add_counts(x, y);
-                }
-                a
-            });
+        let mut out = vec![vec![0u64; k + 1]; records.len()];
+        for_task_chunks(records.len() as u64 * blocks, |range| {
+            let parts: Vec<(usize, Vec<u64>)> = range
+                .into_par_iter()
+                .map_init(
+                    || self.workspace(),
+                    |ws, t| {
+                        let (r, start) = ((t / blocks) as usize, (t % blocks) * BLOCK);
+                        let len = BLOCK.min(n - start);
+                        (r, self.block_counts(ws, &records[r], bases[r].as_ref(), phase, start, len))
+                    },
+                )
+                .collect();
+            for (r, c) in parts {
+                add_counts(&mut out[r], &c);
+            }
+        });
         out.into_iter().zip(records).map(|(c, rec)| without_overflow(c, rec.row, n)).collect()
     }
 
@@ -203,10 +198,26 @@ impl<'a> Sampler<'a> {
 /// The decided class of one draw, or K (one past the classes) when its outputs are not all finite.
 #[inline]
 pub(crate) fn class_or_overflow(decision: Decision, logits: ArrayView1<f64>) -> usize {
-    if logits.iter().all(|v| v.is_finite()) {
+    // a sum is finite exactly when every term is (∞ and NaN propagate; ∞ − ∞ is NaN); overflow of the
+    // sum of finite logits beyond f64::MAX is refused too, which costs nothing in practice
+    if logits.sum().is_finite() {
         decision.decide(logits).0
     } else {
         logits.len()
+    }
+}
+
+/// Tasks per chunk of a parallel count: enough to keep every core busy, few enough that the per-task
+/// results of one chunk take little memory.
+const TASK_CHUNK: u64 = 1 << 16;
+
+/// Runs `f` on consecutive ranges of task indices 0..total, each at most [`TASK_CHUNK`] long.
+pub(crate) fn for_task_chunks(total: u64, mut f: impl FnMut(std::ops::Range<u64>)) {
+    let mut start = 0;
+    while start < total {
+        let end = (start + TASK_CHUNK).min(total);
+        f(start..end);
+        start = end;
     }
 }
 
