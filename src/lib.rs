@@ -24,5 +24,6 @@ pub mod rng;
 pub mod smooth;
 pub mod spec;
 pub mod train;
+pub mod vnnlib;
 
 pub use error::{Error, Result};

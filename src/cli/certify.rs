@@ -25,7 +25,8 @@ pub struct CertifyArgs {
     /// shards' outputs concatenate to the unsharded output.
     #[arg(long, value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
-    /// Output file, .csv or .json (default: CSV on standard output).
+    /// Output file, .csv or .json (default: CSV on standard output). Its `label` column is the model's
+    /// answer (or `abstain`), not a true label.
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// Where IBP, CROWN and smoothing run: the CPU (default), the GPU when usable (`auto`), or the GPU or
