@@ -42,7 +42,7 @@ fn bench(c: &mut Criterion) {
         for inter in [Intermediate::UnstableOnly, Intermediate::All] {
             let m = BoundMethod::Crown(inter);
             g.bench_with_input(BenchmarkId::new(format!("logit-bounds-{inter:?}"), name), &xs, |b, xs| {
-                b.iter(|| m.logit_bounds_batch(&net, &RegionBatch { centers: xs.view(), eps: eps_all.view(), norm: Norm::Linf, domain: None }))
+                b.iter(|| m.logit_bounds_batch(&net, &RegionBatch { centers: xs.view(), eps: eps_all.view(), norm: Norm::Linf, domain: None, boxes: None }))
             });
         }
         let cert = BoundCertifier {

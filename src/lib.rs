@@ -24,6 +24,7 @@ pub mod rng;
 pub mod smooth;
 pub mod spec;
 pub mod train;
+pub mod verify;
 pub mod vnnlib;
 
 pub use error::{Error, Result};

@@ -313,7 +313,7 @@ fn prove_intervals(net: &Network, decision: Decision, boxes: &[(f64, f64)], clas
     // the ball [c − e, c + e] contains [a, b]: e ≥ b − c and e ≥ c − a, each rounded up
     let eps: Array1<f64> = live.iter().zip(centers.column(0)).map(|(&i, &c)| up(boxes[i].1 - c).max(up(c - boxes[i].0)).max(0.0)).collect();
     let specs: Vec<Array2<f64>> = live.iter().map(|&i| decision.margin_spec(classes[i], k)).collect();
-    let regions = RegionBatch { centers: centers.view(), eps: eps.view(), norm: Norm::Linf, domain: None };
+    let regions = RegionBatch { centers: centers.view(), eps: eps.view(), norm: Norm::Linf, domain: None, boxes: None };
     let lb = BoundMethod::crown().lower_bounds_batch(net, &regions, crate::bound::stack_specs(&specs).view());
     for (r, &i) in live.iter().enumerate() {
         ok[i] = lb.row(r).iter().all(|&v| v > 0.0);

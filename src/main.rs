@@ -30,6 +30,9 @@ enum Command {
     /// Reproduce the paper's experiments.
     #[command(subcommand)]
     Reproduce(cli::reproduce::ReproduceCommand),
+    /// Decide a VNN-LIB property (unsat / sat with a checked counterexample / timeout / unknown), or a
+    /// whole VNN-COMP instances.csv.
+    Verify(cli::verify::VerifyArgs),
     /// Generate data sets for the experiments.
     #[command(subcommand)]
     Data(cli::data::DataCommand),
@@ -62,6 +65,7 @@ fn run(cli: Cli, given: &cli::args::Given) -> Result<()> {
         Command::Certify(a) => cli::certify::certify(a, given),
         Command::Compare(a) => cli::compare::compare(a, given),
         Command::Data(c) => cli::data::data(c),
+        Command::Verify(a) => cli::verify::verify(a),
         Command::Train(a) => cli::train::train(a),
         Command::Ape(a) => cli::ape::ape(a),
         Command::Reproduce(c) => cli::reproduce::reproduce(c),

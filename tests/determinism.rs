@@ -25,11 +25,11 @@ fn bounds_of_a_row_do_not_depend_on_its_batch() {
         BoundMethod::AlphaCrown(AlphaCrownOptions { iterations: 3, ..Default::default() }),
     ] {
         for norm in [Norm::Linf, Norm::L2] {
-            let all = m.logit_bounds_batch(&net, &RegionBatch { centers: xs.view(), eps: eps.view(), norm, domain: None });
+            let all = m.logit_bounds_batch(&net, &RegionBatch { centers: xs.view(), eps: eps.view(), norm, domain: None, boxes: None });
             for i in [0usize, 37, 149] {
                 let one = m.logit_bounds_batch(
                     &net,
-                    &RegionBatch { centers: xs.slice(ndarray::s![i..i + 1, ..]), eps: eps.slice(ndarray::s![i..i + 1]), norm, domain: None },
+                    &RegionBatch { centers: xs.slice(ndarray::s![i..i + 1, ..]), eps: eps.slice(ndarray::s![i..i + 1]), norm, domain: None, boxes: None },
                 );
                 assert_eq!(one.row(0), all.row(i), "{} {norm:?} row {i}", m.name());
             }

@@ -247,3 +247,19 @@ fn milp_exact_means_proven_at_both_ends() {
     }
     assert!(solver_rows > 0, "on this network the MILP's lower ends rest on the solver");
 }
+
+/// A case the sandwich proptest found: in ℓ1 the MILP's variables are boxed by the ℓ∞ ball, larger than
+/// the ℓ1 ball its big-M bounds hold on, so an optimum above the radius (5.99 here, from outside the
+/// ball) was taken for the minimum; the true radius is below PGD's proven 4.919.
+#[test]
+fn an_optimum_beyond_the_ball_is_not_the_minimum() {
+    let seed = 14617028480777526118u64;
+    let net = random_net(&[3, 4, 2], seed, 2.0);
+    let x = random_point(3, seed) * 0.5;
+    let m = one(&milp(&net, Norm::L1, None, 20.0), &x);
+    let pgd = PgdCertifier { net: net.clone(), decision: Decision::Argmax, norm: Norm::L1, domain: None, options: PgdOptions::default() };
+    let p = one(&pgd, &x);
+    let ((m_lo, m_hi), (_, p_hi)) = (ends(&m), ends(&p));
+    assert!(le(m_lo, p_hi), "MILP {m_lo} > PGD {p_hi}");
+    assert!(m_hi - m_lo <= 1e-6 * m_hi && (m_lo - 4.9116).abs() < 1e-3, "{m:?}");
+}

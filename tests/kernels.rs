@@ -129,7 +129,7 @@ mod cuda {
         let spec = Decision::Argmax.margin_spec(0, 4);
         for norm in [Norm::Linf, Norm::L2, Norm::L1] {
             let gl = g.crown_lower(&net, x.view(), eps.view(), norm, None, spec.view()).unwrap();
-            let regions = rp::bound::RegionBatch { centers: x.view(), eps: eps.view(), norm, domain: None };
+            let regions = rp::bound::RegionBatch { centers: x.view(), eps: eps.view(), norm, domain: None, boxes: None };
             let specs = rp::bound::stack_specs(&vec![spec.clone(); 8]);
             let cl = rp::bound::BoundMethod::Crown(rp::bound::Intermediate::All).lower_bounds_batch(&net, &regions, specs.view());
             for (a, b) in gl.iter().zip(cl.iter()) {
@@ -155,7 +155,7 @@ mod cuda {
             }
         }
         let (lo, hi) = g.ibp(&net, x.view(), eps.view(), None).unwrap();
-        let cpu = rp::bound::BoundMethod::Ibp.logit_bounds_batch(&net, &rp::bound::RegionBatch { centers: x.view(), eps: eps.view(), norm: Norm::Linf, domain: None });
+        let cpu = rp::bound::BoundMethod::Ibp.logit_bounds_batch(&net, &rp::bound::RegionBatch { centers: x.view(), eps: eps.view(), norm: Norm::Linf, domain: None, boxes: None });
         for r in 0..8 {
             for j in 0..4 {
                 let (cl, cu) = (cpu.lower[[r, j]], cpu.upper[[r, j]]);

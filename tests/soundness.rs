@@ -153,3 +153,37 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Per-row box regions (input splitting's sub-domains, BAB-1): no point of a row's box has an exact
+    /// logit outside that row's bounds, for every method; rows of different boxes in one batch.
+    #[test]
+    fn box_regions_contain_every_reachable_output(c in case_strategy(), widths in prop::collection::vec(0.001f64..1.0, 3)) {
+        use rp::bound::{BoxView, RegionBatch};
+        let net = c.net();
+        let d = c.sizes[0];
+        let centers = ndarray::Array2::from_shape_fn((3, d), |(r, i)| random_point(d, c.seed ^ r as u64)[i]);
+        let w = ndarray::Array2::from_shape_fn((3, d), |(r, i)| widths[r] * (1.0 + 0.5 * ((i + r) % 3) as f64));
+        let (lower, upper) = (&centers - &w, &centers + &w);
+        let zeros = ndarray::Array1::zeros(3);
+        let regions = RegionBatch::of_boxes(BoxView { lower: lower.view(), upper: upper.view() }, centers.view(), zeros.view());
+        for m in methods() {
+            let b = m.logit_bounds_batch(&net, &regions);
+            for r in 0..3 {
+                let rng = rp::rng::Philox::new(c.seed ^ 77);
+                for s in 0..40u64 {
+                    let x: ndarray::Array1<f64> = (0..d).map(|i| {
+                        let u = rng.uniform_pair(s * 8 + r as u64, i as u64);
+                        if s % 4 == 0 { if u[0] < 0.5 { lower[[r, i]] } else { upper[[r, i]] } } else { lower[[r, i]] + u[1] * (upper[[r, i]] - lower[[r, i]]) }
+                    }).collect();
+                    let y = exact_output_enclosure(&net, &x);
+                    for j in 0..net.output_dim() {
+                        prop_assert!(b.lower[[r, j]] <= y.upper[j] && b.upper[[r, j]] >= y.lower[j], "{}: row {r} logit {j}", m.name());
+                    }
+                }
+            }
+        }
+    }
+}

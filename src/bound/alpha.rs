@@ -131,6 +131,12 @@ fn concretize_gradient(lin: &LinearBatch, regions: &RegionBatch) -> Array2<f64> 
     for (r, (mut gr, a)) in g.outer_iter_mut().zip(lin.coef.outer_iter()).enumerate() {
         let o = lin.owner[r];
         let (x0, eps) = (regions.centers.row(o), regions.eps[o]);
+        if let Some(b) = regions.boxes {
+            for (k, (&ak, gk)) in a.iter().zip(gr.iter_mut()).enumerate() {
+                *gk = if ak >= 0.0 { b.lower[[o, k]] } else { b.upper[[o, k]] };
+            }
+            continue;
+        }
         if let Some(dom) = regions.domain.filter(|_| regions.norm == Norm::Linf) {
             for (k, (&ak, gk)) in a.iter().zip(gr.iter_mut()).enumerate() {
                 *gk = if ak >= 0.0 { (x0[k] - eps).max(dom.lower[k]) } else { (x0[k] + eps).min(dom.upper[k]) };

@@ -49,6 +49,9 @@ pub(crate) fn ibp_lower_bounds(net: &Network, regions: &RegionBatch, spec: Array
 
 /// Exact per-neuron bounds of W·x + b over each region, rigorously rounded.
 pub(crate) fn first_affine(a: &Affine, regions: &RegionBatch) -> BoxBatch {
+    if regions.boxes.is_some() {
+        return affine_box(a, &input_box(regions)); // exact per neuron for a box, up to rounding
+    }
     let d = a.in_dim();
     let center = regions.centers.dot(&a.weight.t());
     let abs = regions.centers.mapv(f64::abs).dot(&a.weight.mapv(f64::abs).t());

@@ -252,7 +252,7 @@ impl LinearBatch {
     /// with a domain box, the better of that and the exact minimum over the box containing the
     /// intersection (which alone is exact for ℓ∞).
     pub fn concretize(&self, regions: &RegionBatch) -> Array1<f64> {
-        let boxes = regions.domain.map(|_| input_box(regions));
+        let boxes = (regions.domain.is_some() || regions.boxes.is_some()).then(|| input_box(regions));
         let d = self.coef.ncols();
         let mut out = Array1::zeros(self.coef.nrows());
         for (r, row) in self.coef.outer_iter().enumerate() {
@@ -266,6 +266,7 @@ impl LinearBatch {
                 finish(dot, c, up(up(s + err) + eps_nrm))
             };
             out[r] = match (&boxes, regions.norm) {
+                (Some(b), _) if regions.boxes.is_some() => box_min(row, b.lower.row(o), b.upper.row(o), c, s),
                 (None, _) => ball(),
                 (Some(b), Norm::Linf) => box_min(row, b.lower.row(o), b.upper.row(o), c, s),
                 (Some(b), Norm::L2 | Norm::L1) => ball().max(box_min(row, b.lower.row(o), b.upper.row(o), c, s)),
@@ -362,8 +363,12 @@ pub(crate) fn dual_norm_up(norm: Norm, a: ArrayView1<f64>) -> f64 {
     }
 }
 
-/// Boxes containing the regions: [x₀ − ε, x₀ + ε] rounded outward, intersected with the domain.
+/// Boxes containing the regions: the per-row boxes when given, else [x₀ − ε, x₀ + ε] rounded outward,
+/// intersected with the domain.
 pub(crate) fn input_box(regions: &RegionBatch) -> BoxBatch {
+    if let Some(b) = regions.boxes {
+        return BoxBatch { lower: b.lower.to_owned(), upper: b.upper.to_owned() };
+    }
     let mut lower = regions.centers.to_owned();
     let mut upper = regions.centers.to_owned();
     for ((mut lo, mut hi), &e) in lower.outer_iter_mut().zip(upper.outer_iter_mut()).zip(regions.eps.iter()) {

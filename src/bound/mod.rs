@@ -57,13 +57,24 @@ impl BoxBatch {
     }
 }
 
-/// A batch of input regions { x : ‖x − centers[b]‖ₚ ≤ eps[b] } ∩ domain, one per row.
+/// A batch of input regions { x : ‖x − centers[b]‖ₚ ≤ eps[b] } ∩ domain, one per row — or, when `boxes`
+/// is set, the box [boxes.lower[b], boxes.upper[b]] of each row exactly (centers must then be points of
+/// the boxes, e.g. their midpoints; eps, norm and domain are ignored). Boxes are the sub-domains of input
+/// splitting and the input sets of VNN-LIB properties.
 #[derive(Clone, Debug)]
 pub struct RegionBatch<'a> {
     pub centers: ArrayView2<'a, f64>,
     pub eps: ArrayView1<'a, f64>,
     pub norm: Norm,
     pub domain: Option<&'a DomainBox>,
+    pub boxes: Option<BoxView<'a>>,
+}
+
+/// Per-row boxes, as views (so a batch slices without copying).
+#[derive(Clone, Copy, Debug)]
+pub struct BoxView<'a> {
+    pub lower: ArrayView2<'a, f64>,
+    pub upper: ArrayView2<'a, f64>,
 }
 
 impl<'a> RegionBatch<'a> {
@@ -78,13 +89,25 @@ impl<'a> RegionBatch<'a> {
     }
 
     /// Rows start..end as a batch of their own.
-    pub fn slice(&self, start: usize, end: usize) -> RegionBatch<'_> {
+    pub fn slice(&self, start: usize, end: usize) -> RegionBatch<'a> {
         RegionBatch {
-            centers: self.centers.slice(s![start..end, ..]),
-            eps: self.eps.slice(s![start..end]),
+            centers: self.centers.slice_move(s![start..end, ..]),
+            eps: self.eps.slice_move(s![start..end]),
             norm: self.norm,
             domain: self.domain,
+            boxes: self.boxes.map(|b| BoxView { lower: b.lower.slice_move(s![start..end, ..]), upper: b.upper.slice_move(s![start..end, ..]) }),
         }
+    }
+
+    /// Whether each row's region is exactly its input box (per-row boxes, or an ℓ∞ ball ∩ a domain box):
+    /// then bounds concretize over the box, which is exact for linear functions.
+    pub fn is_box(&self) -> bool {
+        self.boxes.is_some() || (self.domain.is_some() && self.norm == Norm::Linf)
+    }
+
+    /// Regions that are exactly the given per-row boxes (the centers are their midpoints).
+    pub fn of_boxes(boxes: BoxView<'a>, centers: ArrayView2<'a, f64>, zeros: ArrayView1<'a, f64>) -> Self {
+        RegionBatch { centers, eps: zeros, norm: Norm::Linf, domain: None, boxes: Some(boxes) }
     }
 }
 
@@ -178,6 +201,7 @@ impl BoundMethod {
             eps: eps.view(),
             norm: region.norm,
             domain: region.domain,
+            boxes: None,
         };
         self.lower_bounds_batch(net, &batch, spec.view().insert_axis(Axis(0))).row(0).to_owned()
     }
@@ -205,7 +229,7 @@ impl BoundMethod {
 pub fn point_enclosure(net: &Network, x: ArrayView1<f64>) -> Interval {
     let eps = Array1::zeros(1);
     let center = x.to_owned().insert_axis(Axis(0));
-    let regions = RegionBatch { centers: center.view(), eps: eps.view(), norm: Norm::Linf, domain: None };
+    let regions = RegionBatch { centers: center.view(), eps: eps.view(), norm: Norm::Linf, domain: None, boxes: None };
     ibp::ibp_boundaries(net, &regions).pop().expect("at least the input boundary").row(0)
 }
 

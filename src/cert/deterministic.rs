@@ -28,7 +28,7 @@ impl BoundCertifier {
     pub fn certifies(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>) -> Vec<bool> {
         let k = self.net.output_dim();
         let specs: Vec<Array2<f64>> = classes.iter().map(|&c| self.decision.margin_spec(c, k)).collect();
-        let regions = RegionBatch { centers: centers.reborrow(), eps: eps.view(), norm: self.norm, domain: self.domain.as_ref() };
+        let regions = RegionBatch { centers: centers.reborrow(), eps: eps.view(), norm: self.norm, domain: self.domain.as_ref(), boxes: None };
         let lb = self.method.lower_bounds_batch(&self.net, &regions, stack_specs(&specs).view());
         lb.outer_iter().map(|r| r.iter().all(|&v| v > 0.0)).collect()
     }

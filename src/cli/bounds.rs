@@ -59,7 +59,7 @@ pub fn bounds(a: BoundsArgs) -> Result<()> {
     let chunk = if m.row_independent(&l.net) { 256 } else { l.inputs.nrows() };
     let mut rows = Vec::with_capacity(l.inputs.nrows());
     for (c, part) in l.inputs.axis_chunks_iter(Axis(0), chunk).enumerate() {
-        let regions = RegionBatch { centers: part, eps: eps.slice(ndarray::s![..part.nrows()]), norm: a.norm, domain: l.domain.as_ref() };
+        let regions = RegionBatch { centers: part, eps: eps.slice(ndarray::s![..part.nrows()]), norm: a.norm, domain: l.domain.as_ref(), boxes: None };
         let b = m.logit_bounds_batch(&l.net, &regions);
         rows.extend((0..part.nrows()).map(|i| BoundsRecord::new(c * chunk + i, &b.row(i))));
         pb.inc(part.nrows() as u64);

@@ -7,3 +7,4 @@ pub mod data;
 pub mod ape;
 pub mod reproduce;
 pub mod train;
+pub mod verify;

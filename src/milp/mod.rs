@@ -162,7 +162,7 @@ impl MilpCertifier {
     /// CROWN boxes of every boundary over the `radius`-ball around x₀ (∩ domain): the big-M bounds.
     fn boxes(&self, x0: ArrayView1<f64>, radius: f64) -> Vec<crate::bound::BoxBatch> {
         let eps = Array1::from_elem(1, radius);
-        let regions = RegionBatch { centers: x0.reborrow().insert_axis(ndarray::Axis(0)), eps: eps.view(), norm: self.norm, domain: self.domain.as_ref() };
+        let regions = RegionBatch { centers: x0.reborrow().insert_axis(ndarray::Axis(0)), eps: eps.view(), norm: self.norm, domain: self.domain.as_ref(), boxes: None };
         let ctx = CrownBatch::new(&self.net, regions, Intermediate::UnstableOnly);
         (0..=self.net.layers.len()).map(|b| ctx.boundary_box(b).clone()).collect()
     }
@@ -317,20 +317,24 @@ impl MilpCertifier {
                 let hint = cex.as_ref().filter(|c| js.contains(&c.class)).map(|c| &c.point);
                 match self.min_distortion(x0, class, js, radius, &boxes, hint, floor, deadline) {
                     Solve::Optimal(v, p) => {
-                        lower = lower.min(v);
+                        // the encoding is exact only inside the ball (its big-M bounds hold there): an
+                        // optimum beyond the radius says only that no counterexample lies within it
+                        let inside = v <= radius;
+                        lower = lower.min(v.min(radius));
                         match self.witness(x0, &p, class) {
                             Some(d) => {
                                 upper = upper.min(d);
-                                found = true;
+                                found |= inside;
                             }
                             // no point near the solver's proves a changed answer: v is a lower end only
-                            None => exact = false,
+                            None if inside => exact = false,
+                            None => {}
                         }
                     }
                     Solve::Infeasible => lower = lower.min(radius),
                     Solve::Limit { bound, incumbent } => {
                         exact = false;
-                        lower = lower.min(bound.max(0.0));
+                        lower = lower.min(bound.max(0.0).min(radius));
                         if let Some((_, p)) = incumbent {
                             if let Some(d) = self.witness(x0, &p, class) {
                                 upper = upper.min(d);

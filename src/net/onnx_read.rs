@@ -562,6 +562,15 @@ impl Builder {
     /// Appends an elementwise layer — folded into an affine layer just before it (reshapes aside) when
     /// every folded weight and bias is exact in f64 (e.g. MatMul then Add: 0 + b).
     fn push_elementwise(&mut self, layer: Elementwise) {
+        // x ± 0, x·1, x/1 are the identity exactly (ACAS Xu's input Sub subtracts zeros)
+        let identity = match layer.op {
+            ElemOp::Add | ElemOp::Sub => layer.value.iter().all(|&v| v == 0.0),
+            ElemOp::Mul | ElemOp::Div | ElemOp::DivSqrt => layer.value.iter().all(|&v| v == 1.0),
+            ElemOp::SubFrom => false,
+        };
+        if identity {
+            return;
+        }
         if let Some(Layer::Affine(a)) = self.layers.iter_mut().rev().find(|l| !matches!(l, Layer::Reshape { .. })) {
             if let Some(folded) = fold_exactly(a, &layer) {
                 *a = folded;

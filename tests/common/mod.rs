@@ -25,7 +25,7 @@ pub fn random_net(sizes: &[usize], seed: u64, scale: f64) -> Network {
 pub fn exact_output_enclosure(net: &Network, x: &Array1<f64>) -> Interval {
     let xs = x.view().insert_axis(ndarray::Axis(0));
     let eps = Array1::zeros(1);
-    let regions = RegionBatch { centers: xs, eps: eps.view(), norm: Norm::Linf, domain: None };
+    let regions = RegionBatch { centers: xs, eps: eps.view(), norm: Norm::Linf, domain: None, boxes: None };
     ibp_boundaries(net, &regions).pop().unwrap().row(0)
 }
 

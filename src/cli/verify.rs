@@ -1,0 +1,142 @@
+//! `rp verify`: decide a VNN-LIB property, or a whole VNN-COMP benchmark folder (issue 13).
+use super::args::{check_output_file, create};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use rp::verify::bab::InputSplitBab;
+use rp::verify::{result_text, Budget, Outcome, Verdict, Verifier};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// The network (ONNX).
+    #[arg(long, requires = "property", conflicts_with = "instances")]
+    pub model: Option<PathBuf>,
+    /// The property (VNN-LIB): the unsafe set to show empty.
+    #[arg(long, requires = "model")]
+    pub property: Option<PathBuf>,
+    /// A VNN-COMP instances.csv (lines `onnx,vnnlib,timeout`, paths relative to its folder): run them all.
+    #[arg(long)]
+    pub instances: Option<PathBuf>,
+    /// Seconds per property (default: the instance's timeout, else 60).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Most sub-domains alive at once; beyond it the answer is `unknown`.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub max_domains: usize,
+    /// How each sub-domain is bounded: crown, alpha-crown (with --alpha-iters steps) or ibp.
+    #[arg(long, value_enum, default_value_t = super::args::MethodArg::Crown)]
+    pub bounds: super::args::MethodArg,
+    /// α-CROWN iterations per bound (with --bounds alpha-crown).
+    #[arg(long, default_value_t = 5)]
+    pub alpha_iters: usize,
+    /// Sub-domains bounded per batch.
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+    /// With --model/--property: write the VNN-COMP result file here (default: standard output).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// With --instances: write one CSV row per instance here.
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+}
+
+fn budget(a: &VerifyArgs, instance_timeout: Option<f64>) -> Result<Budget> {
+    let t = a.timeout.or(instance_timeout).unwrap_or(60.0);
+    if !(t > 0.0 && t.is_finite()) {
+        bail!("--timeout must be a positive number of seconds, got {t}");
+    }
+    if a.max_domains == 0 {
+        bail!("--max-domains must be at least 1");
+    }
+    Ok(Budget { time: Duration::from_secs_f64(t), max_domains: a.max_domains })
+}
+
+fn verifier(a: &VerifyArgs) -> Result<InputSplitBab> {
+    let alpha = super::args::AlphaArgs { intermediate: None, alpha_iters: a.alpha_iters, alpha_lr: 0.5 };
+    let method = super::args::method(a.bounds, &alpha, rp::bound::Intermediate::UnstableOnly)?;
+    if a.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    Ok(InputSplitBab { method, batch: a.batch, ..Default::default() })
+}
+
+fn run_one(v: &InputSplitBab, model: &Path, property: &Path, budget: &Budget) -> Result<Outcome> {
+    let net = rp::net::read_onnx(model)?;
+    let prop = rp::vnnlib::read_vnnlib(property)?;
+    Ok(v.verify(&net, &prop, budget).with_context(|| format!("verifying {} on {}", property.display(), model.display()))?)
+}
+
+pub fn verify(a: VerifyArgs) -> Result<()> {
+    if let Some(p) = &a.output {
+        check_output_file(p, &[])?;
+    }
+    if let Some(p) = &a.results {
+        check_output_file(p, &["csv"])?;
+    }
+    match (&a.model, &a.property, &a.instances) {
+        (Some(m), Some(p), None) => {
+            let o = run_one(&verifier(&a)?, m, p, &budget(&a, None)?)?;
+            eprintln!("{}: {} in {:.3} s, {} sub-domains bounded", p.display(), o.verdict.word(), o.seconds, o.domains);
+            if let Verdict::Unknown(why) = &o.verdict {
+                eprintln!("unknown: {why}");
+            }
+            let text = result_text(&o.verdict);
+            match &a.output {
+                Some(f) => writeln!(create(f)?, "{text}")?,
+                None => println!("{text}"),
+            }
+            Ok(())
+        }
+        (None, None, Some(csv)) => run_instances(&a, csv),
+        _ => bail!("give --model and --property, or --instances"),
+    }
+}
+
+fn run_instances(a: &VerifyArgs, csv: &Path) -> Result<()> {
+    let dir = csv.parent().unwrap_or(Path::new("."));
+    let text = std::fs::read_to_string(csv).with_context(|| format!("cannot read {}", csv.display()))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != 3 {
+            bail!("{}, line {}: expected onnx,vnnlib,timeout", csv.display(), i + 1);
+        }
+        let t: f64 = f[2].parse().with_context(|| format!("{}, line {}: timeout '{}' is not a number", csv.display(), i + 1, f[2]))?;
+        rows.push((dir.join(f[0]), dir.join(f[1]), t));
+    }
+    let v = verifier(a)?;
+    let pb = super::args::progress_bar(rows.len(), "verify");
+    let mut out: Option<csv::Writer<std::io::BufWriter<std::fs::File>>> = a.results.as_ref().map(|p| create(p).map(csv::Writer::from_writer)).transpose()?;
+    if let Some(w) = out.as_mut() {
+        w.write_record(["network", "property", "verdict", "seconds", "domains"])?;
+    }
+    let mut times = Vec::new();
+    let (mut holds, mut violated, mut timeouts, mut unknown) = (0, 0, 0, 0);
+    for (model, property, t) in &rows {
+        let o = run_one(&v, model, property, &budget(a, Some(*t))?)?;
+        match o.verdict {
+            Verdict::Holds => holds += 1,
+            Verdict::Violated(_) => violated += 1,
+            Verdict::Timeout => timeouts += 1,
+            Verdict::Unknown(_) => unknown += 1,
+        }
+        times.push(o.seconds);
+        let name = |p: &Path| p.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        if let Some(w) = out.as_mut() {
+            w.write_record([name(model), name(property), o.verdict.word().to_string(), format!("{:.3}", o.seconds), o.domains.to_string()])?;
+            w.flush()?;
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let total: f64 = times.iter().sum();
+    times.sort_by(f64::total_cmp);
+    let median = if times.is_empty() { 0.0 } else { times[times.len() / 2] };
+    eprintln!(
+        "{} instances: {holds} verified (unsat), {violated} falsified (sat), {timeouts} timeouts, {unknown} unknown; total {total:.1} s, median {median:.3} s",
+        rows.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! Branch and bound by input splitting (BAB-1 in `proofs/BAB.md`), for low-dimensional inputs (ACAS Xu:
+//! 5). Every sub-domain is a box and a row of a batch: the sound bound propagation bounds c_j·f over
+//! each box; a box on which some constraint's lower bound exceeds its d_j is proven empty of unsafe
+//! points. Unproven boxes are split in two along the input with the largest gradient smear |∂/∂x_i|·width_i
+//! and bounded again, worst first. Falsification runs first and during the search (`attack`).
+use super::attack::{search_box, violation, AttackOptions};
+use super::{check_counterexample, Budget, Counterexample, Outcome, Verdict, Verifier};
+use crate::bound::{BoundMethod, BoxView, RegionBatch};
+use crate::net::Network;
+use crate::vnnlib::Property;
+use ndarray::{Array1, Array2, Array3};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+/// The input-splitting verifier.
+#[derive(Clone, Debug)]
+pub struct InputSplitBab {
+    /// How each box is bounded.
+    pub method: BoundMethod,
+    /// Boxes bounded per batch.
+    pub batch: usize,
+    pub attack: AttackOptions,
+}
+
+impl Default for InputSplitBab {
+    fn default() -> Self {
+        InputSplitBab { method: BoundMethod::crown(), batch: 512, attack: AttackOptions::default() }
+    }
+}
+
+/// A box of one term, with what its bounds gave.
+#[derive(Clone, Debug)]
+struct Domain {
+    term: usize,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    /// max over the term's constraints of (lower bound − d_j): positive proves the box empty.
+    margin: f64,
+    /// The constraint attaining `margin` (the one closest to proven).
+    best: usize,
+    /// Creation order, for a deterministic queue.
+    seq: u64,
+}
+
+impl PartialEq for Domain {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Domain {}
+impl PartialOrd for Domain {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Domain {
+    /// The heap pops the worst bound first (then the oldest).
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.margin.total_cmp(&self.margin).then(o.seq.cmp(&self.seq))
+    }
+}
+
+impl InputSplitBab {
+    /// Bounds every box: (margin, best constraint) per domain.
+    fn bound(&self, net: &Network, property: &Property, doms: &[(usize, Vec<f64>, Vec<f64>)]) -> Vec<(f64, usize)> {
+        let (n, d, k) = (doms.len(), property.n_inputs, property.n_outputs);
+        if n == 0 {
+            return vec![];
+        }
+        let m = doms.iter().map(|(t, ..)| property.terms[*t].constraints.len()).max().unwrap_or(0).max(1);
+        let mut lower = Array2::zeros((n, d));
+        let mut upper = Array2::zeros((n, d));
+        let mut spec = Array3::zeros((n, m, k));
+        for (r, (t, lo, hi)) in doms.iter().enumerate() {
+            for i in 0..d {
+                lower[[r, i]] = lo[i];
+                upper[[r, i]] = hi[i];
+            }
+            for (j, c) in property.terms[*t].constraints.iter().enumerate() {
+                for (q, &a) in c.coef.iter().enumerate() {
+                    spec[[r, j, q]] = a;
+                }
+            }
+        }
+        let centers = (&lower + &upper) * 0.5;
+        let zeros = Array1::zeros(n);
+        let regions = RegionBatch::of_boxes(BoxView { lower: lower.view(), upper: upper.view() }, centers.view(), zeros.view());
+        let lb = self.method.lower_bounds_batch(net, &regions, spec.view());
+        doms.iter()
+            .enumerate()
+            .map(|(r, (t, ..))| {
+                let cs = &property.terms[*t].constraints;
+                if cs.is_empty() {
+                    return (f64::NEG_INFINITY, 0); // no output constraint: the whole box is unsafe
+                }
+                // lb > d exactly when fl(lb − d) > 0 (the sign of a rounded difference is exact)
+                cs.iter().enumerate().map(|(j, c)| (lb[[r, j]] - c.bound.hi, j)).fold((f64::NEG_INFINITY, 0), |b, v| if v.0 > b.0 { v } else { b })
+            })
+            .collect()
+    }
+
+    /// The input to split: the largest |∂(c·f)/∂x_i|·width_i at the center, for the constraint closest
+    /// to proven (ties and zero gradients fall back to the widest input).
+    fn split_dim(&self, net: &Network, property: &Property, dom: &Domain) -> usize {
+        let center: Array1<f64> = dom.lo.iter().zip(&dom.hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect();
+        let coef = &property.terms[dom.term].constraints[dom.best].coef;
+        let g = net.input_gradient(center.view(), ndarray::ArrayView1::from(coef));
+        let width = |i: usize| dom.hi[i] - dom.lo[i];
+        let score = |i: usize| g[i].abs() * width(i);
+        let d = dom.lo.len();
+        let best = (0..d).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap_or(0);
+        if score(best) > 0.0 {
+            best
+        } else {
+            (0..d).max_by(|&a, &b| width(a).total_cmp(&width(b)).then(b.cmp(&a))).unwrap_or(0)
+        }
+    }
+}
+
+impl Verifier for InputSplitBab {
+    fn name(&self) -> &'static str {
+        "input-split"
+    }
+
+    fn verify(&self, net: &Network, property: &Property, budget: &Budget) -> crate::Result<Outcome> {
+        let start = Instant::now();
+        check_shapes(net, property)?;
+        let done = |verdict: Verdict, domains: u64| Ok(Outcome { verdict, domains, seconds: start.elapsed().as_secs_f64() });
+        // falsification first
+        for (t, term) in property.terms.iter().enumerate() {
+            let (lo, hi) = term.outer_box();
+            if let Some((x, y)) = search_box(net, term, &lo, &hi, &self.attack, t as u64) {
+                return done(Verdict::Violated(Counterexample { term: t, input: x, output: y }), 0);
+            }
+        }
+        let mut seq = 0u64;
+        let mut domains = 0u64;
+        let mut heap = BinaryHeap::new();
+        let mut pending: Vec<(usize, Vec<f64>, Vec<f64>)> = property.terms.iter().enumerate().map(|(t, term)| {
+            let (lo, hi) = term.outer_box();
+            (t, lo, hi)
+        }).collect();
+        let mut round = 0u64;
+        loop {
+            // bound the pending boxes; keep the unproven ones
+            let bounds = self.bound(net, property, &pending);
+            domains += pending.len() as u64;
+            for ((t, lo, hi), (margin, best)) in pending.drain(..).zip(bounds) {
+                if margin > 0.0 {
+                    continue;
+                }
+                let term = &property.terms[t];
+                // a quick look for a counterexample at the center
+                let center: Array1<f64> = lo.iter().zip(&hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect();
+                if violation(net, term, &center).0 <= 0.0 {
+                    if let Some(y) = check_counterexample(net, term, center.as_slice().expect("contiguous")) {
+                        return done(Verdict::Violated(Counterexample { term: t, input: center.to_vec(), output: y }), domains);
+                    }
+                }
+                heap.push(Domain { term: t, lo, hi, margin, best, seq });
+                seq += 1;
+            }
+            if heap.is_empty() {
+                return done(Verdict::Holds, domains);
+            }
+            if start.elapsed() >= budget.time {
+                return done(Verdict::Timeout, domains);
+            }
+            if heap.len() > budget.max_domains {
+                return done(Verdict::Unknown(format!("memory: more than {} open sub-domains", budget.max_domains)), domains);
+            }
+            round += 1;
+            // now and then, a full search in the worst boxes
+            if round % 16 == 0 {
+                let worst: Vec<&Domain> = heap.iter().collect::<Vec<_>>();
+                let mut worst = worst;
+                worst.sort();
+                for dom in worst.iter().rev().take(4) {
+                    let opts = AttackOptions { restarts: 2, steps: 30, seed: self.attack.seed };
+                    if let Some((x, y)) = search_box(net, &property.terms[dom.term], &dom.lo, &dom.hi, &opts, dom.seq) {
+                        return done(Verdict::Violated(Counterexample { term: dom.term, input: x, output: y }), domains);
+                    }
+                }
+            }
+            // split the worst boxes, two children each
+            let parents = (self.batch / 2).max(1);
+            for _ in 0..parents {
+                let Some(dom) = heap.pop() else { break };
+                let i = self.split_dim(net, property, &dom);
+                let mid = 0.5 * dom.lo[i] + 0.5 * dom.hi[i];
+                if !(mid > dom.lo[i] && mid < dom.hi[i]) {
+                    // a box that cannot be split further (an interval of adjacent floats) and is unproven
+                    return done(Verdict::Unknown("a sub-box became too small to split".into()), domains);
+                }
+                let (mut lo_hi, mut hi_lo) = (dom.hi.clone(), dom.lo.clone());
+                lo_hi[i] = mid;
+                hi_lo[i] = mid;
+                pending.push((dom.term, dom.lo.clone(), lo_hi));
+                pending.push((dom.term, hi_lo, dom.hi));
+            }
+        }
+    }
+}
+
+/// An error unless the property's variables match the network.
+pub fn check_shapes(net: &Network, property: &Property) -> crate::Result<()> {
+    if net.head != crate::net::Head::Logits {
+        return Err(crate::Error::Option(format!(
+            "the network ends in a {:?}: VNN-LIB's Y would be its probabilities, which rp does not bound; verify the logits model",
+            net.head
+        )));
+    }
+    if property.n_inputs != net.input_dim() || property.n_outputs != net.output_dim() {
+        return Err(crate::Error::Option(format!(
+            "the property declares {} inputs and {} outputs but the network has {} and {}",
+            property.n_inputs,
+            property.n_outputs,
+            net.input_dim(),
+            net.output_dim()
+        )));
+    }
+    Ok(())
+}

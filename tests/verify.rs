@@ -1,0 +1,149 @@
+//! Deciding properties (issue 13; BAB-0…2 in proofs/BAB.md): on random small networks and random box
+//! properties no `Holds` where sampling or an attack finds a point of the unsafe set, and every
+//! `Violated` re-checked independently; a few fast VNN-COMP ACAS Xu instances against the published
+//! verdicts (skipped without ../shared); the CLI's result file.
+mod common;
+use common::*;
+use proptest::prelude::*;
+use rp::verify::bab::InputSplitBab;
+use rp::verify::{Budget, Verdict, Verifier};
+use rp::vnnlib::{parse_vnnlib, Property};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A random box property over d inputs and k outputs: Y_a ≥ Y_b for some pairs (or Y_a ≤ c).
+fn property_text(d: usize, k: usize, lo: &[f64], hi: &[f64], pairs: &[(usize, usize)], caps: &[(usize, f64)]) -> String {
+    let mut s = String::new();
+    for i in 0..d {
+        s += &format!("(declare-const X_{i} Real)\n");
+    }
+    for j in 0..k {
+        s += &format!("(declare-const Y_{j} Real)\n");
+    }
+    for i in 0..d {
+        s += &format!("(assert (>= X_{i} {:e}))\n(assert (<= X_{i} {:e}))\n", lo[i], hi[i]);
+    }
+    let mut ors = Vec::new();
+    for &(a, b) in pairs {
+        ors.push(format!("(and (>= Y_{a} Y_{b}))"));
+    }
+    for &(a, c) in caps {
+        ors.push(format!("(and (<= Y_{a} {c:e}))"));
+    }
+    s += &format!("(assert (or {}))\n", ors.join(" "));
+    s
+}
+
+/// Whether the exact network provably puts x in the unsafe set of some term (rigorous enclosure).
+fn proven_unsafe(net: &rp::net::Network, p: &Property, x: &ndarray::Array1<f64>) -> bool {
+    let e = exact_output_enclosure(net, x);
+    p.terms.iter().any(|t| {
+        let (lo, hi) = t.inner_box();
+        x.iter().zip(&lo).zip(&hi).all(|((v, l), h)| l <= v && v <= h)
+            && t.constraints.iter().all(|c| {
+                let ub: f64 = c.coef.iter().zip(e.lower.iter().zip(e.upper.iter())).map(|(a, (l, u))| if *a > 0.0 { a * u } else { a * l }).sum();
+                ub < c.bound.lo - 1e-9 * (1.0 + c.bound.lo.abs())
+            })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// BAB-1: `Holds` only where no sampled or attacked point is provably unsafe; `Violated` re-checked.
+    #[test]
+    fn verdicts_are_never_wrong(d in 1usize..=3, hidden in prop::collection::vec(2usize..=10, 1..=2), k in 2usize..=3,
+                                seed in any::<u64>(), width in 0.05f64..1.5, cap in prop::option::of(-2.0f64..2.0)) {
+        let mut sizes = vec![d];
+        sizes.extend(hidden);
+        sizes.push(k);
+        let net = random_net(&sizes, seed, 1.5);
+        let x0 = random_point(d, seed);
+        let lo: Vec<f64> = x0.iter().map(|v| v - width).collect();
+        let hi: Vec<f64> = x0.iter().map(|v| v + width).collect();
+        let class = rp::spec::Decision::Argmax.decide(net.forward(x0.view()).view()).0;
+        // unsafe: some other class at least as large as the center's class (a robustness property)
+        let pairs: Vec<(usize, usize)> = (0..k).filter(|&j| j != class).map(|j| (j, class)).collect();
+        let caps: Vec<(usize, f64)> = cap.map(|c| vec![(class, c)]).unwrap_or_default();
+        let p = parse_vnnlib(&property_text(d, k, &lo, &hi, &pairs, &caps)).unwrap();
+        let budget = Budget { time: Duration::from_secs(5), max_domains: 200_000 };
+        let o = InputSplitBab::default().verify(&net, &p, &budget).unwrap();
+        match &o.verdict {
+            Verdict::Holds => {
+                let region = rp::spec::Region { center: x0.view(), eps: width * 0.999, norm: rp::spec::Norm::Linf, domain: None };
+                for x in sample_region(&region, seed, 400) {
+                    prop_assert!(!proven_unsafe(&net, &p, &x), "Holds, but {x} is unsafe");
+                }
+            }
+            Verdict::Violated(c) => {
+                let t = &p.terms[c.term];
+                prop_assert!(rp::verify::check_counterexample(&net, t, &c.input).is_some());
+                let (lo, hi) = t.inner_box();
+                prop_assert!(c.input.iter().zip(&lo).zip(&hi).all(|((v, l), h)| l <= v && v <= h));
+            }
+            Verdict::Timeout | Verdict::Unknown(_) => {}
+        }
+    }
+}
+
+fn shared() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks/acasxu");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} not found (the VNN-COMP benchmarks live in ../shared)", p.display());
+        None
+    }
+}
+
+/// A handful of fast ACAS Xu instances, against VNN-COMP 2021's published verdicts (nnenum's).
+#[test]
+fn fast_acasxu_instances_match_the_published_verdicts() {
+    let Some(acas) = shared() else { return };
+    for (net, prop, want) in [
+        ("1_1", "prop_1", "unsat"),
+        ("1_2", "prop_2", "sat"),
+        ("1_1", "prop_3", "unsat"),
+        ("2_1", "prop_2", "sat"),
+        ("4_5", "prop_10", "unsat"),
+    ] {
+        let model = acas.join(format!("onnx/ACASXU_run2a_{net}_batch_2000.onnx"));
+        let property = acas.join(format!("vnnlib/{prop}.vnnlib"));
+        let n = rp::net::read_onnx(&model).unwrap();
+        let p = rp::vnnlib::read_vnnlib(&property).unwrap();
+        let o = InputSplitBab::default().verify(&n, &p, &Budget { time: Duration::from_secs(60), max_domains: 2_000_000 }).unwrap();
+        assert_eq!(o.verdict.word(), want, "{net} {prop}: {:?}", o.verdict);
+        if let Verdict::Violated(c) = &o.verdict {
+            assert!(rp::verify::check_counterexample(&n, &p.terms[c.term], &c.input).is_some());
+        }
+    }
+}
+
+/// `rp verify` writes the VNN-COMP result file.
+#[test]
+fn verify_cli_writes_the_result_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = rp::net::init::seeded_mlp(&[2, 6, 2], 3);
+    net.round_weights_to_f32();
+    let model = dir.path().join("n.onnx");
+    std::fs::write(&model, rp::net::write_onnx_bytes(&net).unwrap()).unwrap();
+    let x0 = ndarray::array![0.2, -0.1];
+    let class = rp::spec::Decision::Argmax.decide(net.forward(x0.view()).view()).0;
+    let other = 1 - class;
+    for (width, expect) in [(1e-3, "unsat"), (50.0, "sat")] {
+        let text = property_text(2, 2, &[0.2 - width, -0.1 - width], &[0.2 + width, -0.1 + width], &[(other, class)], &[]);
+        let prop = dir.path().join("p.vnnlib");
+        std::fs::write(&prop, text).unwrap();
+        let out = dir.path().join("result.txt");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rp"))
+            .args(["verify", "--model", model.to_str().unwrap(), "--property", prop.to_str().unwrap(), "--timeout", "20", "--output", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r = std::fs::read_to_string(&out).unwrap();
+        assert!(r.starts_with(expect), "width {width}: {r}");
+        if expect == "sat" {
+            assert!(r.contains("(X_0 ") && r.contains("(Y_1 "), "{r}");
+        }
+    }
+}
