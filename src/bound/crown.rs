@@ -93,7 +93,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
                     // auto_LiRPA carries the bounds it computed, not their intersection with the interval
                     let tight = match intermediate {
                         Intermediate::AutoLirpa => bounds.clone(),
-                        Intermediate::All | Intermediate::UnstableOnly => bounds.intersect(&reference),
+                        Intermediate::All | Intermediate::UnstableOnly | Intermediate::Ibp => bounds.intersect(&reference),
                     };
                     ctx.relax[i] = Some(ReluRelax::new(&bounds, &tight));
                     exact = false;
@@ -116,6 +116,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
         let (rows, dim) = reference.lower.dim();
         let all = || (0..rows).flat_map(|b| (0..dim).map(move |j| (b, j))).collect::<Vec<_>>();
         let pairs: Vec<(usize, usize)> = match intermediate {
+            Intermediate::Ibp => Vec::new(),
             Intermediate::All => all(),
             Intermediate::UnstableOnly => all().into_iter().filter(|&(b, j)| unstable(b, j)).collect(),
             Intermediate::AutoLirpa => {

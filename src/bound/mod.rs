@@ -123,6 +123,10 @@ pub enum Intermediate {
     UnstableOnly,
     /// Every neuron: textbook CROWN (Zhang et al. 2018).
     All,
+    /// None: every ReLU keeps its interval-arithmetic bounds, only the final specification gets a
+    /// backward pass (CROWN-IBP). Much cheaper per region and looser; for the many small boxes of
+    /// input splitting, where interval bounds are already tight.
+    Ibp,
     /// auto_LiRPA 0.3's rule, reproduced for comparison: a neuron gets CROWN bounds in every row of
     /// the batch when interval arithmetic finds it unstable in any row, unless more than 90% of the
     /// layer is (then every neuron does). Results depend on which rows share the batch, so the whole

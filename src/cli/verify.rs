@@ -28,6 +28,10 @@ pub struct VerifyArgs {
     /// How each sub-domain is bounded: crown, alpha-crown (with --alpha-iters steps) or ibp.
     #[arg(long, value_enum, default_value_t = super::args::MethodArg::Crown)]
     pub bounds: super::args::MethodArg,
+    /// Which ReLU inputs get their own backward pass (see rp certify --help): unstable-only, or ibp
+    /// (none: CROWN-IBP, cheap per box).
+    #[arg(long, value_enum, default_value_t = rp::bound::Intermediate::UnstableOnly)]
+    pub intermediate: rp::bound::Intermediate,
     /// α-CROWN iterations per bound (with --bounds alpha-crown).
     #[arg(long, default_value_t = 5)]
     pub alpha_iters: usize,
@@ -54,8 +58,8 @@ fn budget(a: &VerifyArgs, instance_timeout: Option<f64>) -> Result<Budget> {
 }
 
 fn verifier(a: &VerifyArgs) -> Result<InputSplitBab> {
-    let alpha = super::args::AlphaArgs { intermediate: None, alpha_iters: a.alpha_iters, alpha_lr: 0.5 };
-    let method = super::args::method(a.bounds, &alpha, rp::bound::Intermediate::UnstableOnly)?;
+    let alpha = super::args::AlphaArgs { intermediate: Some(a.intermediate), alpha_iters: a.alpha_iters, alpha_lr: 0.5 };
+    let method = super::args::method(a.bounds, &alpha, a.intermediate)?;
     if a.batch == 0 {
         bail!("--batch must be at least 1");
     }
