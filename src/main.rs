@@ -65,7 +65,7 @@ fn run(cli: Cli, given: &cli::args::Given) -> Result<()> {
         Command::Certify(a) => cli::certify::certify(a, given),
         Command::Compare(a) => cli::compare::compare(a, given),
         Command::Data(c) => cli::data::data(c),
-        Command::Verify(a) => cli::verify::verify(a),
+        Command::Verify(a) => cli::verify::verify(a, given),
         Command::Train(a) => cli::train::train(a),
         Command::Ape(a) => cli::ape::ape(a),
         Command::Reproduce(c) => cli::reproduce::reproduce(c),

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use rp::verify::bab::InputSplitBab;
+use rp::verify::relu_bab::ReluSplitBab;
 use rp::verify::{Budget, Verdict, Verifier};
 use rp::vnnlib::{parse_vnnlib, Property};
 use std::path::{Path, PathBuf};
@@ -68,7 +69,11 @@ proptest! {
         let p = parse_vnnlib(&property_text(d, k, &lo, &hi, &pairs, &caps)).unwrap();
         let budget = Budget { time: Duration::from_secs(5), max_domains: 200_000 };
         let o = InputSplitBab::default().verify(&net, &p, &budget).unwrap();
-        match &o.verdict {
+        let r = ReluSplitBab::default().verify(&net, &p, &budget).unwrap();
+        // both are complete: a proof against a checked counterexample would be a soundness bug
+        prop_assert!(!matches!((&o.verdict, &r.verdict), (Verdict::Holds, Verdict::Violated(_)) | (Verdict::Violated(_), Verdict::Holds)),
+            "input split {:?} vs ReLU split {:?}", o.verdict, r.verdict);
+        for o in [o, r] { match &o.verdict {
             Verdict::Holds => {
                 let region = rp::spec::Region { center: x0.view(), eps: width * 0.999, norm: rp::spec::Norm::Linf, domain: None };
                 for x in sample_region(&region, seed, 400) {
@@ -82,8 +87,76 @@ proptest! {
                 prop_assert!(c.input.iter().zip(&lo).zip(&hi).all(|((v, l), h)| l <= v && v <= h));
             }
             Verdict::Timeout | Verdict::Unknown(_) => {}
-        }
+        } }
     }
+
+    /// BETA-1, BETA-2: β-CROWN's bound over a split sub-domain, with random multipliers β ≥ 0 and slopes,
+    /// and after optimization, is below spec·f(x) at every sampled point of the box that meets the splits.
+    #[test]
+    fn split_bounds_are_sound(d in 1usize..=4, hidden in prop::collection::vec(3usize..=10, 1..=3), seed in any::<u64>(),
+                              width in 0.1f64..1.5, n_splits in 0usize..=4, iters in 0usize..=12) {
+        use rp::bound::split::{beta_crown, BetaOptions, ReluBounds, Split, SplitDomain, Warm};
+        let mut sizes = vec![d];
+        sizes.extend(hidden);
+        sizes.push(2);
+        let net = random_net(&sizes, seed, 1.5);
+        let x0 = random_point(d, seed);
+        let lo: Vec<f64> = x0.iter().map(|v| v - width).collect();
+        let hi: Vec<f64> = x0.iter().map(|v| v + width).collect();
+        let root = ReluBounds::of_box(&net, &lo, &hi);
+        let unstable = root.unstable();
+        let rng = rp::rng::Philox::new(seed);
+        let mut splits: Vec<Split> = Vec::new();
+        for q in 0..n_splits.min(unstable.len()) {
+            let (layer, neuron) = unstable[(rng.uniform_in(1, q as u64, 0.0, 1.0) * unstable.len() as f64) as usize % unstable.len()];
+            if splits.iter().any(|s| s.layer == layer && s.neuron == neuron) { continue; }
+            splits.push(Split { layer, neuron, active: rng.uniform_in(2, q as u64, 0.0, 1.0) < 0.5 });
+        }
+        let Some(bounds) = root.with_splits(&splits) else { return Ok(()) };
+        let spec = ndarray::array![[1.0, -1.0]];
+        // random warm start: slopes in [0, 1], multipliers in [0, 3]
+        let dims = net.boundary_dims().unwrap();
+        let alpha = net.layers.iter().enumerate().map(|(i, l)| matches!(l, rp::net::Layer::Relu).then(||
+            ndarray::Array2::from_shape_fn((1, dims[i]), |(_, j)| rng.uniform_in(3 + i as u64, j as u64, 0.0, 1.0) as f32))).collect();
+        let beta = ndarray::Array2::from_shape_fn((1, splits.len()), |(_, q)| rng.uniform_in(99, q as u64, 0.0, 3.0) as f32);
+        let warm = Warm { alpha, beta };
+        let dom = SplitDomain { lower: &lo, upper: &hi, bounds, splits: &splits, spec: spec.clone(), warm: Some(&warm) };
+        let opts = BetaOptions { iterations: iters, ..BetaOptions::default() };
+        let res = &beta_crown(&net, &[dom], &opts)[0];
+        let lb = res.lower[0];
+        let region = rp::spec::Region { center: x0.view(), eps: width, norm: rp::spec::Norm::Linf, domain: None };
+        let mut met = 0;
+        for x in sample_region(&region, seed ^ 7, 600) {
+            if !meets_splits(&net, &x, &splits) { continue; }
+            met += 1;
+            let e = exact_output_enclosure(&net, &x);
+            prop_assert!(lb <= e.upper[0] - e.lower[1], "bound {lb} above f(x) = {} at {x} (splits {splits:?})", e.upper[0] - e.lower[1]);
+        }
+        let _ = met;
+    }
+}
+
+/// Whether x meets every split constraint (pre-activation sign), in f64 with a margin so rounding
+/// cannot decide it.
+fn meets_splits(net: &rp::net::Network, x: &ndarray::Array1<f64>, splits: &[rp::bound::split::Split]) -> bool {
+    let mut h = x.clone();
+    for (i, layer) in net.layers.iter().enumerate() {
+        if let rp::net::Layer::Relu = layer {
+            for s in splits.iter().filter(|s| s.layer == i) {
+                let z = h[s.neuron];
+                if (s.active && z < 1e-9) || (!s.active && z > -1e-9) {
+                    return false;
+                }
+            }
+        }
+        h = match layer {
+            rp::net::Layer::Affine(a) => a.weight.dot(&h) + &a.bias,
+            rp::net::Layer::Relu => h.mapv(|v| v.max(0.0)),
+            rp::net::Layer::Elementwise(e) => { let mut m = h.clone().insert_axis(ndarray::Axis(0)); e.apply_rows(&mut m); m.row(0).to_owned() }
+            rp::net::Layer::Reshape { .. } => h,
+        };
+    }
+    true
 }
 
 fn shared() -> Option<PathBuf> {
@@ -144,6 +217,77 @@ fn verify_cli_writes_the_result_file() {
         assert!(r.starts_with(expect), "width {width}: {r}");
         if expect == "sat" {
             assert!(r.contains("(X_0 ") && r.contains("(Y_1 "), "{r}");
+        }
+    }
+}
+
+/// A handful of fast MNIST-FC instances (784 inputs: ReLU splitting), against VNN-COMP 2022's answer key:
+/// proofs at the root and after branching, counterexamples from the attack, from a bound's corner and
+/// from the LP of a fully split sub-domain.
+#[test]
+fn fast_mnistfc_instances_match_the_published_verdicts() {
+    let Some(acas) = shared() else { return };
+    let mnist = acas.parent().unwrap().join("mnistfc");
+    for (net, prop, want) in [
+        ("256x2", "prop_0_0.03", "unsat"),
+        ("256x2", "prop_1_0.03", "sat"),
+        ("256x2", "prop_2_0.03", "sat"),
+        ("256x2", "prop_0_0.05", "sat"),
+        ("256x2", "prop_9_0.05", "unsat"),
+        ("256x4", "prop_0_0.03", "unsat"),
+    ] {
+        let model = mnist.join(format!("onnx/mnist-net_{net}.onnx"));
+        let property = mnist.join(format!("vnnlib/{prop}.vnnlib"));
+        let n = rp::net::read_onnx(&model).unwrap();
+        let p = rp::vnnlib::read_vnnlib(&property).unwrap();
+        let o = ReluSplitBab::default().verify(&n, &p, &Budget { time: Duration::from_secs(60), max_domains: 1_000_000 }).unwrap();
+        assert_eq!(o.verdict.word(), want, "{net} {prop}: {:?}", o.verdict);
+        if let Verdict::Violated(c) = &o.verdict {
+            assert!(rp::verify::check_counterexample(&n, &p.terms[c.term], &c.input).is_some());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// ALPHA-1 for intermediate layers: the optimized ReLU input bounds contain every sampled
+    /// pre-activation, and are never looser than CROWN's.
+    #[test]
+    fn optimized_intermediate_bounds_are_sound(d in 1usize..=4, hidden in prop::collection::vec(3usize..=10, 2..=4), seed in any::<u64>(), width in 0.1f64..1.5) {
+        use rp::bound::split::{BetaOptions, ReluBounds};
+        let mut sizes = vec![d];
+        sizes.extend(hidden);
+        sizes.push(2);
+        let net = random_net(&sizes, seed, 1.5);
+        let x0 = random_point(d, seed);
+        let lo: Vec<f64> = x0.iter().map(|v| v - width).collect();
+        let hi: Vec<f64> = x0.iter().map(|v| v + width).collect();
+        let crown = ReluBounds::of_box(&net, &lo, &hi);
+        let opt = ReluBounds::optimized(&net, &lo, &hi, &BetaOptions { iterations: 15, lr_alpha: 0.3, ..BetaOptions::default() });
+        for (c, o) in crown.relu.iter().zip(&opt.relu) {
+            if let (Some((cl, cu)), Some((ol, ou))) = (c, o) {
+                for j in 0..cl.len() {
+                    prop_assert!(ol[j] >= cl[j] && ou[j] <= cu[j]);
+                }
+            }
+        }
+        let region = rp::spec::Region { center: x0.view(), eps: width, norm: rp::spec::Norm::Linf, domain: None };
+        for x in sample_region(&region, seed ^ 11, 300) {
+            let mut h = x.clone();
+            for (i, layer) in net.layers.iter().enumerate() {
+                if let Some((l, u)) = &opt.relu[i] {
+                    for j in 0..h.len() {
+                        let slack = 1e-9 * (1.0 + h[j].abs());
+                        prop_assert!(l[j] <= h[j] + slack && h[j] - slack <= u[j], "layer {i} neuron {j}: {} outside [{}, {}]", h[j], l[j], u[j]);
+                    }
+                }
+                h = match layer {
+                    rp::net::Layer::Affine(a) => a.weight.dot(&h) + &a.bias,
+                    rp::net::Layer::Relu => h.mapv(|v| v.max(0.0)),
+                    _ => h,
+                };
+            }
         }
     }
 }

@@ -65,6 +65,17 @@ pub(crate) type Tape = Vec<(usize, Array2<f64>)>;
 impl<'n, 'r> CrownBatch<'n, 'r> {
     /// Computes, layer by layer, sound boxes and (for ReLU inputs) CROWN bounds.
     pub fn new(net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate) -> Self {
+        Self::build(net, regions, intermediate, None)
+    }
+
+    /// As [`new`](Self::new), but each ReLU layer i takes `given[i]` (sound bounds of its input for
+    /// every x of the row's sub-domain, e.g. a parent's bounds clamped by split constraints, BETA-2)
+    /// intersected with the interval bounds, instead of a backward pass of its own.
+    pub(crate) fn with_relu_bounds(net: &'n Network, regions: RegionBatch<'r>, given: &[Option<BoxBatch>]) -> Self {
+        Self::build(net, regions, Intermediate::Ibp, Some(given))
+    }
+
+    fn build(net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate, given: Option<&[Option<BoxBatch>]>) -> Self {
         let n = net.layers.len();
         let mut ctx = CrownBatch { net, regions, relax: vec![None; n], mags: vec![None; n], elem_mags: vec![None; n], boxes: Vec::with_capacity(n + 1) };
         ctx.boxes.push(input_box(&ctx.regions));
@@ -89,7 +100,11 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
                 }
                 Layer::Relu => {
                     let reference = cur.clone();
-                    let bounds = if exact { reference.clone() } else { ctx.refine(i, &reference, intermediate) };
+                    let bounds = match given.and_then(|g| g[i].as_ref()) {
+                        Some(g) => g.intersect(&reference),
+                        None if exact => reference.clone(),
+                        None => ctx.refine(i, &reference, intermediate),
+                    };
                     // auto_LiRPA carries the bounds it computed, not their intersection with the interval
                     let tight = match intermediate {
                         Intermediate::AutoLirpa => bounds.clone(),
@@ -136,7 +151,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
                 Some(Layer::Affine(a)) => (end - 1, signed_affine_rows(part, a)),
                 _ => (end, signed_unit_rows(part, reference.lower.ncols())),
             };
-            self.backward(start, lin, None, None).concretize(&self.regions)
+            self.backward(start, lin, None, None, None).concretize(&self.regions)
         });
         let mut out = reference.clone();
         for (k, &(b, j)) in pairs.iter().enumerate() {
@@ -152,19 +167,22 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
         let lb = par_by_owner(&owners, |&b| b, |part| {
             let (first, last) = (part[0], part[part.len() - 1] + 1);
             let lin = LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first);
-            self.backward(self.net.layers.len(), lin, None, None).concretize(&self.regions)
+            self.backward(self.net.layers.len(), lin, None, None, None).concretize(&self.regions)
         });
         reshape_rows(lb, self.regions.len())
     }
 
     /// Moves `lin` (bounds over boundary `end`) back to the input through layers end−1 … 0. ReLUs use
-    /// the slopes `alpha[layer]` (rows × neurons) where given, else the adaptive ones; the coefficients
-    /// on each ReLU's output are recorded on `tape`.
+    /// the slopes `alpha[layer]` (rows × neurons) where given, else the adaptive ones; where
+    /// `signed_beta[layer]` is given (rows × neurons, β_j·s_j for split constraints s_j·z_j ≥ 0 of the
+    /// row's sub-domain, β_j ≥ 0), its Lagrange terms are added (BETA-1); the coefficients on each
+    /// ReLU's output are recorded on `tape`.
     pub(crate) fn backward(
         &self,
         end: usize,
         mut lin: LinearBatch,
         alpha: Option<&[Option<Array2<f64>>]>,
+        signed_beta: Option<&[Option<Array2<f64>>]>,
         mut tape: Option<&mut Tape>,
     ) -> LinearBatch {
         for i in (0..end).rev() {
@@ -177,6 +195,9 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
                     }
                     let rx = self.relax[i].as_ref().expect("computed in order");
                     lin.through_relu(rx, alpha.and_then(|a| a[i].as_ref()));
+                    if let Some(sb) = signed_beta.and_then(|b| b[i].as_ref()) {
+                        lin.add_split_terms(sb, rx);
+                    }
                 }
                 Layer::Reshape { .. } => {}
             }

@@ -248,6 +248,30 @@ impl LinearBatch {
         }
     }
 
+    /// Adds the Lagrange terms of split constraints (BETA-1): on a sub-domain where s_j·z_j ≥ 0 for
+    /// the split neurons of this ReLU's input z, and β_j ≥ 0, coef·z ≥ (coef − β⊙s)·z. `signed_beta`
+    /// (rows × neurons) holds β_j·s_j (exact, s = ±1; 0 where no split). The new coefficients are
+    /// rounded: |exact − fl| ≤ u·|fl| per entry (subtraction is exact in the subnormal range), times
+    /// |z_j| ≤ mag_j, goes to the slack.
+    pub fn add_split_terms(&mut self, signed_beta: &Array2<f64>, rx: &ReluRelax) {
+        for (r, mut row) in self.coef.outer_iter_mut().enumerate() {
+            let o = self.owner[r];
+            let sb = signed_beta.row(r);
+            let m = row_of(&rx.mag, o);
+            let (mut err, mut n) = (0.0, 0usize);
+            for ((v, &b), &mj) in row.iter_mut().zip(sb.iter()).zip(m) {
+                if b != 0.0 {
+                    *v -= b;
+                    err += v.abs() * mj;
+                    n += 1;
+                }
+            }
+            if n > 0 {
+                self.slack[r] = up(self.slack[r] + up(UNIT_ROUNDOFF * nonneg_dot_upper(err, n)));
+            }
+        }
+    }
+
     /// Sound lower bounds of every row over its owner's region (CROWN-2): a·x₀ + c − ε‖a‖_q for a ball;
     /// with a domain box, the better of that and the exact minimum over the box containing the
     /// intersection (which alone is exact for ℓ∞).

@@ -3,7 +3,8 @@ use super::args::{check_output_file, create};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use rp::verify::bab::InputSplitBab;
-use rp::verify::{result_text, Budget, Outcome, Verdict, Verifier};
+use rp::verify::relu_bab::ReluSplitBab;
+use rp::verify::{result_text, Budget, Dispatch, Outcome, SplitKind, Verdict, Verifier};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,19 +26,32 @@ pub struct VerifyArgs {
     /// Most sub-domains alive at once; beyond it the answer is `unknown`.
     #[arg(long, default_value_t = 2_000_000)]
     pub max_domains: usize,
-    /// How each sub-domain is bounded: crown, alpha-crown (with --alpha-iters steps) or ibp.
+    /// How the branch and bound splits: auto (input splitting for at most 16 inputs, ReLU splitting
+    /// with β-CROWN beyond), input, or relu.
+    #[arg(long, value_enum, default_value_t = SplitKind::Auto)]
+    pub split: SplitKind,
+    /// ReLU splitting: α,β optimization steps per sub-domain (warm-started from its parent).
+    #[arg(long, default_value_t = 8)]
+    pub beta_iters: usize,
+    /// Input splitting: how each box is bounded: crown, alpha-crown (with --alpha-iters steps) or ibp.
     #[arg(long, value_enum, default_value_t = super::args::MethodArg::Crown)]
     pub bounds: super::args::MethodArg,
-    /// Which ReLU inputs get their own backward pass (see rp certify --help): unstable-only, or ibp
+    /// Input splitting: which ReLU inputs get their own backward pass (see rp certify --help): unstable-only, or ibp
     /// (none: CROWN-IBP, cheap per box).
     #[arg(long, value_enum, default_value_t = rp::bound::Intermediate::UnstableOnly)]
     pub intermediate: rp::bound::Intermediate,
-    /// α-CROWN iterations per bound (with --bounds alpha-crown).
+    /// Input splitting: α-CROWN iterations per bound (with --bounds alpha-crown).
     #[arg(long, default_value_t = 5)]
     pub alpha_iters: usize,
-    /// Sub-domains bounded per batch.
-    #[arg(long, default_value_t = 512)]
-    pub batch: usize,
+    /// Sub-domains bounded per batch (default: 512 boxes for input splitting, 128 for ReLU splitting).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Falsification: gradient-descent restarts per term (run first, and again with fresh starts during the search).
+    #[arg(long, default_value_t = rp::verify::attack::AttackOptions::default().restarts)]
+    pub attack_restarts: usize,
+    /// Falsification: steps per restart.
+    #[arg(long, default_value_t = rp::verify::attack::AttackOptions::default().steps)]
+    pub attack_steps: usize,
     /// With --model/--property: write the VNN-COMP result file here (default: standard output).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -57,22 +71,43 @@ fn budget(a: &VerifyArgs, instance_timeout: Option<f64>) -> Result<Budget> {
     Ok(Budget { time: Duration::from_secs_f64(t), max_domains: a.max_domains })
 }
 
-fn verifier(a: &VerifyArgs) -> Result<InputSplitBab> {
+fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
+    if a.split == SplitKind::Relu {
+        given.refuse(&["bounds", "intermediate", "alpha_iters"], "applies to input splitting; ReLU splitting bounds every sub-domain with β-CROWN (see --beta-iters)")?;
+    }
+    if a.split == SplitKind::Input {
+        given.refuse(&["beta_iters"], "applies to ReLU splitting (--split relu or auto on a wide network)")?;
+    }
     let alpha = super::args::AlphaArgs { intermediate: Some(a.intermediate), alpha_iters: a.alpha_iters, alpha_lr: 0.5 };
     let method = super::args::method(a.bounds, &alpha, a.intermediate)?;
-    if a.batch == 0 {
+    if a.batch == Some(0) {
         bail!("--batch must be at least 1");
     }
-    Ok(InputSplitBab { method, batch: a.batch, ..Default::default() })
+    if a.beta_iters == 0 {
+        bail!("--beta-iters must be at least 1");
+    }
+    if a.attack_restarts == 0 {
+        bail!("--attack-restarts must be at least 1");
+    }
+    let attack = rp::verify::attack::AttackOptions { restarts: a.attack_restarts, steps: a.attack_steps, seed: 0 };
+    let input = InputSplitBab { method, batch: a.batch.unwrap_or(512), attack: attack.clone() };
+    let relu_default = ReluSplitBab::default();
+    let relu = ReluSplitBab {
+        batch: a.batch.map_or(relu_default.batch, |b| b.div_ceil(2)),
+        beta: rp::bound::split::BetaOptions { iterations: a.beta_iters, ..relu_default.beta.clone() },
+        attack,
+        ..relu_default
+    };
+    Ok(Dispatch { kind: a.split, input, relu })
 }
 
-fn run_one(v: &InputSplitBab, model: &Path, property: &Path, budget: &Budget) -> Result<Outcome> {
+fn run_one(v: &Dispatch, model: &Path, property: &Path, budget: &Budget) -> Result<Outcome> {
     let net = rp::net::read_onnx(model)?;
     let prop = rp::vnnlib::read_vnnlib(property)?;
     Ok(v.verify(&net, &prop, budget).with_context(|| format!("verifying {} on {}", property.display(), model.display()))?)
 }
 
-pub fn verify(a: VerifyArgs) -> Result<()> {
+pub fn verify(a: VerifyArgs, given: &super::args::Given) -> Result<()> {
     if let Some(p) = &a.output {
         check_output_file(p, &[])?;
     }
@@ -81,7 +116,7 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
     }
     match (&a.model, &a.property, &a.instances) {
         (Some(m), Some(p), None) => {
-            let o = run_one(&verifier(&a)?, m, p, &budget(&a, None)?)?;
+            let o = run_one(&verifier(&a, given)?, m, p, &budget(&a, None)?)?;
             eprintln!("{}: {} in {:.3} s, {} sub-domains bounded", p.display(), o.verdict.word(), o.seconds, o.domains);
             if let Verdict::Unknown(why) = &o.verdict {
                 eprintln!("unknown: {why}");
@@ -93,12 +128,12 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
             }
             Ok(())
         }
-        (None, None, Some(csv)) => run_instances(&a, csv),
+        (None, None, Some(csv)) => run_instances(&a, csv, given),
         _ => bail!("give --model and --property, or --instances"),
     }
 }
 
-fn run_instances(a: &VerifyArgs, csv: &Path) -> Result<()> {
+fn run_instances(a: &VerifyArgs, csv: &Path, given: &super::args::Given) -> Result<()> {
     let dir = csv.parent().unwrap_or(Path::new("."));
     let text = std::fs::read_to_string(csv).with_context(|| format!("cannot read {}", csv.display()))?;
     let mut rows = Vec::new();
@@ -110,7 +145,7 @@ fn run_instances(a: &VerifyArgs, csv: &Path) -> Result<()> {
         let t: f64 = f[2].parse().with_context(|| format!("{}, line {}: timeout '{}' is not a number", csv.display(), i + 1, f[2]))?;
         rows.push((dir.join(f[0]), dir.join(f[1]), t));
     }
-    let v = verifier(a)?;
+    let v = verifier(a, given)?;
     let pb = super::args::progress_bar(rows.len(), "verify");
     let mut out: Option<csv::Writer<std::io::BufWriter<std::fs::File>>> = a.results.as_ref().map(|p| create(p).map(csv::Writer::from_writer)).transpose()?;
     if let Some(w) = out.as_mut() {

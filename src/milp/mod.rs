@@ -14,6 +14,7 @@
 //! the radius is `exact` only when the sound bound propagation (CROWN, then α-CROWN) proves the ball
 //! of the lower end robust and the two ends meet within `exact_rel_tol`.
 mod encode;
+pub mod leaf;
 
 use crate::attack::{Pgd, PgdOptions};
 use crate::bound::{CrownBatch, Intermediate, RegionBatch};

@@ -293,6 +293,41 @@ impl Network {
         h
     }
 
+    /// Batched forward pass that keeps what the input gradient needs: returns f(xs) (one row per input)
+    /// and a function taking per-row output weights W (rows × outputs) to the gradients of
+    /// W_r · f(x_r) with respect to x_r (rows × inputs; a ReLU's derivative at exactly 0 taken as 0).
+    /// Used by attacks; never by a certificate.
+    pub fn forward_with_tape<'s>(&'s self, xs: ArrayView2<f64>) -> (Array2<f64>, impl Fn(ArrayView2<f64>) -> Array2<f64> + 's) {
+        let mut acts = Vec::with_capacity(self.layers.len());
+        let mut h = xs.to_owned();
+        for layer in &self.layers {
+            let next = match layer {
+                Layer::Affine(a) => h.dot(&a.weight.t()) + &a.bias.view().insert_axis(Axis(0)),
+                Layer::Elementwise(e) => {
+                    let mut v = h.clone();
+                    e.apply_rows(&mut v);
+                    v
+                }
+                Layer::Relu => h.mapv(|v| v.max(0.0)),
+                Layer::Reshape { .. } => h.clone(),
+            };
+            acts.push(std::mem::replace(&mut h, next));
+        }
+        let backward = move |w: ArrayView2<f64>| {
+            let mut g = w.to_owned();
+            for (layer, input) in self.layers.iter().zip(&acts).rev() {
+                g = match layer {
+                    Layer::Affine(a) => g.dot(&a.weight),
+                    Layer::Elementwise(e) => &g * &e.as_scale_shift().0.view().insert_axis(Axis(0)),
+                    Layer::Relu => ndarray::Zip::from(&g).and(input).map_collect(|&gi, &v| if v > 0.0 { gi } else { 0.0 }),
+                    Layer::Reshape { .. } => g,
+                };
+            }
+            g
+        };
+        (h, backward)
+    }
+
     /// Gradient of `weights · f(x)` with respect to x (a subgradient where a ReLU input is exactly 0,
     /// taking the ReLU's derivative there as 0). Used by attacks; never by a certificate.
     pub fn input_gradient(&self, x: ArrayView1<f64>, weights: ArrayView1<f64>) -> Array1<f64> {
@@ -310,7 +345,7 @@ impl Network {
         let mut g = weights.to_owned();
         for (layer, input) in self.layers.iter().zip(&acts).rev() {
             g = match layer {
-                Layer::Affine(a) => a.weight.t().dot(&g),
+                Layer::Affine(a) => g.view().insert_axis(Axis(0)).dot(&a.weight).remove_axis(Axis(0)),
                 Layer::Elementwise(e) => &g * &e.as_scale_shift().0,
                 Layer::Relu => ndarray::Zip::from(&g).and(input).map_collect(|&gi, &v| if v > 0.0 { gi } else { 0.0 }),
                 Layer::Reshape { .. } => g,

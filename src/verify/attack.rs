@@ -6,7 +6,7 @@ use super::check_counterexample;
 use crate::net::Network;
 use crate::rng::Philox;
 use crate::vnnlib::Term;
-use ndarray::Array1;
+use ndarray::{Array1, Array2};
 
 /// Options of the search.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,42 +33,59 @@ pub fn violation(net: &Network, term: &Term, x: &Array1<f64>) -> (f64, usize) {
 }
 
 /// Searches the box [lo, hi] (within the term's box) for a checked counterexample of `term`; `stream`
-/// names the random numbers (so searches of different boxes draw different starts).
-pub fn search_box(net: &Network, term: &Term, lo: &[f64], hi: &[f64], opts: &AttackOptions, stream: u64) -> Option<(Vec<f64>, Vec<f64>)> {
+/// names the random numbers (so searches of different boxes draw different starts). All restarts run
+/// together as the rows of one batch (restart 0 starts at the center, the others at seeded uniform
+/// points); each step moves every row by step·width against the sign of the gradient of its largest
+/// violation, the step shrinking geometrically to 1% of its first value. Stops at `until`.
+pub fn search_box(net: &Network, term: &Term, lo: &[f64], hi: &[f64], opts: &AttackOptions, stream: u64, until: std::time::Instant) -> Option<(Vec<f64>, Vec<f64>)> {
     let d = lo.len();
+    let rows = opts.restarts.max(1);
     let rng = Philox::new(opts.seed);
     let (inner_lo, inner_hi) = term.inner_box();
-    let clip = |x: &mut Array1<f64>| {
-        for i in 0..d {
+    let (clo, chi): (Vec<f64>, Vec<f64>) = (0..d)
+        .map(|i| {
             let (l, h) = (lo[i].max(inner_lo[i]), hi[i].min(inner_hi[i]));
-            x[i] = x[i].clamp(l.min(h), h.max(l));
-        }
+            (l.min(h), h.max(l))
+        })
+        .unzip();
+    let mut x = Array2::from_shape_fn((rows, d), |(r, i)| {
+        let v = if r == 0 { 0.5 * lo[i] + 0.5 * hi[i] } else { rng.uniform_in(stream.wrapping_mul(1 << 20).wrapping_add(r as u64), i as u64, lo[i], hi[i]) };
+        v.clamp(clo[i], chi[i])
+    });
+    let coefs = Array2::from_shape_fn((term.constraints.len().max(1), net.output_dim()), |(j, q)| term.constraints.get(j).map_or(0.0, |c| c.coef[q]));
+    let offsets: Vec<f64> = term.constraints.iter().map(|c| c.bound.lo).collect();
+    let decay = 0.01f64.powf(1.0 / opts.steps.max(1) as f64);
+    let mut step = 0.25;
+    let try_row = |x: &Array2<f64>, r: usize| -> Option<(Vec<f64>, Vec<f64>)> {
+        let xr = x.row(r).to_vec();
+        check_counterexample(net, term, &xr).map(|y| (xr, y))
     };
-    for r in 0..opts.restarts.max(1) {
-        let mut x: Array1<f64> = (0..d)
-            .map(|i| if r == 0 { 0.5 * lo[i] + 0.5 * hi[i] } else { rng.uniform_in(stream.wrapping_mul(1 << 20).wrapping_add(r as u64), i as u64, lo[i], hi[i]) })
-            .collect();
-        clip(&mut x);
-        let mut step = 0.25;
-        for _ in 0..opts.steps {
-            let (phi, j) = violation(net, term, &x);
-            if phi <= 0.0 {
-                if let Some(y) = check_counterexample(net, term, x.as_slice().expect("contiguous")) {
-                    return Some((x.to_vec(), y));
+    for it in 0..=opts.steps {
+        let (y, grad_of) = net.forward_with_tape(x.view());
+        // per row: the largest violation and its constraint
+        let viol = y.dot(&coefs.t());
+        let mut w = Array2::zeros(y.raw_dim());
+        for r in 0..rows {
+            let (phi, j) = (0..offsets.len()).map(|j| (viol[[r, j]] - offsets[j], j)).fold((f64::NEG_INFINITY, 0), |b, v| if v.0 > b.0 { v } else { b });
+            if phi <= 0.0 || offsets.is_empty() {
+                if let Some(found) = try_row(&x, r) {
+                    return Some(found);
                 }
-                // on the boundary within rounding: push further into the unsafe set
+                // on the boundary within rounding: keep pushing into the unsafe set
             }
-            let g = net.input_gradient(x.view(), ndarray::ArrayView1::from(&term.constraints[j].coef));
+            w.row_mut(r).assign(&coefs.row(j));
+        }
+        if it == opts.steps || std::time::Instant::now() >= until {
+            break;
+        }
+        let g = grad_of(w.view());
+        for r in 0..rows {
             for i in 0..d {
-                let s = if g[i] > 0.0 { -1.0 } else if g[i] < 0.0 { 1.0 } else { 0.0 };
-                x[i] += s * step * (hi[i] - lo[i]);
+                let sg = if g[[r, i]] > 0.0 { -1.0 } else if g[[r, i]] < 0.0 { 1.0 } else { 0.0 };
+                x[[r, i]] = (x[[r, i]] + sg * step * (hi[i] - lo[i])).clamp(clo[i], chi[i]);
             }
-            clip(&mut x);
-            step *= 0.93;
         }
-        if let Some(y) = check_counterexample(net, term, x.as_slice().expect("contiguous")) {
-            return Some((x.to_vec(), y));
-        }
+        step *= decay;
     }
     None
 }

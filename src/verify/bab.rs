@@ -130,7 +130,7 @@ impl Verifier for InputSplitBab {
         // falsification first
         for (t, term) in property.terms.iter().enumerate() {
             let (lo, hi) = term.outer_box();
-            if let Some((x, y)) = search_box(net, term, &lo, &hi, &self.attack, t as u64) {
+            if let Some((x, y)) = search_box(net, term, &lo, &hi, &self.attack, t as u64, start + budget.time) {
                 return done(Verdict::Violated(Counterexample { term: t, input: x, output: y }), 0);
             }
         }
@@ -178,7 +178,7 @@ impl Verifier for InputSplitBab {
                 worst.sort();
                 for dom in worst.iter().rev().take(4) {
                     let opts = AttackOptions { restarts: 2, steps: 30, seed: self.attack.seed };
-                    if let Some((x, y)) = search_box(net, &property.terms[dom.term], &dom.lo, &dom.hi, &opts, dom.seq) {
+                    if let Some((x, y)) = search_box(net, &property.terms[dom.term], &dom.lo, &dom.hi, &opts, dom.seq, start + budget.time) {
                         return done(Verdict::Violated(Counterexample { term: dom.term, input: x, output: y }), domains);
                     }
                 }

@@ -10,6 +10,7 @@
 //!   onnxruntime runs the model) also puts in the unsafe set within VNN-COMP's 1e-3 output tolerance.
 pub mod attack;
 pub mod bab;
+pub mod relu_bab;
 
 use crate::net::Network;
 use crate::vnnlib::{Property, Term};
@@ -174,5 +175,50 @@ pub fn result_text(verdict: &Verdict) -> String {
             s
         }
         v => v.word().to_string(),
+    }
+}
+
+/// How the branch and bound splits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SplitKind {
+    /// Input splitting for at most [`AUTO_INPUT_SPLIT_DIMS`] inputs (ACAS Xu: 5), ReLU splitting beyond.
+    #[default]
+    Auto,
+    /// Split input boxes (BAB-1): complete for low-dimensional inputs.
+    Input,
+    /// Split unstable ReLUs with β-CROWN bounds (BAB-3): for wide inputs (MNIST-FC: 784).
+    Relu,
+}
+
+/// The most inputs for which `SplitKind::Auto` splits the input.
+pub const AUTO_INPUT_SPLIT_DIMS: usize = 16;
+
+/// The verifier `SplitKind::Auto` would pick (or the one named): input or ReLU splitting.
+pub struct Dispatch {
+    pub kind: SplitKind,
+    pub input: bab::InputSplitBab,
+    pub relu: relu_bab::ReluSplitBab,
+}
+
+impl Dispatch {
+    /// The verifier used for `net`.
+    pub fn pick(&self, net: &Network) -> &dyn Verifier {
+        match self.kind {
+            SplitKind::Input => &self.input,
+            SplitKind::Relu => &self.relu,
+            SplitKind::Auto if net.input_dim() <= AUTO_INPUT_SPLIT_DIMS => &self.input,
+            SplitKind::Auto => &self.relu,
+        }
+    }
+}
+
+impl Verifier for Dispatch {
+    fn name(&self) -> &'static str {
+        "auto"
+    }
+
+    fn verify(&self, net: &Network, property: &Property, budget: &Budget) -> crate::Result<Outcome> {
+        self.pick(net).verify(net, property, budget)
     }
 }

@@ -1,0 +1,326 @@
+//! Branch and bound by ReLU splitting with β-CROWN bounds (BAB-3 in `proofs/BAB.md`), for wide inputs
+//! (MNIST-FC: 784). A sub-domain is a term's input box with split constraints on some unstable ReLUs;
+//! every sub-domain is a row of a batch. Each is bounded by β-CROWN (`bound::split`), warm-started from
+//! its parent; an unproven one is split on the unstable neuron with the largest relaxation loss
+//! |λ|·gap (a BaBSR-style score from the last backward pass) into z ≥ 0 and z ≤ 0, worst bound first.
+//! Falsification runs first and, with fresh restarts, during the search.
+use super::attack::{search_box, AttackOptions};
+use super::bab::check_shapes;
+use super::{check_counterexample, Budget, Counterexample, Outcome, Verdict, Verifier};
+use crate::bound::split::{beta_crown, BetaOptions, ReluBounds, Split, SplitDomain, SplitResult, Warm};
+use crate::net::Network;
+use crate::vnnlib::Property;
+use ndarray::Array2;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+/// The ReLU-splitting verifier.
+#[derive(Clone, Debug)]
+pub struct ReluSplitBab {
+    /// The optimization at the root (no splits yet): α-CROWN with CROWN intermediate bounds.
+    pub root: BetaOptions,
+    /// The optimization of every sub-domain (warm-started from its parent).
+    pub beta: BetaOptions,
+    /// Parents split per round (each gives two sub-domains).
+    pub batch: usize,
+    pub attack: AttackOptions,
+}
+
+impl Default for ReluSplitBab {
+    fn default() -> Self {
+        ReluSplitBab {
+            root: BetaOptions { iterations: 40, lr_alpha: 0.25, lr_beta: 0.05, lr_decay: 0.98 },
+            beta: BetaOptions::default(),
+            batch: 64,
+            attack: AttackOptions::default(),
+        }
+    }
+}
+
+/// An unproven sub-domain.
+#[derive(Clone, Debug)]
+struct Domain {
+    term: usize,
+    root: usize,
+    splits: Vec<Split>,
+    warm: Warm,
+    /// max over the term's constraints of (lower bound − d_j); ≤ 0 here.
+    margin: f64,
+    /// The neuron to split next (layer, neuron); `None` when every ReLU is fixed.
+    next: Option<(usize, usize)>,
+    seq: u64,
+}
+
+impl PartialEq for Domain {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Domain {}
+impl PartialOrd for Domain {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Domain {
+    /// The heap pops the worst bound first (then the oldest).
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.margin.total_cmp(&self.margin).then(o.seq.cmp(&self.seq))
+    }
+}
+
+/// A sub-domain waiting for its bounds.
+struct Pending {
+    term: usize,
+    root: usize,
+    splits: Vec<Split>,
+    bounds: ReluBounds,
+    warm: Option<Warm>,
+    /// The parent's margin (−∞ at a root).
+    parent_margin: f64,
+}
+
+/// The term's constraints as m spec rows (padded by repeating the first, which changes no maximum).
+fn spec_of(property: &Property, term: usize, m: usize) -> Array2<f64> {
+    let cs = &property.terms[term].constraints;
+    let k = property.n_outputs;
+    Array2::from_shape_fn((m, k), |(r, q)| cs.get(r).or(cs.first()).map_or(0.0, |c| c.coef[q]))
+}
+
+/// max_j (lower_j − d_j) and whether it proves the sub-domain empty of unsafe points.
+fn margin(property: &Property, term: usize, lower: &ndarray::Array1<f64>) -> f64 {
+    let cs = &property.terms[term].constraints;
+    if cs.is_empty() {
+        return f64::NEG_INFINITY; // no output constraint: every point of the box is unsafe
+    }
+    // lb > d exactly when fl(lb − d) > 0 (the sign of a rounded difference is exact)
+    cs.iter().enumerate().map(|(j, c)| lower[j] - c.bound.hi).fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// The unstable neuron with the largest relaxation loss |λ|·gap for the constraint nearest to proven
+/// (λ < 0: the chord's gap at 0, −u·l/(u − l); λ ≥ 0: the lower line's largest gap max((1−α)u, −αl));
+/// ties and all-zero scores fall back to the widest unstable neuron.
+fn branch(bounds: &ReluBounds, res: &SplitResult, row: usize) -> Option<(usize, usize)> {
+    let unstable = bounds.unstable();
+    if unstable.is_empty() {
+        return None;
+    }
+    let score = |&(i, j): &(usize, usize)| {
+        let (l, u) = bounds.relu[i].as_ref().map(|(l, u)| (l[j], u[j])).expect("ReLU layer");
+        let lam = res.relu_coef[i].as_ref().map_or(0.0, |c| c[[row, j]]);
+        if lam < 0.0 {
+            -lam * (-u * l / (u - l))
+        } else {
+            let a = res.warm.alpha[i].as_ref().map_or(0.0, |a| a[[row, j]] as f64);
+            lam * ((1.0 - a) * u).max(-a * l)
+        }
+    };
+    let best = unstable.iter().copied().max_by(|a, b| score(a).total_cmp(&score(b)).then(b.cmp(a)))?;
+    if score(&best) > 0.0 {
+        return Some(best);
+    }
+    let width = |&(i, j): &(usize, usize)| bounds.relu[i].as_ref().map_or(0.0, |(l, u)| u[j].min(-l[j]));
+    unstable.iter().copied().max_by(|a, b| width(a).total_cmp(&width(b)).then(b.cmp(a)))
+}
+
+/// A checked counterexample among the candidate points (rows of `xs`, clamped into the term's box).
+fn candidate(net: &Network, property: &Property, term: usize, xs: &Array2<f64>) -> Option<Counterexample> {
+    let t = &property.terms[term];
+    let (lo, hi) = t.inner_box();
+    let mut xs = xs.clone();
+    for mut row in xs.outer_iter_mut() {
+        for (i, v) in row.iter_mut().enumerate() {
+            *v = v.clamp(lo[i], hi[i]);
+        }
+    }
+    let ys = net.forward_batch(xs.view());
+    for (x, y) in xs.outer_iter().zip(ys.outer_iter()) {
+        let unsafe_here = t.constraints.iter().all(|c| c.coef.iter().zip(y.iter()).map(|(a, v)| a * v).sum::<f64>() <= c.bound.lo);
+        if unsafe_here {
+            let x = x.to_vec();
+            if let Some(y) = check_counterexample(net, t, &x) {
+                return Some(Counterexample { term, input: x, output: y });
+            }
+        }
+    }
+    None
+}
+
+impl ReluSplitBab {
+    /// Bounds every pending sub-domain; returns the unproven ones.
+    fn bound(&self, net: &Network, property: &Property, m: usize, pending: Vec<Pending>, opts: &BetaOptions, seq: &mut u64, found: &mut Option<Counterexample>) -> Vec<Domain> {
+        if pending.is_empty() {
+            return vec![];
+        }
+        let boxes: Vec<(Vec<f64>, Vec<f64>)> = pending.iter().map(|p| property.terms[p.term].outer_box()).collect();
+        let doms: Vec<SplitDomain> = pending
+            .iter()
+            .zip(&boxes)
+            .map(|(p, (lo, hi))| SplitDomain {
+                lower: lo,
+                upper: hi,
+                bounds: p.bounds.clone(),
+                splits: &p.splits,
+                spec: spec_of(property, p.term, m),
+                warm: p.warm.as_ref(),
+            })
+            .collect();
+        let results = beta_crown(net, &doms, opts);
+        let mut out = Vec::new();
+        for (p, res) in pending.into_iter().zip(results) {
+            // a sub-domain lies inside its parent, so the parent's bound holds on it too
+            let mg = margin(property, p.term, &res.lower).max(p.parent_margin);
+            if mg > 0.0 {
+                continue;
+            }
+            if found.is_none() {
+                *found = candidate(net, property, p.term, &res.vertex);
+            }
+            let cs = &property.terms[p.term].constraints;
+            let row = (0..cs.len().max(1)).max_by(|&a, &b| {
+                let v = |j: usize| cs.get(j).map_or(f64::NEG_INFINITY, |c| res.lower[j] - c.bound.hi);
+                v(a).total_cmp(&v(b)).then(b.cmp(&a))
+            });
+            let next = branch(&p.bounds, &res, row.unwrap_or(0));
+            out.push(Domain { term: p.term, root: p.root, splits: p.splits, warm: res.warm, margin: mg, next, seq: *seq });
+            *seq += 1;
+        }
+        out
+    }
+
+    /// The most sub-domains the memory allows (their slopes are kept for warm starts).
+    fn domain_cap(&self, net: &Network, m: usize, budget: &Budget) -> usize {
+        let per = (4 * m * net.relu_count() + 256) as f64;
+        let fit = (crate::limits::memory_budget() / (2.0 * per)) as usize;
+        budget.max_domains.min(fit.max(1))
+    }
+}
+
+impl Verifier for ReluSplitBab {
+    fn name(&self) -> &'static str {
+        "relu-split"
+    }
+
+    fn verify(&self, net: &Network, property: &Property, budget: &Budget) -> crate::Result<Outcome> {
+        let start = Instant::now();
+        check_shapes(net, property)?;
+        let done = |verdict: Verdict, domains: u64| Ok(Outcome { verdict, domains, seconds: start.elapsed().as_secs_f64() });
+        let falsify = |restarts: usize, round: u64| -> Option<Counterexample> {
+            property.terms.iter().enumerate().find_map(|(t, term)| {
+                let (lo, hi) = term.outer_box();
+                let opts = AttackOptions { restarts, ..self.attack.clone() };
+                search_box(net, term, &lo, &hi, &opts, (t as u64) + (round << 32), start + budget.time).map(|(x, y)| Counterexample { term: t, input: x, output: y })
+            })
+        };
+        if let Some(c) = falsify(self.attack.restarts, 0) {
+            return done(Verdict::Violated(c), 0);
+        }
+        // one root per distinct input box (the terms of a robustness property share theirs)
+        let mut roots: Vec<((Vec<f64>, Vec<f64>), ReluBounds)> = Vec::new();
+        let mut pending = Vec::new();
+        for t in 0..property.terms.len() {
+            let bx = property.terms[t].outer_box();
+            let r = match roots.iter().position(|(b, _)| *b == bx) {
+                Some(r) => r,
+                None => {
+                    let rb = ReluBounds::of_box(net, &bx.0, &bx.1);
+                    roots.push((bx, rb));
+                    roots.len() - 1
+                }
+            };
+            pending.push(Pending { term: t, root: r, splits: vec![], bounds: roots[r].1.clone(), warm: None, parent_margin: f64::NEG_INFINITY });
+        }
+        let m = property.terms.iter().map(|t| t.constraints.len()).max().unwrap_or(1).max(1);
+        let cap = self.domain_cap(net, m, budget);
+        let mut seq = 0u64;
+        let mut domains = pending.len() as u64;
+        let mut found = None;
+        let mut heap: BinaryHeap<Domain> = self.bound(net, property, m, pending, &self.root, &mut seq, &mut found).into_iter().collect();
+        let debug = std::env::var("RP_DEBUG_BAB").is_ok();
+        if debug {
+            eprintln!("root: {} open, margins {:?}", heap.len(), heap.iter().map(|d| d.margin).collect::<Vec<_>>());
+        }
+        if !heap.is_empty() && found.is_none() && start.elapsed() < budget.time {
+            // the root bound left terms open: tighten the intermediate bounds (α-CROWN on every
+            // unstable neuron) and bound those terms again before branching
+            for (bx, rb) in roots.iter_mut() {
+                *rb = ReluBounds::optimized(net, &bx.0, &bx.1, &self.root);
+            }
+            let again: Vec<Pending> = heap
+                .drain()
+                .map(|d| Pending { term: d.term, root: d.root, splits: vec![], bounds: roots[d.root].1.clone(), warm: Some(d.warm), parent_margin: d.margin })
+                .collect();
+            domains += again.len() as u64;
+            heap = self.bound(net, property, m, again, &self.root, &mut seq, &mut found).into_iter().collect();
+        }
+        if debug {
+            eprintln!("root after intermediate α ({:.2} s): {} open, margins {:?}", start.elapsed().as_secs_f64(), heap.len(), heap.iter().map(|d| d.margin).collect::<Vec<_>>());
+        }
+        let mut round = 0u64;
+        loop {
+            if debug && round % 20 == 0 {
+                eprintln!("round {round} ({:.2} s): {} open, worst {:?}", start.elapsed().as_secs_f64(), heap.len(), heap.peek().map(|d| (d.margin, d.splits.len())));
+            }
+            if let Some(c) = found.take() {
+                return done(Verdict::Violated(c), domains);
+            }
+            if heap.is_empty() {
+                return done(Verdict::Holds, domains);
+            }
+            if start.elapsed() >= budget.time {
+                return done(Verdict::Timeout, domains);
+            }
+            if heap.len() > cap {
+                return done(Verdict::Unknown(format!("memory: more than {cap} open sub-domains")), domains);
+            }
+            round += 1;
+            if round % 8 == 0 {
+                if let Some(c) = falsify(2, round) {
+                    return done(Verdict::Violated(c), domains);
+                }
+            }
+            let mut pending = Vec::new();
+            for _ in 0..self.batch.max(1) {
+                let Some(dom) = heap.pop() else { break };
+                let Some((layer, neuron)) = dom.next else {
+                    // every ReLU fixed: the network is affine on this polyhedron. Its LP gives a
+                    // candidate point (checked before it counts); else try harder on the multipliers
+                    // once (with optimal β the relaxation is exact), then give up honestly
+                    let bounds = roots[dom.root].1.with_splits(&dom.splits).expect("feasible when created");
+                    let term = &property.terms[dom.term];
+                    let (lo, hi) = term.inner_box();
+                    let cons: Vec<(Vec<f64>, f64)> = term.constraints.iter().map(|c| (c.coef.clone(), c.bound.lo)).collect();
+                    let left = budget.time.saturating_sub(start.elapsed());
+                    if let Some((x, t)) = crate::milp::leaf::fixed_pattern_minimum(net, &lo, &hi, &bounds.relu, &cons, left) {
+                        if t <= 0.0 {
+                            if let Some(y) = check_counterexample(net, term, &x) {
+                                return done(Verdict::Violated(Counterexample { term: dom.term, input: x, output: y }), domains);
+                            }
+                        }
+                    }
+                    let deep = BetaOptions { iterations: 20 * self.beta.iterations.max(1), ..self.beta.clone() };
+                    let again = self.bound(net, property, m, vec![Pending { term: dom.term, root: dom.root, splits: dom.splits.clone(), bounds, warm: Some(dom.warm.clone()), parent_margin: f64::NEG_INFINITY }], &deep, &mut seq, &mut found);
+                    domains += 1;
+                    if !again.is_empty() && found.is_none() {
+                        return done(Verdict::Unknown("a sub-domain with every ReLU fixed stayed unproven".into()), domains);
+                    }
+                    continue;
+                };
+                for active in [true, false] {
+                    let mut splits = dom.splits.clone();
+                    splits.push(Split { layer, neuron, active });
+                    // an empty sub-domain (contradictory bounds) needs no bounds (BETA-2)
+                    let Some(bounds) = roots[dom.root].1.with_splits(&splits) else { continue };
+                    let mut warm = dom.warm.clone();
+                    let mut beta = Array2::zeros((m, splits.len()));
+                    beta.slice_mut(ndarray::s![.., ..dom.splits.len()]).assign(&warm.beta);
+                    warm.beta = beta;
+                    pending.push(Pending { term: dom.term, root: dom.root, splits, bounds, warm: Some(warm), parent_margin: dom.margin });
+                }
+            }
+            domains += pending.len() as u64;
+            heap.extend(self.bound(net, property, m, pending, &self.beta, &mut seq, &mut found));
+        }
+    }
+}
