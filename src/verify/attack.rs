@@ -18,7 +18,7 @@ pub struct AttackOptions {
 
 impl Default for AttackOptions {
     fn default() -> Self {
-        AttackOptions { restarts: 8, steps: 60, seed: 0 }
+        AttackOptions { restarts: 16, steps: 60, seed: 0 }
     }
 }
 

@@ -63,10 +63,10 @@ impl Ord for Domain {
 
 impl InputSplitBab {
     /// Bounds every box: (margin, best constraint) per domain.
-    fn bound(&self, net: &Network, property: &Property, doms: &[(usize, Vec<f64>, Vec<f64>)]) -> Vec<(f64, usize)> {
+    fn bound(&self, net: &Network, property: &Property, doms: &[(usize, Vec<f64>, Vec<f64>)]) -> (Vec<(f64, usize)>, Option<Array3<f64>>) {
         let (n, d, k) = (doms.len(), property.n_inputs, property.n_outputs);
         if n == 0 {
-            return vec![];
+            return (vec![], None);
         }
         let m = doms.iter().map(|(t, ..)| property.terms[*t].constraints.len()).max().unwrap_or(0).max(1);
         let mut lower = Array2::zeros((n, d));
@@ -86,8 +86,15 @@ impl InputSplitBab {
         let centers = (&lower + &upper) * 0.5;
         let zeros = Array1::zeros(n);
         let regions = RegionBatch::of_boxes(BoxView { lower: lower.view(), upper: upper.view() }, centers.view(), zeros.view());
-        let lb = self.method.lower_bounds_batch(net, &regions, spec.view());
-        doms.iter()
+        // CROWN also gives each box's corner minimizing its linear bound: a candidate counterexample
+        let (lb, corners) = match &self.method {
+            BoundMethod::Crown(inter) if self.method.row_independent(net) => {
+                let (lb, c) = lower_and_corners(net, &regions, spec.view(), *inter);
+                (lb, Some(c))
+            }
+            _ => (self.method.lower_bounds_batch(net, &regions, spec.view()), None),
+        };
+        let margins = doms.iter()
             .enumerate()
             .map(|(r, (t, ..))| {
                 let cs = &property.terms[*t].constraints;
@@ -97,7 +104,8 @@ impl InputSplitBab {
                 // lb > d exactly when fl(lb − d) > 0 (the sign of a rounded difference is exact)
                 cs.iter().enumerate().map(|(j, c)| (lb[[r, j]] - c.bound.hi, j)).fold((f64::NEG_INFINITY, 0), |b, v| if v.0 > b.0 { v } else { b })
             })
-            .collect()
+            .collect();
+        (margins, corners)
     }
 
     /// The input to split: the largest |∂(c·f)/∂x_i|·width_i at the center, for the constraint closest
@@ -142,15 +150,26 @@ impl Verifier for InputSplitBab {
             (t, lo, hi)
         }).collect();
         let mut round = 0u64;
+        let (mut attack_time, mut restarts) = (start.elapsed().as_secs_f64(), self.attack.restarts.max(1));
         loop {
             // bound the pending boxes; keep the unproven ones
-            let bounds = self.bound(net, property, &pending);
+            let (bounds, corners) = self.bound(net, property, &pending);
             domains += pending.len() as u64;
-            for ((t, lo, hi), (margin, best)) in pending.drain(..).zip(bounds) {
+            for (r, ((t, lo, hi), (margin, best))) in pending.drain(..).zip(bounds).enumerate() {
                 if margin > 0.0 {
                     continue;
                 }
                 let term = &property.terms[t];
+                if let Some(c) = &corners {
+                    for j in 0..term.constraints.len() {
+                        let x = c.slice(ndarray::s![r, j, ..]).to_owned();
+                        if violation(net, term, &x).0 <= 0.0 {
+                            if let Some(y) = check_counterexample(net, term, x.as_slice().expect("contiguous")) {
+                                return done(Verdict::Violated(Counterexample { term: t, input: x.to_vec(), output: y }), domains);
+                            }
+                        }
+                    }
+                }
                 // a quick look for a counterexample at the center
                 let center: Array1<f64> = lo.iter().zip(&hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect();
                 if violation(net, term, &center).0 <= 0.0 {
@@ -171,17 +190,27 @@ impl Verifier for InputSplitBab {
                 return done(Verdict::Unknown(format!("memory: more than {} open sub-domains", budget.max_domains)), domains);
             }
             round += 1;
-            // now and then, a full search in the worst boxes
-            if round % 16 == 0 {
-                let worst: Vec<&Domain> = heap.iter().collect::<Vec<_>>();
-                let mut worst = worst;
+            // falsification during the search, given a quarter of the time so far: fresh restarts over
+            // each term's whole box (twice as many each time) and inside the worst boxes
+            if attack_time < 0.25 * start.elapsed().as_secs_f64() {
+                let t0 = Instant::now();
+                restarts = (restarts * 2).min(1 << 14);
+                let wide = AttackOptions { restarts, ..self.attack.clone() };
+                for (t, term) in property.terms.iter().enumerate() {
+                    let (lo, hi) = term.outer_box();
+                    if let Some((x, y)) = search_box(net, term, &lo, &hi, &wide, (t as u64) | (round << 24), start + budget.time) {
+                        return done(Verdict::Violated(Counterexample { term: t, input: x, output: y }), domains);
+                    }
+                }
+                let mut worst: Vec<&Domain> = heap.iter().collect();
                 worst.sort();
-                for dom in worst.iter().rev().take(4) {
-                    let opts = AttackOptions { restarts: 2, steps: 30, seed: self.attack.seed };
-                    if let Some((x, y)) = search_box(net, &property.terms[dom.term], &dom.lo, &dom.hi, &opts, dom.seq, start + budget.time) {
+                let local = AttackOptions { restarts: 16, steps: 30, seed: self.attack.seed };
+                for dom in worst.iter().rev().take(8) {
+                    if let Some((x, y)) = search_box(net, &property.terms[dom.term], &dom.lo, &dom.hi, &local, dom.seq | (1 << 62), start + budget.time) {
                         return done(Verdict::Violated(Counterexample { term: dom.term, input: x, output: y }), domains);
                     }
                 }
+                attack_time += t0.elapsed().as_secs_f64();
             }
             // split the worst boxes, two children each
             let parents = (self.batch / 2).max(1);
@@ -201,6 +230,13 @@ impl Verifier for InputSplitBab {
             }
         }
     }
+}
+
+/// CROWN bounds and minimizing corners over chunks of boxes (rows are independent; chunks of a size
+/// fixed by the network, as `BoundMethod::lower_bounds_batch` does).
+fn lower_and_corners(net: &Network, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>, inter: crate::bound::Intermediate) -> (Array2<f64>, Array3<f64>) {
+    let ctx = crate::bound::CrownBatch::new(net, regions.clone(), inter);
+    ctx.lower_bounds_and_corners(spec)
 }
 
 /// An error unless the property's variables match the network.

@@ -237,10 +237,6 @@ impl Verifier for ReluSplitBab {
         let mut domains = pending.len() as u64;
         let mut found = None;
         let mut heap: BinaryHeap<Domain> = self.bound(net, property, m, pending, &self.root, &mut seq, &mut found).into_iter().collect();
-        let debug = std::env::var("RP_DEBUG_BAB").is_ok();
-        if debug {
-            eprintln!("root: {} open, margins {:?}", heap.len(), heap.iter().map(|d| d.margin).collect::<Vec<_>>());
-        }
         if !heap.is_empty() && found.is_none() && start.elapsed() < budget.time {
             // the root bound left terms open: tighten the intermediate bounds (α-CROWN on every
             // unstable neuron) and bound those terms again before branching
@@ -254,14 +250,8 @@ impl Verifier for ReluSplitBab {
             domains += again.len() as u64;
             heap = self.bound(net, property, m, again, &self.root, &mut seq, &mut found).into_iter().collect();
         }
-        if debug {
-            eprintln!("root after intermediate α ({:.2} s): {} open, margins {:?}", start.elapsed().as_secs_f64(), heap.len(), heap.iter().map(|d| d.margin).collect::<Vec<_>>());
-        }
         let mut round = 0u64;
         loop {
-            if debug && round % 20 == 0 {
-                eprintln!("round {round} ({:.2} s): {} open, worst {:?}", start.elapsed().as_secs_f64(), heap.len(), heap.peek().map(|d| (d.margin, d.splits.len())));
-            }
             if let Some(c) = found.take() {
                 return done(Verdict::Violated(c), domains);
             }
