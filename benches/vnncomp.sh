@@ -5,7 +5,8 @@
 # (ACAS Xu: nnenum's 2021 verdicts; MNIST-FC: the organisers' 2022 answer key), bundled in
 # benches/data/; a sat/unsat disagreement is a bug to explain and makes the script fail.
 #   usage: bash benches/vnncomp.sh [acasxu|mnistfc|marabou|all] [--timeout S] [--sample N]
-#   env:   RP_THREADS (default: all cores), OUT (default: a temporary folder; results CSVs are kept there)
+#   env:   RP_THREADS (default: all cores), OUT (default: a temporary folder; results CSVs are kept there),
+#          RP_BIN (an rp binary to use instead of building one)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 WHAT=${1:-all}; shift || true
@@ -20,8 +21,8 @@ done
 SHARED=${SHARED:-../shared}
 [ -d "$SHARED/benchmarks/acasxu" ] || { echo "skip: $SHARED/benchmarks not found"; exit 0; }
 OUT=${OUT:-$(mktemp -d)}; mkdir -p "$OUT"
-cargo build --release --quiet --bin rp
-RP="target/release/rp ${RP_THREADS:+--threads $RP_THREADS}"
+if [ -n "${RP_BIN:-}" ]; then RP_EXE=$RP_BIN; else cargo build --release --quiet --bin rp; RP_EXE=target/release/rp; fi
+RP="$RP_EXE ${RP_THREADS:+--threads $RP_THREADS}"
 status=0
 
 # compare RESULTS.csv (network,property,verdict,seconds,domains) with EXPECTED.csv (net,prop,verdict)

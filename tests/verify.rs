@@ -291,3 +291,39 @@ proptest! {
         }
     }
 }
+
+/// Verdicts and the sub-domains explored do not depend on the thread count (both verifiers).
+#[test]
+fn verdicts_do_not_depend_on_the_thread_count() {
+    let mut branched = [0usize; 2];
+    for seed in 0..6u64 {
+        let (d, k) = (3 + (seed as usize % 3), 3);
+        let net = random_net(&[d, 12, 12, k], seed, 1.5);
+        let x0 = random_point(d, seed);
+        let width = 0.4 + 0.08 * seed as f64;
+        let lo: Vec<f64> = x0.iter().map(|v| v - width).collect();
+        let hi: Vec<f64> = x0.iter().map(|v| v + width).collect();
+        let class = rp::spec::Decision::Argmax.decide(net.forward(x0.view()).view()).0;
+        let pairs: Vec<(usize, usize)> = (0..k).filter(|&j| j != class).map(|j| (j, class)).collect();
+        let p = parse_vnnlib(&property_text(d, k, &lo, &hi, &pairs, &[])).unwrap();
+        let budget = Budget { time: Duration::from_secs(120), max_domains: 1_000_000 };
+        let run = |threads: usize, relu: bool| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let o = if relu {
+                    ReluSplitBab { batch: 4, ..Default::default() }.verify(&net, &p, &budget).unwrap()
+                } else {
+                    InputSplitBab { batch: 8, ..Default::default() }.verify(&net, &p, &budget).unwrap()
+                };
+                (o.verdict, o.domains)
+            })
+        };
+        for relu in [false, true] {
+            let one = run(1, relu);
+            branched[relu as usize] += (one.1 >= 40) as usize;
+            assert!(!matches!(one.0, Verdict::Timeout), "seed {seed}: the check needs finished runs");
+            assert_eq!(one, run(3, relu), "seed {seed}, relu split {relu}");
+        }
+    }
+    assert!(branched.iter().all(|&b| b >= 2), "too few cases needed branching to test anything: {branched:?}");
+}

@@ -172,31 +172,25 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
         reshape_rows(lb, self.regions.len())
     }
 
-    /// As [`lower_bounds`](Self::lower_bounds), with, for each row and spec row, the corner of the row's
-    /// input box that minimizes the final linear bound (rows × m × inputs): a candidate point where the
-    /// specification may be smallest (never a proof of anything). Box regions only.
-    pub fn lower_bounds_and_corners(&self, spec: ArrayView3<f64>) -> (Array2<f64>, ndarray::Array3<f64>) {
+    /// As [`lower_bounds`](Self::lower_bounds), with the input coefficients a of each final linear
+    /// bound spec·f(x) ≥ a·x + c − slack (rows × m × inputs): where the bound is smallest in the box (its
+    /// minimizing corner, a candidate point) and which inputs it depends on most (for branching).
+    pub fn lower_bounds_and_coefficients(&self, spec: ArrayView3<f64>) -> (Array2<f64>, ndarray::Array3<f64>) {
         let n = self.regions.len();
         let (_, m, _) = spec.dim();
-        let boxes = self.regions.boxes.expect("box regions");
         let parts: Vec<(Array1<f64>, Array2<f64>)> = (0..n.div_ceil(OWNERS_PER_TASK))
             .into_par_iter()
             .map(|c| {
                 let (first, last) = (c * OWNERS_PER_TASK, ((c + 1) * OWNERS_PER_TASK).min(n));
                 let lin = LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first);
                 let lin = self.backward(self.net.layers.len(), lin, None, None, None);
-                let lb = lin.concretize(&self.regions);
-                let corners = Array2::from_shape_fn(lin.coef.raw_dim(), |(r, k)| {
-                    let o = lin.owner[r];
-                    if lin.coef[[r, k]] >= 0.0 { boxes.lower[[o, k]] } else { boxes.upper[[o, k]] }
-                });
-                (lb, corners)
+                (lin.concretize(&self.regions), lin.coef)
             })
             .collect();
         let lb = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.0.view()).collect::<Vec<_>>()).expect("1-D parts");
-        let corners = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.1.view()).collect::<Vec<_>>()).expect("2-D parts");
-        let d = corners.ncols();
-        (reshape_rows(lb, n), corners.into_shape_with_order((n, m, d)).expect("m rows per batch row"))
+        let coef = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.1.view()).collect::<Vec<_>>()).expect("2-D parts");
+        let d = coef.ncols();
+        (reshape_rows(lb, n), coef.into_shape_with_order((n, m, d)).expect("m rows per batch row"))
     }
 
     /// Moves `lin` (bounds over boundary `end`) back to the input through layers end−1 … 0. ReLUs use

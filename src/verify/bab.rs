@@ -1,7 +1,8 @@
 //! Branch and bound by input splitting (BAB-1 in `proofs/BAB.md`), for low-dimensional inputs (ACAS Xu:
 //! 5). Every sub-domain is a box and a row of a batch: the sound bound propagation bounds c_j·f over
 //! each box; a box on which some constraint's lower bound exceeds its d_j is proven empty of unsafe
-//! points. Unproven boxes are split in two along the input with the largest gradient smear |∂/∂x_i|·width_i
+//! points. Unproven boxes are split in two along the input i with the largest |a_i|·width_i, a the input
+//! coefficients of CROWN's linear bound (α,β-CROWN's "sb" input branching; the gradient smear without them)
 //! and bounded again, worst first. Falsification runs first and during the search (`attack`).
 use super::attack::{search_box, violation, AttackOptions};
 use super::{check_counterexample, Budget, Counterexample, Outcome, Verdict, Verifier};
@@ -39,6 +40,8 @@ struct Domain {
     margin: f64,
     /// The constraint attaining `margin` (the one closest to proven).
     best: usize,
+    /// The input coefficients of that constraint's linear bound (CROWN), for branching.
+    coef: Option<Vec<f64>>,
     /// Creation order, for a deterministic queue.
     seq: u64,
 }
@@ -86,10 +89,11 @@ impl InputSplitBab {
         let centers = (&lower + &upper) * 0.5;
         let zeros = Array1::zeros(n);
         let regions = RegionBatch::of_boxes(BoxView { lower: lower.view(), upper: upper.view() }, centers.view(), zeros.view());
-        // CROWN also gives each box's corner minimizing its linear bound: a candidate counterexample
-        let (lb, corners) = match &self.method {
+        // CROWN also gives each bound's input coefficients: its minimizing corner (a candidate
+        // counterexample) and the branching scores
+        let (lb, coefs) = match &self.method {
             BoundMethod::Crown(inter) if self.method.row_independent(net) => {
-                let (lb, c) = lower_and_corners(net, &regions, spec.view(), *inter);
+                let (lb, c) = lower_and_coefficients(net, &regions, spec.view(), *inter);
                 (lb, Some(c))
             }
             _ => (self.method.lower_bounds_batch(net, &regions, spec.view()), None),
@@ -105,17 +109,24 @@ impl InputSplitBab {
                 cs.iter().enumerate().map(|(j, c)| (lb[[r, j]] - c.bound.hi, j)).fold((f64::NEG_INFINITY, 0), |b, v| if v.0 > b.0 { v } else { b })
             })
             .collect();
-        (margins, corners)
+        (margins, coefs)
     }
 
-    /// The input to split: the largest |∂(c·f)/∂x_i|·width_i at the center, for the constraint closest
-    /// to proven (ties and zero gradients fall back to the widest input).
+    /// The input to split: the largest |a_i|·width_i, where a is the input coefficient vector of the
+    /// linear bound of the constraint closest to proven (halving input i raises that bound by about
+    /// |a_i|·width_i/2: α,β-CROWN's "sb" input branching); without coefficients (IBP, α-CROWN), the
+    /// gradient smear |∂(c·f)/∂x_i|·width_i at the center. Ties and zero scores fall back to the widest input.
     fn split_dim(&self, net: &Network, property: &Property, dom: &Domain) -> usize {
-        let center: Array1<f64> = dom.lo.iter().zip(&dom.hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect();
-        let coef = &property.terms[dom.term].constraints[dom.best].coef;
-        let g = net.input_gradient(center.view(), ndarray::ArrayView1::from(coef));
         let width = |i: usize| dom.hi[i] - dom.lo[i];
-        let score = |i: usize| g[i].abs() * width(i);
+        let a: Vec<f64> = match &dom.coef {
+            Some(c) => c.clone(),
+            None => {
+                let center: Array1<f64> = dom.lo.iter().zip(&dom.hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect();
+                let coef = &property.terms[dom.term].constraints[dom.best].coef;
+                net.input_gradient(center.view(), ndarray::ArrayView1::from(coef)).to_vec()
+            }
+        };
+        let score = |i: usize| a[i].abs() * width(i);
         let d = dom.lo.len();
         let best = (0..d).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap_or(0);
         if score(best) > 0.0 {
@@ -153,16 +164,16 @@ impl Verifier for InputSplitBab {
         let (mut attack_time, mut restarts) = (start.elapsed().as_secs_f64(), self.attack.restarts.max(1));
         loop {
             // bound the pending boxes; keep the unproven ones
-            let (bounds, corners) = self.bound(net, property, &pending);
+            let (bounds, coefs) = self.bound(net, property, &pending);
             domains += pending.len() as u64;
             for (r, ((t, lo, hi), (margin, best))) in pending.drain(..).zip(bounds).enumerate() {
                 if margin > 0.0 {
                     continue;
                 }
                 let term = &property.terms[t];
-                if let Some(c) = &corners {
+                if let Some(c) = &coefs {
                     for j in 0..term.constraints.len() {
-                        let x = c.slice(ndarray::s![r, j, ..]).to_owned();
+                        let x: Array1<f64> = (0..lo.len()).map(|i| if c[[r, j, i]] >= 0.0 { lo[i] } else { hi[i] }).collect();
                         if violation(net, term, &x).0 <= 0.0 {
                             if let Some(y) = check_counterexample(net, term, x.as_slice().expect("contiguous")) {
                                 return done(Verdict::Violated(Counterexample { term: t, input: x.to_vec(), output: y }), domains);
@@ -177,7 +188,8 @@ impl Verifier for InputSplitBab {
                         return done(Verdict::Violated(Counterexample { term: t, input: center.to_vec(), output: y }), domains);
                     }
                 }
-                heap.push(Domain { term: t, lo, hi, margin, best, seq });
+                let coef = coefs.as_ref().map(|c| c.slice(ndarray::s![r, best, ..]).to_vec());
+                heap.push(Domain { term: t, lo, hi, margin, best, coef, seq });
                 seq += 1;
             }
             if heap.is_empty() {
@@ -232,11 +244,11 @@ impl Verifier for InputSplitBab {
     }
 }
 
-/// CROWN bounds and minimizing corners over chunks of boxes (rows are independent; chunks of a size
+/// CROWN bounds and their input coefficients over chunks of boxes (rows are independent; chunks of a size
 /// fixed by the network, as `BoundMethod::lower_bounds_batch` does).
-fn lower_and_corners(net: &Network, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>, inter: crate::bound::Intermediate) -> (Array2<f64>, Array3<f64>) {
+fn lower_and_coefficients(net: &Network, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>, inter: crate::bound::Intermediate) -> (Array2<f64>, Array3<f64>) {
     let ctx = crate::bound::CrownBatch::new(net, regions.clone(), inter);
-    ctx.lower_bounds_and_corners(spec)
+    ctx.lower_bounds_and_coefficients(spec)
 }
 
 /// An error unless the property's variables match the network.

@@ -277,7 +277,8 @@ impl Verifier for ReluSplitBab {
                     // every ReLU fixed: the network is affine on this polyhedron. Its LP gives a
                     // candidate point (checked before it counts); else try harder on the multipliers
                     // once (with optimal β the relaxation is exact), then give up honestly
-                    let bounds = roots[dom.root].1.with_splits(&dom.splits).expect("feasible when created");
+                    // (contradictory clamped bounds: the sub-domain is empty, BETA-2)
+                    let Some(bounds) = roots[dom.root].1.with_splits(&dom.splits) else { continue };
                     let term = &property.terms[dom.term];
                     let (lo, hi) = term.inner_box();
                     let cons: Vec<(Vec<f64>, f64)> = term.constraints.iter().map(|c| (c.coef.clone(), c.bound.lo)).collect();
