@@ -112,28 +112,34 @@ impl InputSplitBab {
         (margins, coefs)
     }
 
-    /// The input to split: the largest |a_i|·width_i, where a is the input coefficient vector of the
-    /// linear bound of the constraint closest to proven (halving input i raises that bound by about
-    /// |a_i|·width_i/2: α,β-CROWN's "sb" input branching); without coefficients (IBP, α-CROWN), the
-    /// gradient smear |∂(c·f)/∂x_i|·width_i at the center. Ties and zero scores fall back to the widest input.
-    fn split_dim(&self, net: &Network, property: &Property, dom: &Domain) -> usize {
+    /// The inputs worth splitting, best first: the two largest |a_i|·width_i, where a is the input
+    /// coefficient vector of the linear bound of the constraint closest to proven (halving input i
+    /// raises that bound by about |a_i|·width_i/2: α,β-CROWN's "sb" input branching), and the largest
+    /// gradient smear |∂(c·f)/∂x_i|·width_i at the center (which sees what the relaxation hides). Each
+    /// candidate's two halves are bounded and the one with the better worse half is kept. Zero scores
+    /// fall back to the widest input.
+    fn split_candidates(&self, net: &Network, property: &Property, dom: &Domain) -> Vec<usize> {
         let width = |i: usize| dom.hi[i] - dom.lo[i];
-        let a: Vec<f64> = match &dom.coef {
-            Some(c) => c.clone(),
-            None => {
-                let center: Array1<f64> = dom.lo.iter().zip(&dom.hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect();
-                let coef = &property.terms[dom.term].constraints[dom.best].coef;
-                net.input_gradient(center.view(), ndarray::ArrayView1::from(coef)).to_vec()
-            }
-        };
-        let score = |i: usize| a[i].abs() * width(i);
         let d = dom.lo.len();
-        let best = (0..d).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap_or(0);
-        if score(best) > 0.0 {
-            best
-        } else {
-            (0..d).max_by(|&a, &b| width(a).total_cmp(&width(b)).then(b.cmp(&a))).unwrap_or(0)
+        let ranked = |a: &[f64]| -> Vec<usize> {
+            let score = |i: usize| a[i].abs() * width(i);
+            let mut idx: Vec<usize> = (0..d).filter(|&i| score(i) > 0.0).collect();
+            idx.sort_by(|&x, &y| score(y).total_cmp(&score(x)).then(x.cmp(&y)));
+            idx
+        };
+        let center: Array1<f64> = dom.lo.iter().zip(&dom.hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect();
+        let coef = &property.terms[dom.term].constraints[dom.best].coef;
+        let g = net.input_gradient(center.view(), ndarray::ArrayView1::from(coef)).to_vec();
+        let mut out: Vec<usize> = dom.coef.as_ref().map(|a| ranked(a).into_iter().take(2).collect()).unwrap_or_default();
+        if let Some(&i) = ranked(&g).first() {
+            if !out.contains(&i) {
+                out.push(i);
+            }
         }
+        if out.is_empty() {
+            out.push((0..d).max_by(|&a, &b| width(a).total_cmp(&width(b)).then(b.cmp(&a))).unwrap_or(0));
+        }
+        out
     }
 }
 
@@ -160,37 +166,52 @@ impl Verifier for InputSplitBab {
             let (lo, hi) = term.outer_box();
             (t, lo, hi)
         }).collect();
+        // per parent, its candidate splits as index lists into `pending` (a root: one "split", itself)
+        let mut groups: Vec<Vec<Vec<usize>>> = (0..pending.len()).map(|r| vec![vec![r]]).collect();
         let mut round = 0u64;
         let (mut attack_time, mut restarts) = (start.elapsed().as_secs_f64(), self.attack.restarts.max(1));
         loop {
-            // bound the pending boxes; keep the unproven ones
+            // bound the pending boxes; of each parent's candidate splits keep the one whose halves leave
+            // the least open margin, and of its halves the unproven ones
             let (bounds, coefs) = self.bound(net, property, &pending);
             domains += pending.len() as u64;
-            for (r, ((t, lo, hi), (margin, best))) in pending.drain(..).zip(bounds).enumerate() {
-                if margin > 0.0 {
-                    continue;
-                }
-                let term = &property.terms[t];
-                if let Some(c) = &coefs {
-                    for j in 0..term.constraints.len() {
-                        let x: Array1<f64> = (0..lo.len()).map(|i| if c[[r, j, i]] >= 0.0 { lo[i] } else { hi[i] }).collect();
-                        if violation(net, term, &x).0 <= 0.0 {
-                            if let Some(y) = check_counterexample(net, term, x.as_slice().expect("contiguous")) {
-                                return done(Verdict::Violated(Counterexample { term: t, input: x.to_vec(), output: y }), domains);
-                            }
+            for (r, (t, lo, hi)) in pending.iter().enumerate() {
+                let Some(c) = coefs.as_ref().filter(|_| bounds[r].0 <= 0.0) else { continue };
+                let term = &property.terms[*t];
+                for j in 0..term.constraints.len() {
+                    // the corner minimizing the bound's linear function: a candidate counterexample
+                    let x: Array1<f64> = (0..lo.len()).map(|i| if c[[r, j, i]] >= 0.0 { lo[i] } else { hi[i] }).collect();
+                    if violation(net, term, &x).0 <= 0.0 {
+                        if let Some(y) = check_counterexample(net, term, x.as_slice().expect("contiguous")) {
+                            return done(Verdict::Violated(Counterexample { term: *t, input: x.to_vec(), output: y }), domains);
                         }
                     }
                 }
-                // a quick look for a counterexample at the center
-                let center: Array1<f64> = lo.iter().zip(&hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect();
-                if violation(net, term, &center).0 <= 0.0 {
-                    if let Some(y) = check_counterexample(net, term, center.as_slice().expect("contiguous")) {
-                        return done(Verdict::Violated(Counterexample { term: t, input: center.to_vec(), output: y }), domains);
+            }
+            let mut children = std::mem::take(&mut pending).into_iter().map(Some).collect::<Vec<_>>();
+            for group in groups.drain(..) {
+                // the open part of the halves' margins (a proven half counts 0)
+                let worse = |cand: &Vec<usize>| cand.iter().map(|&r| bounds[r].0.min(0.0)).sum::<f64>();
+                let Some(chosen) = group.iter().max_by(|a, b| worse(a).total_cmp(&worse(b)).then(b.len().cmp(&a.len()))) else { continue };
+                let first_best = group.iter().position(|c| worse(c) == worse(chosen)).expect("chosen is in the group");
+                for &r in &group[first_best] {
+                    let (t, lo, hi) = children[r].take().expect("each child once");
+                    let (margin, best) = bounds[r];
+                    if margin > 0.0 {
+                        continue;
                     }
+                    let term = &property.terms[t];
+                    // a quick look for a counterexample at the center
+                    let center: Array1<f64> = lo.iter().zip(&hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect();
+                    if violation(net, term, &center).0 <= 0.0 {
+                        if let Some(y) = check_counterexample(net, term, center.as_slice().expect("contiguous")) {
+                            return done(Verdict::Violated(Counterexample { term: t, input: center.to_vec(), output: y }), domains);
+                        }
+                    }
+                    let coef = coefs.as_ref().map(|c| c.slice(ndarray::s![r, best, ..]).to_vec());
+                    heap.push(Domain { term: t, lo, hi, margin, best, coef, seq });
+                    seq += 1;
                 }
-                let coef = coefs.as_ref().map(|c| c.slice(ndarray::s![r, best, ..]).to_vec());
-                heap.push(Domain { term: t, lo, hi, margin, best, coef, seq });
-                seq += 1;
             }
             if heap.is_empty() {
                 return done(Verdict::Holds, domains);
@@ -224,21 +245,29 @@ impl Verifier for InputSplitBab {
                 }
                 attack_time += t0.elapsed().as_secs_f64();
             }
-            // split the worst boxes, two children each
-            let parents = (self.batch / 2).max(1);
-            for _ in 0..parents {
+            // split the worst boxes: two halves for each candidate input
+            let mut boxes = 0;
+            while boxes + 2 <= self.batch.max(2) {
                 let Some(dom) = heap.pop() else { break };
-                let i = self.split_dim(net, property, &dom);
-                let mid = 0.5 * dom.lo[i] + 0.5 * dom.hi[i];
-                if !(mid > dom.lo[i] && mid < dom.hi[i]) {
-                    // a box that cannot be split further (an interval of adjacent floats) and is unproven
+                let mut group = Vec::new();
+                for i in self.split_candidates(net, property, &dom) {
+                    let mid = 0.5 * dom.lo[i] + 0.5 * dom.hi[i];
+                    if !(mid > dom.lo[i] && mid < dom.hi[i]) {
+                        continue; // this input's interval is two adjacent floats
+                    }
+                    let (mut lo_hi, mut hi_lo) = (dom.hi.clone(), dom.lo.clone());
+                    lo_hi[i] = mid;
+                    hi_lo[i] = mid;
+                    group.push(vec![pending.len(), pending.len() + 1]);
+                    pending.push((dom.term, dom.lo.clone(), lo_hi));
+                    pending.push((dom.term, hi_lo, dom.hi.clone()));
+                    boxes += 2;
+                }
+                if group.is_empty() {
+                    // an unproven box that cannot be split further
                     return done(Verdict::Unknown("a sub-box became too small to split".into()), domains);
                 }
-                let (mut lo_hi, mut hi_lo) = (dom.hi.clone(), dom.lo.clone());
-                lo_hi[i] = mid;
-                hi_lo[i] = mid;
-                pending.push((dom.term, dom.lo.clone(), lo_hi));
-                pending.push((dom.term, hi_lo, dom.hi));
+                groups.push(group);
             }
         }
     }
