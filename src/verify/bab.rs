@@ -116,8 +116,8 @@ impl InputSplitBab {
     /// coefficient vector of the linear bound of the constraint closest to proven (halving input i
     /// raises that bound by about |a_i|·width_i/2: α,β-CROWN's "sb" input branching), and the largest
     /// gradient smear |∂(c·f)/∂x_i|·width_i at the center (which sees what the relaxation hides). Each
-    /// candidate's two halves are bounded and the one with the better worse half is kept. Zero scores
-    /// fall back to the widest input.
+    /// candidate's two halves are bounded and the split leaving the least open margin is kept. With
+    /// fewer than two candidates (zero scores), the widest input joins them.
     fn split_candidates(&self, net: &Network, property: &Property, dom: &Domain) -> Vec<usize> {
         let width = |i: usize| dom.hi[i] - dom.lo[i];
         let d = dom.lo.len();
@@ -136,8 +136,10 @@ impl InputSplitBab {
                 out.push(i);
             }
         }
-        if out.is_empty() {
-            out.push((0..d).max_by(|&a, &b| width(a).total_cmp(&width(b)).then(b.cmp(&a))).unwrap_or(0));
+        // and the widest input, so that a dimension the scores never see still gets split
+        let widest = (0..d).max_by(|&a, &b| width(a).total_cmp(&width(b)).then(b.cmp(&a))).unwrap_or(0);
+        if out.len() < 2 && !out.contains(&widest) {
+            out.push(widest);
         }
         out
     }
