@@ -1,21 +1,13 @@
 //! ONNX import/export: round trips, the VNN-COMP files against onnxruntime golden outputs
 //! (tests/data/onnx_golden.json, made by tests/data/make_onnx_golden.py), and clear errors for
 //! malformed or unsupported models.
+mod common;
 use ndarray::{Array1, Array2};
 use prost::Message;
 use rp::net::onnx_proto as pb;
 use rp::net::{init::seeded_mlp, read_onnx, read_onnx_bytes, write_onnx_bytes, Layer};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn shared() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not found (the VNN-COMP benchmarks live in ../shared)", p.display());
-        None
-    }
-}
 
 #[test]
 fn round_trip_preserves_the_network_exactly() {
@@ -40,7 +32,7 @@ fn export_refuses_weights_float32_cannot_hold() {
 
 #[test]
 fn vnncomp_networks_match_onnxruntime() {
-    let Some(bench) = shared() else { return };
+    let Some(bench) = common::shared_benchmarks() else { return };
     let golden: serde_json::Value =
         serde_json::from_str(include_str!("data/onnx_golden.json")).expect("golden fixture parses");
     for case in golden.as_array().unwrap() {
@@ -92,7 +84,7 @@ fn elementwise_maps_fold_into_the_previous_layer_only_when_exact() {
 
 #[test]
 fn all_acasxu_networks_load_with_the_expected_structure() {
-    let Some(bench) = shared() else { return };
+    let Some(bench) = common::shared_benchmarks() else { return };
     let mut n = 0;
     for entry in std::fs::read_dir(bench.join("acasxu/onnx")).unwrap() {
         let path = entry.unwrap().path();

@@ -9,7 +9,7 @@ use rp::verify::bab::InputSplitBab;
 use rp::verify::relu_bab::ReluSplitBab;
 use rp::verify::{Budget, Verdict, Verifier};
 use rp::vnnlib::{parse_vnnlib, Property};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A random box property over d inputs and k outputs: Y_a ≥ Y_b for some pairs (or Y_a ≤ c).
@@ -159,37 +159,36 @@ fn meets_splits(net: &rp::net::Network, x: &ndarray::Array1<f64>, splits: &[rp::
     true
 }
 
-fn shared() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks/acasxu");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not found (the VNN-COMP benchmarks live in ../shared)", p.display());
-        None
+/// Runs `v` on each (model, property, published verdict) and checks the verdict, and every
+/// counterexample again.
+fn check_published(v: &dyn Verifier, cases: &[(PathBuf, PathBuf, &str)], budget: &Budget) {
+    for (model, property, want) in cases {
+        let n = rp::net::read_onnx(model).unwrap();
+        let p = rp::vnnlib::read_vnnlib(property).unwrap();
+        let o = v.verify(&n, &p, budget).unwrap();
+        assert_eq!(o.verdict.word(), *want, "{} on {}: {:?}", property.display(), model.display(), o.verdict);
+        if let Verdict::Violated(c) = &o.verdict {
+            assert!(rp::verify::check_counterexample(&n, &p.terms[c.term], &c.input).is_some());
+        }
     }
 }
 
 /// A handful of fast ACAS Xu instances, against VNN-COMP 2021's published verdicts (nnenum's).
 #[test]
 fn fast_acasxu_instances_match_the_published_verdicts() {
-    let Some(acas) = shared() else { return };
-    for (net, prop, want) in [
+    let Some(bench) = shared_benchmarks() else { return };
+    let acas = bench.join("acasxu");
+    let cases: Vec<(PathBuf, PathBuf, &str)> = [
         ("1_1", "prop_1", "unsat"),
         ("1_2", "prop_2", "sat"),
         ("1_1", "prop_3", "unsat"),
         ("2_1", "prop_2", "sat"),
         ("4_5", "prop_10", "unsat"),
-    ] {
-        let model = acas.join(format!("onnx/ACASXU_run2a_{net}_batch_2000.onnx"));
-        let property = acas.join(format!("vnnlib/{prop}.vnnlib"));
-        let n = rp::net::read_onnx(&model).unwrap();
-        let p = rp::vnnlib::read_vnnlib(&property).unwrap();
-        let o = InputSplitBab::default().verify(&n, &p, &Budget { time: Duration::from_secs(60), max_domains: 2_000_000 }).unwrap();
-        assert_eq!(o.verdict.word(), want, "{net} {prop}: {:?}", o.verdict);
-        if let Verdict::Violated(c) = &o.verdict {
-            assert!(rp::verify::check_counterexample(&n, &p.terms[c.term], &c.input).is_some());
-        }
-    }
+    ]
+    .into_iter()
+    .map(|(net, prop, want)| (acas.join(format!("onnx/ACASXU_run2a_{net}_batch_2000.onnx")), acas.join(format!("vnnlib/{prop}.vnnlib")), want))
+    .collect();
+    check_published(&InputSplitBab::default(), &cases, &Budget { time: Duration::from_secs(60), max_domains: 2_000_000 });
 }
 
 /// `rp verify` writes the VNN-COMP result file.
@@ -226,26 +225,20 @@ fn verify_cli_writes_the_result_file() {
 /// from the LP of a fully split sub-domain.
 #[test]
 fn fast_mnistfc_instances_match_the_published_verdicts() {
-    let Some(acas) = shared() else { return };
-    let mnist = acas.parent().unwrap().join("mnistfc");
-    for (net, prop, want) in [
+    let Some(bench) = shared_benchmarks() else { return };
+    let mnist = bench.join("mnistfc");
+    let cases: Vec<(PathBuf, PathBuf, &str)> = [
         ("256x2", "prop_0_0.03", "unsat"),
         ("256x2", "prop_1_0.03", "sat"),
         ("256x2", "prop_2_0.03", "sat"),
         ("256x2", "prop_0_0.05", "sat"),
         ("256x2", "prop_9_0.05", "unsat"),
         ("256x4", "prop_0_0.03", "unsat"),
-    ] {
-        let model = mnist.join(format!("onnx/mnist-net_{net}.onnx"));
-        let property = mnist.join(format!("vnnlib/{prop}.vnnlib"));
-        let n = rp::net::read_onnx(&model).unwrap();
-        let p = rp::vnnlib::read_vnnlib(&property).unwrap();
-        let o = ReluSplitBab::default().verify(&n, &p, &Budget { time: Duration::from_secs(60), max_domains: 1_000_000 }).unwrap();
-        assert_eq!(o.verdict.word(), want, "{net} {prop}: {:?}", o.verdict);
-        if let Verdict::Violated(c) = &o.verdict {
-            assert!(rp::verify::check_counterexample(&n, &p.terms[c.term], &c.input).is_some());
-        }
-    }
+    ]
+    .into_iter()
+    .map(|(net, prop, want)| (mnist.join(format!("onnx/mnist-net_{net}.onnx")), mnist.join(format!("vnnlib/{prop}.vnnlib")), want))
+    .collect();
+    check_published(&ReluSplitBab::default(), &cases, &Budget { time: Duration::from_secs(60), max_domains: 1_000_000 });
 }
 
 proptest! {

@@ -1,22 +1,13 @@
 //! VNN-LIB reading (issue 13): every VNN-COMP property in ../shared parses into the expected DNF, and
 //! mutated or random text never panics.
+mod common;
 use proptest::prelude::*;
 use rp::vnnlib::{parse_vnnlib, read_vnnlib};
-use std::path::{Path, PathBuf};
 
-fn shared() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not found (the VNN-COMP benchmarks live in ../shared)", p.display());
-        None
-    }
-}
 
 #[test]
 fn vnncomp_properties_parse() {
-    let Some(bench) = shared() else { return };
+    let Some(bench) = common::shared_benchmarks() else { return };
     let mut n = 0;
     for (dir, inputs, outputs) in [("acasxu/vnnlib", 5, 5), ("mnistfc/vnnlib", 784, 10)] {
         for entry in std::fs::read_dir(bench.join(dir)).unwrap() {

@@ -10,7 +10,6 @@ use crate::bound::{BoundMethod, BoxView, RegionBatch};
 use crate::net::Network;
 use crate::vnnlib::Property;
 use ndarray::{Array1, Array2, Array3};
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
@@ -46,23 +45,7 @@ struct Domain {
     seq: u64,
 }
 
-impl PartialEq for Domain {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Domain {}
-impl PartialOrd for Domain {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Domain {
-    /// The heap pops the worst bound first (then the oldest).
-    fn cmp(&self, o: &Self) -> Ordering {
-        o.margin.total_cmp(&self.margin).then(o.seq.cmp(&self.seq))
-    }
-}
+super::worst_first!(Domain);
 
 impl InputSplitBab {
     /// Bounds every box: (margin, best constraint) per domain.
@@ -194,8 +177,8 @@ impl Verifier for InputSplitBab {
             for group in groups.drain(..) {
                 // the open part of the halves' margins (a proven half counts 0)
                 let worse = |cand: &Vec<usize>| cand.iter().map(|&r| bounds[r].0.min(0.0)).sum::<f64>();
-                let Some(chosen) = group.iter().max_by(|a, b| worse(a).total_cmp(&worse(b)).then(b.len().cmp(&a.len()))) else { continue };
-                let first_best = group.iter().position(|c| worse(c) == worse(chosen)).expect("chosen is in the group");
+                // the first candidate with the least open margin
+                let Some(first_best) = (0..group.len()).max_by(|&a, &b| worse(&group[a]).total_cmp(&worse(&group[b])).then(b.cmp(&a))) else { continue };
                 for &r in &group[first_best] {
                     let (t, lo, hi) = children[r].take().expect("each child once");
                     let (margin, best) = bounds[r];

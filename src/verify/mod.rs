@@ -8,6 +8,30 @@
 //! - `Violated`: an f64 input inside the term's box (the real box, not a rounded one) at which a rigorous
 //!   interval forward pass proves every output constraint of the term, and which float32 evaluation (as
 //!   onnxruntime runs the model) also puts in the unsafe set within VNN-COMP's 1e-3 output tolerance.
+/// Orders a branch-and-bound sub-domain type with `margin: f64` and `seq: u64` fields so that a
+/// `BinaryHeap` pops the worst margin first, then the oldest (a deterministic queue).
+macro_rules! worst_first {
+    ($t:ty) => {
+        impl PartialEq for $t {
+            fn eq(&self, o: &Self) -> bool {
+                self.cmp(o) == std::cmp::Ordering::Equal
+            }
+        }
+        impl Eq for $t {}
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(o))
+            }
+        }
+        impl Ord for $t {
+            fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+                o.margin.total_cmp(&self.margin).then(o.seq.cmp(&self.seq))
+            }
+        }
+    };
+}
+use worst_first;
+
 pub mod attack;
 pub mod bab;
 pub mod relu_bab;

@@ -11,7 +11,6 @@ use crate::bound::split::{beta_crown, BetaOptions, ReluBounds, Split, SplitDomai
 use crate::net::Network;
 use crate::vnnlib::Property;
 use ndarray::Array2;
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
@@ -52,23 +51,7 @@ struct Domain {
     seq: u64,
 }
 
-impl PartialEq for Domain {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Domain {}
-impl PartialOrd for Domain {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Domain {
-    /// The heap pops the worst bound first (then the oldest).
-    fn cmp(&self, o: &Self) -> Ordering {
-        o.margin.total_cmp(&self.margin).then(o.seq.cmp(&self.seq))
-    }
-}
+super::worst_first!(Domain);
 
 /// A sub-domain waiting for its bounds.
 struct Pending {

@@ -201,3 +201,14 @@ pub fn with_elementwise(net: &Network, seed: u64) -> Network {
     }
     Network::new(net.input_shape.clone(), layers).unwrap()
 }
+
+/// `../shared/benchmarks` (the VNN-COMP benchmarks), or `None` with a printed reason when it is absent.
+pub fn shared_benchmarks() -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} not found (the VNN-COMP benchmarks live in ../shared)", p.display());
+        None
+    }
+}
