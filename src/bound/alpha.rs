@@ -37,7 +37,7 @@ pub(crate) fn alpha_crown_lower_bounds(net: &Network, regions: &RegionBatch, spe
     let start = LinearBatch::from_spec(spec);
     let alphas = adaptive_alphas(&ctx, &start);
     let steps = Steps { iterations: opts.iterations, lr_alpha: opts.learning_rate, lr_beta: 0.0, lr_decay: opts.lr_decay };
-    let best = optimize(&ctx, net.layers.len(), &start, alphas, None, &steps);
+    let best = optimize(&ctx, net.layers.len(), &start, alphas, None, &steps, None);
     reshape_rows(best.bound, regions.len())
 }
 
@@ -91,7 +91,18 @@ pub(crate) struct Optimized {
 /// bound (ALPHA-1, BETA-1) and the best per row is kept, so the result is never looser than the start.
 /// Each row is optimized on its own (its bound depends on that row's values only). `start` bounds
 /// boundary `end` (the network's output: `net.layers.len()`).
-pub(crate) fn optimize(ctx: &CrownBatch, end: usize, start: &LinearBatch, mut alphas: Vec<Option<Array2<f64>>>, mut splits: Option<Splits>, steps: &Steps) -> Optimized {
+///
+/// `stop`, when given, ends the ascent as soon as it holds for the best bounds so far (e.g. every
+/// sub-domain already proven): fewer iterations, still sound bounds.
+pub(crate) fn optimize(
+    ctx: &CrownBatch,
+    end: usize,
+    start: &LinearBatch,
+    mut alphas: Vec<Option<Array2<f64>>>,
+    mut splits: Option<Splits>,
+    steps: &Steps,
+    stop: Option<&dyn Fn(&Array1<f64>) -> bool>,
+) -> Optimized {
     let rows = start.coef.nrows();
     let zeros_like = |v: &Vec<Option<Array2<f64>>>| -> Vec<Option<(Array2<f64>, Array2<f64>)>> {
         v.iter().map(|a| a.as_ref().map(|a| (Array2::zeros(a.raw_dim()), Array2::zeros(a.raw_dim())))).collect()
@@ -118,7 +129,7 @@ pub(crate) fn optimize(ctx: &CrownBatch, end: usize, start: &LinearBatch, mut al
                 }
             }
         }
-        if step == steps.iterations {
+        if step == steps.iterations || stop.is_some_and(|f| f(&best)) {
             input_coef = lin.coef;
             break;
         }

@@ -83,7 +83,7 @@ impl ReluBounds {
             let ctx = CrownBatch::with_relu_bounds(net, regions, &given);
             let start = super::linear::signed_affine_rows(&pairs, a);
             let alphas = adaptive_alphas(&ctx, &start);
-            let best = optimize(&ctx, i - 1, &start, alphas, None, &steps);
+            let best = optimize(&ctx, i - 1, &start, alphas, None, &steps, None);
             let (lm, um) = out.relu[i].as_mut().expect("ReLU layer");
             for (k, &(_, j)) in pairs.iter().enumerate() {
                 lm[j] = lm[j].max(best.bound[2 * k]);
@@ -136,6 +136,9 @@ pub struct SplitDomain<'a> {
     pub spec: Array2<f64>,
     /// Warm start (from the parent), else CROWN's slopes and β = 0.
     pub warm: Option<&'a Warm>,
+    /// Per spec row, the value its lower bound must exceed to prove the sub-domain (one row suffices);
+    /// when every domain of a chunk has one proven, the optimization stops early.
+    pub goal: Option<Array1<f64>>,
 }
 
 /// Slopes of every ReLU layer (m rows × neurons per layer) and multipliers, one per split (m rows).
@@ -243,7 +246,9 @@ fn bound_chunk(net: &Network, doms: &[SplitDomain], opts: &BetaOptions) -> Vec<S
     }
     let splits = any_split.then_some(Splits { sign, beta });
     let steps = Steps { iterations: opts.iterations, lr_alpha: opts.lr_alpha, lr_beta: opts.lr_beta, lr_decay: opts.lr_decay };
-    let best = optimize(&ctx, net.layers.len(), &start, alphas, splits, &steps);
+    let goals: Option<Vec<&Array1<f64>>> = doms.iter().map(|d| d.goal.as_ref()).collect();
+    let proven = |b: &Array1<f64>| goals.as_ref().is_some_and(|g| g.iter().enumerate().all(|(r, g)| (0..m).any(|j| b[r * m + j] - g[j] > 0.0)));
+    let best = optimize(&ctx, net.layers.len(), &start, alphas, splits, &steps, Some(&proven));
     let coef_of: Vec<Option<Array2<f64>>> = {
         let mut v: Vec<Option<Array2<f64>>> = vec![None; layers];
         for (i, c) in &best.tape {

@@ -43,6 +43,10 @@ pub struct VerifyArgs {
     /// Input splitting: α-CROWN iterations per bound (with --bounds alpha-crown).
     #[arg(long, default_value_t = 5)]
     pub alpha_iters: usize,
+    /// Input splitting: a box CROWN leaves open with at most this many unstable ReLUs is bounded again by
+    /// α-CROWN (20 steps); 0: never.
+    #[arg(long, default_value_t = InputSplitBab::default().alpha_unstable)]
+    pub alpha_small_boxes: usize,
     /// Sub-domains bounded per batch (default: 512 boxes for input splitting, 128 for ReLU splitting).
     #[arg(long)]
     pub batch: Option<usize>,
@@ -73,7 +77,7 @@ fn budget(a: &VerifyArgs, instance_timeout: Option<f64>) -> Result<Budget> {
 
 fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
     if a.split == SplitKind::Relu {
-        given.refuse(&["bounds", "intermediate", "alpha_iters"], "applies to input splitting; ReLU splitting bounds every sub-domain with β-CROWN (see --beta-iters)")?;
+        given.refuse(&["bounds", "intermediate", "alpha_iters", "alpha_small_boxes"], "applies to input splitting; ReLU splitting bounds every sub-domain with β-CROWN (see --beta-iters)")?;
     }
     if a.split == SplitKind::Input {
         given.refuse(&["beta_iters"], "applies to ReLU splitting (--split relu or auto on a wide network)")?;
@@ -90,7 +94,9 @@ fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
         bail!("--attack-restarts must be at least 1");
     }
     let attack = rp::verify::attack::AttackOptions { restarts: a.attack_restarts, steps: a.attack_steps, seed: 0 };
-    let input = InputSplitBab { method, batch: a.batch.unwrap_or(512), attack: attack.clone() };
+    let input_default = InputSplitBab::default();
+    let alpha_iters = if a.alpha_small_boxes == 0 { 0 } else { input_default.alpha_iters };
+    let input = InputSplitBab { method, batch: a.batch.unwrap_or(512), attack: attack.clone(), alpha_iters, alpha_unstable: a.alpha_small_boxes };
     let relu_default = ReluSplitBab::default();
     let relu = ReluSplitBab {
         batch: a.batch.map_or(relu_default.batch, |b| b.div_ceil(2)),

@@ -1,10 +1,12 @@
 //! Branch and bound by input splitting (BAB-1 in `proofs/BAB.md`), for low-dimensional inputs (ACAS Xu:
 //! 5). Every sub-domain is a box and a row of a batch: the sound bound propagation bounds c_j·f over
 //! each box; a box on which some constraint's lower bound exceeds its d_j is proven empty of unsafe
-//! points. Unproven boxes are split in two along the input i with the largest |a_i|·width_i, a the input
-//! coefficients of CROWN's linear bound (α,β-CROWN's "sb" input branching; the gradient smear without them)
-//! and bounded again, worst first. Falsification runs first and during the search (`attack`).
-use super::attack::{search_box, violation, AttackOptions};
+//! points. Unproven boxes are split in two, worst first, along one of a few candidate inputs (the largest
+//! |a_i|·width_i, a the input coefficients of CROWN's linear bound: α,β-CROWN's "sb" input branching; the
+//! largest gradient smear; the input split least so far): the one whose halves leave the least open margin. A box keeps its parent's margin when its own is worse, and a box CROWN
+//! leaves open with few unstable ReLUs is bounded again by α-CROWN (BAB-4). Falsification runs first and
+//! during the search (`attack`).
+use super::attack::{search_box, AttackOptions};
 use super::{check_counterexample, Budget, Counterexample, Outcome, Verdict, Verifier};
 use crate::bound::{BoundMethod, BoxView, RegionBatch};
 use crate::net::Network;
@@ -21,11 +23,16 @@ pub struct InputSplitBab {
     /// Boxes bounded per batch.
     pub batch: usize,
     pub attack: AttackOptions,
+    /// α-CROWN steps for the boxes CROWN leaves open (0: CROWN only).
+    pub alpha_iters: usize,
+    /// Only boxes with at most this many unstable ReLUs get α-CROWN (small boxes, where optimized
+    /// slopes close the last gap that would otherwise take thousands of splits).
+    pub alpha_unstable: usize,
 }
 
 impl Default for InputSplitBab {
     fn default() -> Self {
-        InputSplitBab { method: BoundMethod::crown(), batch: 512, attack: AttackOptions::default() }
+        InputSplitBab { method: BoundMethod::crown(), batch: 512, attack: AttackOptions::default(), alpha_iters: 20, alpha_unstable: 30 }
     }
 }
 
@@ -49,10 +56,10 @@ super::worst_first!(Domain);
 
 impl InputSplitBab {
     /// Bounds every box: (margin, best constraint) per domain.
-    fn bound(&self, net: &Network, property: &Property, doms: &[(usize, Vec<f64>, Vec<f64>)]) -> (Vec<(f64, usize)>, Option<Array3<f64>>) {
+    fn bound(&self, net: &Network, property: &Property, doms: &[(usize, Vec<f64>, Vec<f64>)]) -> (Vec<(f64, usize)>, Option<Array3<f64>>, Vec<usize>) {
         let (n, d, k) = (doms.len(), property.n_inputs, property.n_outputs);
         if n == 0 {
-            return (vec![], None);
+            return (vec![], None, vec![]);
         }
         let m = doms.iter().map(|(t, ..)| property.terms[*t].constraints.len()).max().unwrap_or(0).max(1);
         let mut lower = Array2::zeros((n, d));
@@ -74,12 +81,12 @@ impl InputSplitBab {
         let regions = RegionBatch::of_boxes(BoxView { lower: lower.view(), upper: upper.view() }, centers.view(), zeros.view());
         // CROWN also gives each bound's input coefficients: its minimizing corner (a candidate
         // counterexample) and the branching scores
-        let (lb, coefs) = match &self.method {
+        let (lb, coefs, unstable) = match &self.method {
             BoundMethod::Crown(inter) if self.method.row_independent(net) => {
-                let (lb, c) = lower_and_coefficients(net, &regions, spec.view(), *inter);
-                (lb, Some(c))
+                let (lb, c, u) = lower_and_coefficients(net, &regions, spec.view(), *inter);
+                (lb, Some(c), u)
             }
-            _ => (self.method.lower_bounds_batch(net, &regions, spec.view()), None),
+            _ => (self.method.lower_bounds_batch(net, &regions, spec.view()), None, vec![usize::MAX; n]),
         };
         let margins = doms.iter()
             .enumerate()
@@ -92,7 +99,45 @@ impl InputSplitBab {
                 cs.iter().enumerate().map(|(j, c)| (lb[[r, j]] - c.bound.hi, j)).fold((f64::NEG_INFINITY, 0), |b, v| if v.0 > b.0 { v } else { b })
             })
             .collect();
-        (margins, coefs)
+        (margins, coefs, unstable)
+    }
+
+    /// Bounds the pending boxes: (margin, best constraint) per box and CROWN's input coefficients. A box's
+    /// margin is at least its parent's, `inherited` (the parent's bound holds on the box too, and CROWN
+    /// is not monotone in the box: BAB-4). A box left open with at most `alpha_unstable` unstable ReLUs
+    /// is bounded again by α-CROWN.
+    fn bound_pending(&self, net: &Network, property: &Property, pending: &[(usize, Vec<f64>, Vec<f64>)], inherited: Vec<(f64, usize)>) -> (Vec<(f64, usize)>, Option<Array3<f64>>) {
+        let (mut bounds, coefs, unstable) = self.bound(net, property, pending);
+        for (b, inh) in bounds.iter_mut().zip(inherited) {
+            if inh.0 > b.0 {
+                *b = inh;
+            }
+        }
+        if self.alpha_iters > 0 {
+            let hard: Vec<usize> = (0..pending.len())
+                .filter(|&r| bounds[r].0 <= 0.0 && unstable[r] <= self.alpha_unstable && !property.terms[pending[r].0].constraints.is_empty())
+                .collect();
+            for (&r, m) in hard.iter().zip(self.escalate(net, property, pending, &hard)) {
+                bounds[r].0 = bounds[r].0.max(m);
+            }
+        }
+        (bounds, coefs)
+    }
+
+    /// α-CROWN margins (slopes optimized for the final bound) of the boxes `rows` of `doms`.
+    fn escalate(&self, net: &Network, property: &Property, doms: &[(usize, Vec<f64>, Vec<f64>)], rows: &[usize]) -> Vec<f64> {
+        use rayon::prelude::*;
+        let opts = crate::bound::split::BetaOptions { iterations: self.alpha_iters, lr_alpha: 0.25, lr_beta: 0.0, lr_decay: 0.98 };
+        rows.par_iter().map(|&r| {
+            let (t, lo, hi) = &doms[r];
+            let cs = &property.terms[*t].constraints;
+            let spec = Array2::from_shape_fn((cs.len(), property.n_outputs), |(j, q)| cs[j].coef[q]);
+            let bounds = crate::bound::split::ReluBounds::of_box(net, lo, hi);
+            let goal = Some(cs.iter().map(|c| c.bound.hi).collect());
+            let dom = crate::bound::split::SplitDomain { lower: lo, upper: hi, bounds, splits: &[], spec, warm: None, goal };
+            let res = crate::bound::split::beta_crown(net, std::slice::from_ref(&dom), &opts);
+            cs.iter().enumerate().map(|(j, c)| res[0].lower[j] - c.bound.hi).fold(f64::NEG_INFINITY, f64::max)
+        }).collect()
     }
 
     /// The inputs worth splitting, best first: the two largest |a_i|·width_i, where a is the input
@@ -101,7 +146,7 @@ impl InputSplitBab {
     /// gradient smear |∂(c·f)/∂x_i|·width_i at the center (which sees what the relaxation hides). Each
     /// candidate's two halves are bounded and the split leaving the least open margin is kept. With
     /// fewer than two candidates (zero scores), the widest input joins them.
-    fn split_candidates(&self, net: &Network, property: &Property, dom: &Domain) -> Vec<usize> {
+    fn split_candidates(&self, property: &Property, dom: &Domain, gradient: ndarray::ArrayView1<f64>) -> Vec<usize> {
         let width = |i: usize| dom.hi[i] - dom.lo[i];
         let d = dom.lo.len();
         let ranked = |a: &[f64]| -> Vec<usize> {
@@ -110,22 +155,43 @@ impl InputSplitBab {
             idx.sort_by(|&x, &y| score(y).total_cmp(&score(x)).then(x.cmp(&y)));
             idx
         };
-        let center: Array1<f64> = dom.lo.iter().zip(&dom.hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect();
-        let coef = &property.terms[dom.term].constraints[dom.best].coef;
-        let g = net.input_gradient(center.view(), ndarray::ArrayView1::from(coef)).to_vec();
         let mut out: Vec<usize> = dom.coef.as_ref().map(|a| ranked(a).into_iter().take(2).collect()).unwrap_or_default();
-        if let Some(&i) = ranked(&g).first() {
+        if let Some(&i) = ranked(&gradient.to_vec()).first() {
             if !out.contains(&i) {
                 out.push(i);
             }
         }
-        // and the widest input, so that a dimension the scores never see still gets split
-        let widest = (0..d).max_by(|&a, &b| width(a).total_cmp(&width(b)).then(b.cmp(&a))).unwrap_or(0);
-        if out.len() < 2 && !out.contains(&widest) {
+        // and the input split least so far (widest relative to the term's box), so that a dimension
+        // the scores never see still gets split
+        let (root_lo, root_hi) = property.terms[dom.term].outer_box();
+        let relative = |i: usize| if root_hi[i] > root_lo[i] { width(i) / (root_hi[i] - root_lo[i]) } else { 0.0 };
+        let widest = (0..d).max_by(|&a, &b| relative(a).total_cmp(&relative(b)).then(b.cmp(&a))).unwrap_or(0);
+        if !out.contains(&widest) && width(widest) > 0.0 {
             out.push(widest);
         }
         out
     }
+}
+
+/// The first of `points` (term, input), in order, that is a checked counterexample; one batched
+/// forward pass screens them (a point counts only after `check_counterexample`).
+fn first_counterexample(net: &Network, property: &Property, points: &[(usize, Array1<f64>)]) -> Option<Counterexample> {
+    if points.is_empty() {
+        return None;
+    }
+    let d = points[0].1.len();
+    let xs = Array2::from_shape_fn((points.len(), d), |(r, i)| points[r].1[i]);
+    let ys = net.forward_batch(xs.view());
+    for ((t, x), y) in points.iter().zip(ys.rows()) {
+        let term = &property.terms[*t];
+        let phi = term.constraints.iter().map(|c| c.coef.iter().zip(y.iter()).map(|(a, v)| a * v).sum::<f64>() - c.bound.lo).fold(f64::NEG_INFINITY, f64::max);
+        if phi <= 0.0 || term.constraints.is_empty() {
+            if let Some(out) = check_counterexample(net, term, x.as_slice().expect("contiguous")) {
+                return Some(Counterexample { term: *t, input: x.to_vec(), output: out });
+            }
+        }
+    }
+    None
 }
 
 impl Verifier for InputSplitBab {
@@ -151,29 +217,36 @@ impl Verifier for InputSplitBab {
             let (lo, hi) = term.outer_box();
             (t, lo, hi)
         }).collect();
+        // what each pending box inherits from its parent (whose bounds hold on it too): (margin, best)
+        let mut inherited: Vec<(f64, usize)> = vec![(f64::NEG_INFINITY, 0); pending.len()];
         // per parent, its candidate splits as index lists into `pending` (a root: one "split", itself)
         let mut groups: Vec<Vec<Vec<usize>>> = (0..pending.len()).map(|r| vec![vec![r]]).collect();
         let mut round = 0u64;
         let (mut attack_time, mut restarts) = (start.elapsed().as_secs_f64(), self.attack.restarts.max(1));
         loop {
-            // bound the pending boxes; of each parent's candidate splits keep the one whose halves leave
-            // the least open margin, and of its halves the unproven ones
-            let (bounds, coefs) = self.bound(net, property, &pending);
+            let (bounds, coefs) = self.bound_pending(net, property, &pending, std::mem::take(&mut inherited));
             domains += pending.len() as u64;
-            for (r, (t, lo, hi)) in pending.iter().enumerate() {
-                let Some(c) = coefs.as_ref().filter(|_| bounds[r].0 <= 0.0) else { continue };
-                let term = &property.terms[*t];
-                for j in 0..term.constraints.len() {
-                    // the corner minimizing the bound's linear function: a candidate counterexample
-                    let x: Array1<f64> = (0..lo.len()).map(|i| if c[[r, j, i]] >= 0.0 { lo[i] } else { hi[i] }).collect();
-                    if violation(net, term, &x).0 <= 0.0 {
-                        if let Some(y) = check_counterexample(net, term, x.as_slice().expect("contiguous")) {
-                            return done(Verdict::Violated(Counterexample { term: *t, input: x.to_vec(), output: y }), domains);
-                        }
-                    }
-                }
+            // the corners minimizing the unproven boxes' linear bounds: candidate counterexamples
+            let corners: Vec<(usize, Array1<f64>)> = coefs
+                .as_ref()
+                .map(|c| {
+                    pending
+                        .iter()
+                        .enumerate()
+                        .filter(|(r, _)| bounds[*r].0 <= 0.0)
+                        .flat_map(|(r, (t, lo, hi))| {
+                            (0..property.terms[*t].constraints.len()).map(move |j| (*t, (0..lo.len()).map(|i| if c[[r, j, i]] >= 0.0 { lo[i] } else { hi[i] }).collect()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(cx) = first_counterexample(net, property, &corners) {
+                return done(Verdict::Violated(cx), domains);
             }
+            // of each parent's candidate splits keep the one whose halves leave the least open margin,
+            // and of its halves the unproven ones
             let mut children = std::mem::take(&mut pending).into_iter().map(Some).collect::<Vec<_>>();
+            let mut kept = Vec::new();
             for group in groups.drain(..) {
                 // the open part of the halves' margins (a proven half counts 0)
                 let worse = |cand: &Vec<usize>| cand.iter().map(|&r| bounds[r].0.min(0.0)).sum::<f64>();
@@ -185,19 +258,17 @@ impl Verifier for InputSplitBab {
                     if margin > 0.0 {
                         continue;
                     }
-                    let term = &property.terms[t];
-                    // a quick look for a counterexample at the center
-                    let center: Array1<f64> = lo.iter().zip(&hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect();
-                    if violation(net, term, &center).0 <= 0.0 {
-                        if let Some(y) = check_counterexample(net, term, center.as_slice().expect("contiguous")) {
-                            return done(Verdict::Violated(Counterexample { term: t, input: center.to_vec(), output: y }), domains);
-                        }
-                    }
                     let coef = coefs.as_ref().map(|c| c.slice(ndarray::s![r, best, ..]).to_vec());
-                    heap.push(Domain { term: t, lo, hi, margin, best, coef, seq });
+                    kept.push(Domain { term: t, lo, hi, margin, best, coef, seq });
                     seq += 1;
                 }
             }
+            // a quick look for a counterexample at their centers
+            let centers: Vec<(usize, Array1<f64>)> = kept.iter().map(|d| (d.term, d.lo.iter().zip(&d.hi).map(|(l, h)| 0.5 * l + 0.5 * h).collect())).collect();
+            if let Some(cx) = first_counterexample(net, property, &centers) {
+                return done(Verdict::Violated(cx), domains);
+            }
+            heap.extend(kept);
             if heap.is_empty() {
                 return done(Verdict::Holds, domains);
             }
@@ -208,9 +279,9 @@ impl Verifier for InputSplitBab {
                 return done(Verdict::Unknown(format!("memory: more than {} open sub-domains", budget.max_domains)), domains);
             }
             round += 1;
-            // falsification during the search, given a quarter of the time so far: fresh restarts over
+            // falsification during the search, given a tenth of the time so far: fresh restarts over
             // each term's whole box (twice as many each time) and inside the worst boxes
-            if attack_time < 0.25 * start.elapsed().as_secs_f64() {
+            if attack_time < 0.1 * start.elapsed().as_secs_f64() {
                 let t0 = Instant::now();
                 restarts = (restarts * 2).min(1 << 14);
                 let wide = AttackOptions { restarts, ..self.attack.clone() };
@@ -230,12 +301,22 @@ impl Verifier for InputSplitBab {
                 }
                 attack_time += t0.elapsed().as_secs_f64();
             }
-            // split the worst boxes: two halves for each candidate input
+            // split the worst boxes: two halves for each candidate input; the gradient smear at their
+            // centers from one batched pass
+            let mut popped = Vec::new();
             let mut boxes = 0;
-            while boxes + 2 <= self.batch.max(2) {
+            while boxes < self.batch.max(2) {
                 let Some(dom) = heap.pop() else { break };
+                boxes += 2 * dom.lo.len().min(4);
+                popped.push(dom);
+            }
+            let xs = Array2::from_shape_fn((popped.len(), property.n_inputs), |(r, i)| 0.5 * popped[r].lo[i] + 0.5 * popped[r].hi[i]);
+            let weights = Array2::from_shape_fn((popped.len(), property.n_outputs), |(r, q)| property.terms[popped[r].term].constraints[popped[r].best].coef[q]);
+            let (_, gradient_of) = net.forward_with_tape(xs.view());
+            let gradients = gradient_of(weights.view());
+            for (dom, g) in popped.into_iter().zip(gradients.rows()) {
                 let mut group = Vec::new();
-                for i in self.split_candidates(net, property, &dom) {
+                for i in self.split_candidates(property, &dom, g) {
                     let mid = 0.5 * dom.lo[i] + 0.5 * dom.hi[i];
                     if !(mid > dom.lo[i] && mid < dom.hi[i]) {
                         continue; // this input's interval is two adjacent floats
@@ -246,7 +327,7 @@ impl Verifier for InputSplitBab {
                     group.push(vec![pending.len(), pending.len() + 1]);
                     pending.push((dom.term, dom.lo.clone(), lo_hi));
                     pending.push((dom.term, hi_lo, dom.hi.clone()));
-                    boxes += 2;
+                    inherited.extend([(dom.margin, dom.best); 2]);
                 }
                 if group.is_empty() {
                     // an unproven box that cannot be split further
@@ -260,9 +341,11 @@ impl Verifier for InputSplitBab {
 
 /// CROWN bounds and their input coefficients over chunks of boxes (rows are independent; chunks of a size
 /// fixed by the network, as `BoundMethod::lower_bounds_batch` does).
-fn lower_and_coefficients(net: &Network, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>, inter: crate::bound::Intermediate) -> (Array2<f64>, Array3<f64>) {
+fn lower_and_coefficients(net: &Network, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>, inter: crate::bound::Intermediate) -> (Array2<f64>, Array3<f64>, Vec<usize>) {
     let ctx = crate::bound::CrownBatch::new(net, regions.clone(), inter);
-    ctx.lower_bounds_and_coefficients(spec)
+    let (lb, coef) = ctx.lower_bounds_and_coefficients(spec);
+    let unstable = (0..regions.len()).map(|r| (0..net.layers.len()).filter_map(|i| ctx.relaxation(i)).map(|rx| rx.unstable_idx[r].len()).sum()).collect();
+    (lb, coef, unstable)
 }
 
 /// An error unless the property's variables match the network.

@@ -71,6 +71,12 @@ fn spec_of(property: &Property, term: usize, m: usize) -> Array2<f64> {
     Array2::from_shape_fn((m, k), |(r, q)| cs.get(r).or(cs.first()).map_or(0.0, |c| c.coef[q]))
 }
 
+/// The d_j each row of [`spec_of`] must exceed (+∞ for a term without output constraints).
+fn goal_of(property: &Property, term: usize, m: usize) -> ndarray::Array1<f64> {
+    let cs = &property.terms[term].constraints;
+    ndarray::Array1::from_shape_fn(m, |r| cs.get(r).or(cs.first()).map_or(f64::INFINITY, |c| c.bound.hi))
+}
+
 /// max_j (lower_j − d_j) and whether it proves the sub-domain empty of unsafe points.
 fn margin(property: &Property, term: usize, lower: &ndarray::Array1<f64>) -> f64 {
     let cs = &property.terms[term].constraints;
@@ -147,6 +153,7 @@ impl ReluSplitBab {
                 splits: &p.splits,
                 spec: spec_of(property, p.term, m),
                 warm: p.warm.as_ref(),
+                goal: Some(goal_of(property, p.term, m)),
             })
             .collect();
         let results = beta_crown(net, &doms, opts);
