@@ -180,7 +180,7 @@ impl Default for BetaOptions {
 }
 
 /// Domains per parallel task (a constant: results never depend on the grouping).
-const DOMAINS_PER_TASK: usize = 8;
+const DOMAINS_PER_TASK: usize = 64;
 
 /// Sound β-CROWN lower bounds for each sub-domain (all with the same m). Each domain's result depends
 /// only on that domain.

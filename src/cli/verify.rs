@@ -43,6 +43,10 @@ pub struct VerifyArgs {
     /// Input splitting: α-CROWN iterations per bound (with --bounds alpha-crown).
     #[arg(long, default_value_t = 5)]
     pub alpha_iters: usize,
+    /// ReLU splitting: the best-scored (BaBSR) neurons whose children are bounded by one pass to choose
+    /// each split (FSB); 1: the best score alone.
+    #[arg(long, default_value_t = ReluSplitBab::default().candidates)]
+    pub branch_candidates: usize,
     /// Input splitting: a box CROWN leaves open with at most this many unstable ReLUs is bounded again by
     /// α-CROWN (20 steps); 0: never.
     #[arg(long, default_value_t = InputSplitBab::default().alpha_unstable)]
@@ -80,7 +84,7 @@ fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
         given.refuse(&["bounds", "intermediate", "alpha_iters", "alpha_small_boxes"], "applies to input splitting; ReLU splitting bounds every sub-domain with β-CROWN (see --beta-iters)")?;
     }
     if a.split == SplitKind::Input {
-        given.refuse(&["beta_iters"], "applies to ReLU splitting (--split relu or auto on a wide network)")?;
+        given.refuse(&["beta_iters", "branch_candidates"], "applies to ReLU splitting (--split relu or auto on a wide network)")?;
     }
     let alpha = super::args::AlphaArgs { intermediate: Some(a.intermediate), alpha_iters: a.alpha_iters, alpha_lr: 0.5 };
     let method = super::args::method(a.bounds, &alpha, a.intermediate)?;
@@ -89,6 +93,9 @@ fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
     }
     if a.beta_iters == 0 {
         bail!("--beta-iters must be at least 1");
+    }
+    if a.branch_candidates == 0 {
+        bail!("--branch-candidates must be at least 1");
     }
     if a.attack_restarts == 0 {
         bail!("--attack-restarts must be at least 1");
@@ -101,6 +108,7 @@ fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
     let relu = ReluSplitBab {
         batch: a.batch.map_or(relu_default.batch, |b| b.div_ceil(2)),
         beta: rp::bound::split::BetaOptions { iterations: a.beta_iters, ..relu_default.beta.clone() },
+        candidates: a.branch_candidates,
         attack,
         ..relu_default
     };

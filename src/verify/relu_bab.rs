@@ -1,8 +1,9 @@
 //! Branch and bound by ReLU splitting with β-CROWN bounds (BAB-3 in `proofs/BAB.md`), for wide inputs
 //! (MNIST-FC: 784). A sub-domain is a term's input box with split constraints on some unstable ReLUs;
 //! every sub-domain is a row of a batch. Each is bounded by β-CROWN (`bound::split`), warm-started from
-//! its parent; an unproven one is split on the unstable neuron with the largest relaxation loss
-//! |λ|·gap (a BaBSR-style score from the last backward pass) into z ≥ 0 and z ≤ 0, worst bound first.
+//! its parent; an unproven one is split into z ≥ 0 and z ≤ 0, worst bound first, on one of the unstable
+//! neurons with the largest relaxation loss |λ|·gap (a BaBSR-style score from the last backward pass):
+//! the one whose children's one-pass bounds are best (FSB).
 //! Falsification runs first and, with fresh restarts, during the search.
 use super::attack::{search_box, AttackOptions};
 use super::bab::check_shapes;
@@ -23,6 +24,8 @@ pub struct ReluSplitBab {
     pub beta: BetaOptions,
     /// Parents split per round (each gives two sub-domains).
     pub batch: usize,
+    /// Split candidates per sub-domain, compared by one bound pass of their children (FSB); 1: BaBSR alone.
+    pub candidates: usize,
     pub attack: AttackOptions,
 }
 
@@ -32,6 +35,7 @@ impl Default for ReluSplitBab {
             root: BetaOptions { iterations: 40, lr_alpha: 0.25, lr_beta: 0.05, lr_decay: 0.98 },
             beta: BetaOptions::default(),
             batch: 64,
+            candidates: 8,
             attack: AttackOptions::default(),
         }
     }
@@ -46,8 +50,9 @@ struct Domain {
     warm: Warm,
     /// max over the term's constraints of (lower bound − d_j); ≤ 0 here.
     margin: f64,
-    /// The neuron to split next (layer, neuron); `None` when every ReLU is fixed.
-    next: Option<(usize, usize)>,
+    /// The neurons worth splitting next (layer, neuron), best BaBSR score first; empty when every
+    /// ReLU is fixed.
+    candidates: Vec<(usize, usize)>,
     seq: u64,
 }
 
@@ -87,13 +92,13 @@ fn margin(property: &Property, term: usize, lower: &ndarray::Array1<f64>) -> f64
     cs.iter().enumerate().map(|(j, c)| lower[j] - c.bound.hi).fold(f64::NEG_INFINITY, f64::max)
 }
 
-/// The unstable neuron with the largest relaxation loss |λ|·gap for the constraint nearest to proven
-/// (λ < 0: the chord's gap at 0, −u·l/(u − l); λ ≥ 0: the lower line's largest gap max((1−α)u, −αl));
-/// ties and all-zero scores fall back to the widest unstable neuron.
-fn branch(bounds: &ReluBounds, res: &SplitResult, row: usize) -> Option<(usize, usize)> {
+/// The `k` unstable neurons with the largest relaxation loss |λ|·gap for the constraint nearest to
+/// proven (λ < 0: the chord's gap at 0, −u·l/(u − l); λ ≥ 0: the lower line's largest gap
+/// max((1−α)u, −αl)), best first; when every score is zero, the widest unstable neuron.
+fn branch(bounds: &ReluBounds, res: &SplitResult, row: usize, k: usize) -> Vec<(usize, usize)> {
     let unstable = bounds.unstable();
     if unstable.is_empty() {
-        return None;
+        return vec![];
     }
     let score = |&(i, j): &(usize, usize)| {
         let (l, u) = bounds.relu[i].as_ref().map(|(l, u)| (l[j], u[j])).expect("ReLU layer");
@@ -105,12 +110,26 @@ fn branch(bounds: &ReluBounds, res: &SplitResult, row: usize) -> Option<(usize, 
             lam * ((1.0 - a) * u).max(-a * l)
         }
     };
-    let best = unstable.iter().copied().max_by(|a, b| score(a).total_cmp(&score(b)).then(b.cmp(a)))?;
-    if score(&best) > 0.0 {
-        return Some(best);
+    let mut ranked: Vec<((usize, usize), f64)> = unstable.iter().map(|n| (*n, score(n))).filter(|(_, s)| *s > 0.0).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if !ranked.is_empty() {
+        return ranked.into_iter().take(k).map(|(n, _)| n).collect();
     }
     let width = |&(i, j): &(usize, usize)| bounds.relu[i].as_ref().map_or(0.0, |(l, u)| u[j].min(-l[j]));
-    unstable.iter().copied().max_by(|a, b| width(a).total_cmp(&width(b)).then(b.cmp(a)))
+    unstable.iter().copied().max_by(|a, b| width(a).total_cmp(&width(b)).then(b.cmp(a))).into_iter().collect()
+}
+
+/// The sub-domain `dom` ∧ `split`, warm-started from `dom` (the new multiplier at 0); `None` when it is
+/// empty (contradictory clamped bounds, BETA-2).
+fn child(dom: &Domain, split: Split, root: &ReluBounds, m: usize) -> Option<Pending> {
+    let mut splits = dom.splits.clone();
+    splits.push(split);
+    let bounds = root.with_splits(&splits)?;
+    let mut warm = dom.warm.clone();
+    let mut beta = Array2::zeros((m, splits.len()));
+    beta.slice_mut(ndarray::s![.., ..dom.splits.len()]).assign(&warm.beta);
+    warm.beta = beta;
+    Some(Pending { term: dom.term, root: dom.root, splits, bounds, warm: Some(warm), parent_margin: dom.margin })
 }
 
 /// A checked counterexample among the candidate points (rows of `xs`, clamped into the term's box).
@@ -172,11 +191,54 @@ impl ReluSplitBab {
                 let v = |j: usize| cs.get(j).map_or(f64::NEG_INFINITY, |c| res.lower[j] - c.bound.hi);
                 v(a).total_cmp(&v(b)).then(b.cmp(&a))
             });
-            let next = branch(&p.bounds, &res, row.unwrap_or(0));
-            out.push(Domain { term: p.term, root: p.root, splits: p.splits, warm: res.warm, margin: mg, next, seq: *seq });
+            let candidates = branch(&p.bounds, &res, row.unwrap_or(0), self.candidates.max(1));
+            out.push(Domain { term: p.term, root: p.root, splits: p.splits, warm: res.warm, margin: mg, candidates, seq: *seq });
             *seq += 1;
         }
         out
+    }
+
+    /// The split of each popped domain, FSB-style (De Palma et al. 2021; α,β-CROWN's "kfsb"): where there
+    /// are several candidates, both children of each are bounded by one backward pass with the parent's
+    /// slopes and multipliers (no optimization, an empty child counting +∞), and the candidate whose
+    /// worse child is best wins (ties: the better BaBSR score). Only the choice depends on these bounds.
+    fn choose(&self, net: &Network, property: &Property, m: usize, roots: &[((Vec<f64>, Vec<f64>), ReluBounds)], popped: &[Domain]) -> Vec<(usize, usize)> {
+        let mut probes = Vec::new();
+        let mut owner = Vec::new();
+        let mut score: Vec<Vec<f64>> = popped.iter().map(|d| vec![f64::INFINITY; d.candidates.len()]).collect();
+        for (d, dom) in popped.iter().enumerate() {
+            if dom.candidates.len() < 2 {
+                continue;
+            }
+            for (c, &(layer, neuron)) in dom.candidates.iter().enumerate() {
+                for active in [true, false] {
+                    if let Some(p) = child(dom, Split { layer, neuron, active }, &roots[dom.root].1, m) {
+                        probes.push(p);
+                        owner.push((d, c));
+                    }
+                }
+            }
+        }
+        if !probes.is_empty() {
+            let boxes: Vec<(Vec<f64>, Vec<f64>)> = probes.iter().map(|p| property.terms[p.term].outer_box()).collect();
+            let doms: Vec<SplitDomain> = probes
+                .iter()
+                .zip(&boxes)
+                .map(|(p, (lo, hi))| SplitDomain { lower: lo, upper: hi, bounds: p.bounds.clone(), splits: &p.splits, spec: spec_of(property, p.term, m), warm: p.warm.as_ref(), goal: None })
+                .collect();
+            let one_pass = BetaOptions { iterations: 0, ..self.beta.clone() };
+            for ((p, res), &(d, c)) in probes.iter().zip(beta_crown(net, &doms, &one_pass)).zip(&owner) {
+                score[d][c] = score[d][c].min(margin(property, p.term, &res.lower));
+            }
+        }
+        popped
+            .iter()
+            .zip(&score)
+            .map(|(dom, sc)| {
+                let best = (0..sc.len()).max_by(|&a, &b| sc[a].total_cmp(&sc[b]).then(b.cmp(&a))).unwrap_or(0);
+                dom.candidates[best]
+            })
+            .collect()
     }
 
     /// The most sub-domains the memory allows (their slopes are kept for warm starts).
@@ -260,10 +322,10 @@ impl Verifier for ReluSplitBab {
                     return done(Verdict::Violated(c), domains);
                 }
             }
-            let mut pending = Vec::new();
+            let mut popped = Vec::new();
             for _ in 0..self.batch.max(1) {
                 let Some(dom) = heap.pop() else { break };
-                let Some((layer, neuron)) = dom.next else {
+                if dom.candidates.is_empty() {
                     // every ReLU fixed: the network is affine on this polyhedron. Its LP gives a
                     // candidate point (checked before it counts); else try harder on the multipliers
                     // once (with optimal β the relaxation is exact), then give up honestly
@@ -287,17 +349,16 @@ impl Verifier for ReluSplitBab {
                         return done(Verdict::Unknown("a sub-domain with every ReLU fixed stayed unproven".into()), domains);
                     }
                     continue;
-                };
+                }
+                popped.push(dom);
+            }
+            let mut pending = Vec::new();
+            let chosen = self.choose(net, property, m, &roots, &popped);
+            for (dom, (layer, neuron)) in popped.into_iter().zip(chosen) {
                 for active in [true, false] {
-                    let mut splits = dom.splits.clone();
-                    splits.push(Split { layer, neuron, active });
-                    // an empty sub-domain (contradictory bounds) needs no bounds (BETA-2)
-                    let Some(bounds) = roots[dom.root].1.with_splits(&splits) else { continue };
-                    let mut warm = dom.warm.clone();
-                    let mut beta = Array2::zeros((m, splits.len()));
-                    beta.slice_mut(ndarray::s![.., ..dom.splits.len()]).assign(&warm.beta);
-                    warm.beta = beta;
-                    pending.push(Pending { term: dom.term, root: dom.root, splits, bounds, warm: Some(warm), parent_margin: dom.margin });
+                    if let Some(p) = child(&dom, Split { layer, neuron, active }, &roots[dom.root].1, m) {
+                        pending.push(p);
+                    }
                 }
             }
             domains += pending.len() as u64;
