@@ -228,6 +228,24 @@ fn verify_cli_writes_the_result_file() {
     }
 }
 
+/// A search cut by its time limit is `Timeout`, never a proof, and says what it left open.
+#[test]
+fn a_timeout_reports_what_is_left_open() {
+    let Some(bench) = shared_benchmarks() else { return };
+    let acas = (bench.join("acasxu/onnx/ACASXU_run2a_3_3_batch_2000.onnx"), bench.join("acasxu/vnnlib/prop_2.vnnlib"));
+    let mnist = (bench.join("mnistfc/onnx/mnist-net_256x4.onnx"), bench.join("mnistfc/vnnlib/prop_3_0.05.vnnlib"));
+    let input: &dyn Verifier = &InputSplitBab::default();
+    let relu: &dyn Verifier = &ReluSplitBab::default();
+    for ((model, prop), v) in [(acas, input), (mnist, relu)] {
+        let net = rp::net::read_onnx(&model).unwrap();
+        let p = rp::vnnlib::read_vnnlib(&prop).unwrap();
+        let o = v.verify(&net, &p, &Budget { time: Duration::from_secs(2), max_domains: 1_000_000 }).unwrap();
+        assert_eq!(o.verdict, Verdict::Timeout, "{}", prop.display());
+        let open = o.open.expect("a time-out says what is open");
+        assert!(open.domains > 0 && open.worst_margin <= 0.0, "{open:?}");
+    }
+}
+
 /// Options of one splitting kind given with the other are errors naming the option, never ignored.
 #[test]
 fn verify_refuses_options_of_the_other_split() {

@@ -135,6 +135,9 @@ pub fn verify(a: VerifyArgs, given: &super::args::Given) -> Result<()> {
             if let Verdict::Unknown(why) = &o.verdict {
                 eprintln!("unknown: {why}");
             }
+            if let Some(open) = &o.open {
+                eprintln!("left open: {} sub-domains, the worst with margin {:.6} (a margin above 0 proves one)", open.domains, open.worst_margin);
+            }
             let text = result_text(&o.verdict);
             match &a.output {
                 Some(f) => writeln!(create(f)?, "{text}")?,

@@ -7,7 +7,7 @@
 //! leaves open with few unstable ReLUs is bounded again by α-CROWN (BAB-4). Falsification runs first and
 //! during the search (`attack`).
 use super::attack::{search_box, AttackOptions};
-use super::{check_counterexample, Budget, Counterexample, Outcome, Verdict, Verifier};
+use super::{check_counterexample, Budget, Counterexample, Open, Outcome, Verdict, Verifier};
 use crate::bound::{BoundMethod, BoxView, RegionBatch};
 use crate::net::Network;
 use crate::vnnlib::Property;
@@ -202,7 +202,8 @@ impl Verifier for InputSplitBab {
     fn verify(&self, net: &Network, property: &Property, budget: &Budget) -> crate::Result<Outcome> {
         let start = Instant::now();
         check_shapes(net, property)?;
-        let done = |verdict: Verdict, domains: u64| Ok(Outcome { verdict, domains, seconds: start.elapsed().as_secs_f64() });
+        let stopped = |verdict: Verdict, domains: u64, open: Option<Open>| Ok(Outcome { verdict, domains, seconds: start.elapsed().as_secs_f64(), open });
+        let done = |verdict: Verdict, domains: u64| stopped(verdict, domains, None);
         // falsification first
         for (t, term) in property.terms.iter().enumerate() {
             let (lo, hi) = term.outer_box();
@@ -273,10 +274,10 @@ impl Verifier for InputSplitBab {
                 return done(Verdict::Holds, domains);
             }
             if start.elapsed() >= budget.time {
-                return done(Verdict::Timeout, domains);
+                return stopped(Verdict::Timeout, domains, open_part(&heap));
             }
             if heap.len() > budget.max_domains {
-                return done(Verdict::Unknown(format!("memory: more than {} open sub-domains", budget.max_domains)), domains);
+                return stopped(Verdict::Unknown(format!("memory: more than {} open sub-domains", budget.max_domains)), domains, open_part(&heap));
             }
             round += 1;
             // falsification during the search, given a tenth of the time so far: fresh restarts over
@@ -366,4 +367,9 @@ pub fn check_shapes(net: &Network, property: &Property) -> crate::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The open part of the queue (worst first at its top).
+fn open_part(heap: &BinaryHeap<Domain>) -> Option<Open> {
+    heap.peek().map(|d| Open { domains: heap.len(), worst_margin: d.margin })
 }

@@ -82,6 +82,17 @@ pub struct Outcome {
     /// Sub-domains whose bounds were computed.
     pub domains: u64,
     pub seconds: f64,
+    /// Where a search stopped undecided (time-out, domain cap): how much was left open.
+    pub open: Option<Open>,
+}
+
+/// The open part of a stopped branch and bound.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Open {
+    /// Sub-domains left unproven.
+    pub domains: usize,
+    /// The worst of their margins max_j (lower bound_j − d_j) (< 0; a margin > 0 would prove one).
+    pub worst_margin: f64,
 }
 
 /// Limits of one verification.

@@ -7,7 +7,7 @@
 //! Falsification runs first and, with fresh restarts, during the search.
 use super::attack::{search_box, AttackOptions};
 use super::bab::check_shapes;
-use super::{check_counterexample, Budget, Counterexample, Outcome, Verdict, Verifier};
+use super::{check_counterexample, Budget, Counterexample, Open, Outcome, Verdict, Verifier};
 use crate::bound::split::{beta_crown, BetaOptions, ReluBounds, Split, SplitDomain, SplitResult, Warm};
 use crate::net::Network;
 use crate::vnnlib::Property;
@@ -257,7 +257,8 @@ impl Verifier for ReluSplitBab {
     fn verify(&self, net: &Network, property: &Property, budget: &Budget) -> crate::Result<Outcome> {
         let start = Instant::now();
         check_shapes(net, property)?;
-        let done = |verdict: Verdict, domains: u64| Ok(Outcome { verdict, domains, seconds: start.elapsed().as_secs_f64() });
+        let stopped = |verdict: Verdict, domains: u64, open: Option<Open>| Ok(Outcome { verdict, domains, seconds: start.elapsed().as_secs_f64(), open });
+        let done = |verdict: Verdict, domains: u64| stopped(verdict, domains, None);
         let falsify = |restarts: usize, round: u64| -> Option<Counterexample> {
             property.terms.iter().enumerate().find_map(|(t, term)| {
                 let (lo, hi) = term.outer_box();
@@ -311,10 +312,10 @@ impl Verifier for ReluSplitBab {
                 return done(Verdict::Holds, domains);
             }
             if start.elapsed() >= budget.time {
-                return done(Verdict::Timeout, domains);
+                return stopped(Verdict::Timeout, domains, open_part(&heap));
             }
             if heap.len() > cap {
-                return done(Verdict::Unknown(format!("memory: more than {cap} open sub-domains")), domains);
+                return stopped(Verdict::Unknown(format!("memory: more than {cap} open sub-domains")), domains, open_part(&heap));
             }
             round += 1;
             if round % 8 == 0 {
@@ -365,4 +366,9 @@ impl Verifier for ReluSplitBab {
             heap.extend(self.bound(net, property, m, pending, &self.beta, &mut seq, &mut found));
         }
     }
+}
+
+/// The open part of the queue (worst first at its top).
+fn open_part(heap: &BinaryHeap<Domain>) -> Option<Open> {
+    heap.peek().map(|d| Open { domains: heap.len(), worst_margin: d.margin })
 }
