@@ -305,7 +305,7 @@ proptest! {
         let lo: Vec<f64> = x0.iter().map(|v| v - width).collect();
         let hi: Vec<f64> = x0.iter().map(|v| v + width).collect();
         let crown = ReluBounds::of_box(&net, &lo, &hi);
-        let opt = ReluBounds::optimized(&net, &lo, &hi, &BetaOptions { iterations: 15, lr_alpha: 0.3, ..BetaOptions::default() });
+        let opt = ReluBounds::optimized(&net, &lo, &hi, &BetaOptions { iterations: 15, lr_alpha: 0.3, ..BetaOptions::default() }, None);
         for (c, o) in crown.relu.iter().zip(&opt.relu) {
             if let (Some((cl, cu)), Some((ol, ou))) = (c, o) {
                 for j in 0..cl.len() {

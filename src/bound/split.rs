@@ -55,8 +55,9 @@ impl ReluBounds {
     /// CROWN's bounds over the box [lo, hi] tightened by optimizing, layer after layer, the slopes of
     /// the earlier layers for each unstable neuron's own lower and upper bound (α-CROWN for intermediate
     /// layers, as auto_LiRPA's `optimize_bound_args` does). Every slope choice gives sound bounds
-    /// (ALPHA-1); the result is intersected with CROWN's, so it is never looser.
-    pub fn optimized(net: &Network, lo: &[f64], hi: &[f64], opts: &BetaOptions) -> ReluBounds {
+    /// (ALPHA-1); the result is intersected with CROWN's, so it is never looser. Past `until` the
+    /// remaining layers keep CROWN's bounds (still sound).
+    pub fn optimized(net: &Network, lo: &[f64], hi: &[f64], opts: &BetaOptions, until: Option<std::time::Instant>) -> ReluBounds {
         let mut out = Self::of_box(net, lo, hi);
         let lower = Array2::from_shape_vec((1, lo.len()), lo.to_vec()).expect("one row");
         let upper = Array2::from_shape_vec((1, hi.len()), hi.to_vec()).expect("one row");
@@ -65,6 +66,9 @@ impl ReluBounds {
         let steps = Steps { iterations: opts.iterations, lr_alpha: opts.lr_alpha, lr_beta: 0.0, lr_decay: opts.lr_decay };
         let relu_layers: Vec<usize> = (0..net.layers.len()).filter(|&i| out.relu[i].is_some()).collect();
         for &i in relu_layers.iter().skip(1) {
+            if until.is_some_and(|t| std::time::Instant::now() >= t) {
+                break;
+            }
             let Some(Layer::Affine(a)) = i.checked_sub(1).map(|p| &net.layers[p]) else { continue };
             let (l, u) = out.relu[i].clone().expect("ReLU layer");
             let pairs: Vec<(usize, usize)> = (0..l.len()).filter(|&j| l[j] < 0.0 && u[j] > 0.0).map(|j| (0, j)).collect();

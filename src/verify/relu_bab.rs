@@ -294,7 +294,7 @@ impl Verifier for ReluSplitBab {
             // the root bound left terms open: tighten the intermediate bounds (α-CROWN on every
             // unstable neuron) and bound those terms again before branching
             for (bx, rb) in roots.iter_mut() {
-                *rb = ReluBounds::optimized(net, &bx.0, &bx.1, &self.root);
+                *rb = ReluBounds::optimized(net, &bx.0, &bx.1, &self.root, Some(start + budget.time));
             }
             let again: Vec<Pending> = heap
                 .drain()
