@@ -199,14 +199,20 @@ fn fast_acasxu_instances_match_the_published_verdicts() {
     check_published(&InputSplitBab::default(), &cases, &Budget { time: Duration::from_secs(60), max_domains: 2_000_000 });
 }
 
+/// A seeded 2→6→2 network with float32 weights, written to `dir/n.onnx`.
+fn tiny_model(dir: &std::path::Path) -> (rp::net::Network, PathBuf) {
+    let mut net = rp::net::init::seeded_mlp(&[2, 6, 2], 3);
+    net.round_weights_to_f32();
+    let model = dir.join("n.onnx");
+    std::fs::write(&model, rp::net::write_onnx_bytes(&net).unwrap()).unwrap();
+    (net, model)
+}
+
 /// `rp verify` writes the VNN-COMP result file.
 #[test]
 fn verify_cli_writes_the_result_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mut net = rp::net::init::seeded_mlp(&[2, 6, 2], 3);
-    net.round_weights_to_f32();
-    let model = dir.path().join("n.onnx");
-    std::fs::write(&model, rp::net::write_onnx_bytes(&net).unwrap()).unwrap();
+    let (net, model) = tiny_model(dir.path());
     let x0 = ndarray::array![0.2, -0.1];
     let class = rp::spec::Decision::Argmax.decide(net.forward(x0.view()).view()).0;
     let other = 1 - class;
@@ -250,10 +256,7 @@ fn a_timeout_reports_what_is_left_open() {
 #[test]
 fn verify_refuses_options_of_the_other_split() {
     let dir = tempfile::tempdir().unwrap();
-    let mut net = rp::net::init::seeded_mlp(&[2, 6, 2], 3);
-    net.round_weights_to_f32();
-    let model = dir.path().join("n.onnx");
-    std::fs::write(&model, rp::net::write_onnx_bytes(&net).unwrap()).unwrap();
+    let (_, model) = tiny_model(dir.path());
     let prop = dir.path().join("p.vnnlib");
     std::fs::write(&prop, property_text(2, 2, &[0.0, 0.0], &[0.1, 0.1], &[(0, 1)], &[])).unwrap();
     for (split, opt, value) in [("relu", "--alpha-small-boxes", "5"), ("input", "--branch-candidates", "3"), ("input", "--beta-iters", "4")] {

@@ -6,7 +6,7 @@ use super::check_counterexample;
 use crate::net::Network;
 use crate::rng::Philox;
 use crate::vnnlib::Term;
-use ndarray::{Array1, Array2};
+use ndarray::Array2;
 
 /// Options of the search.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,16 +20,6 @@ impl Default for AttackOptions {
     fn default() -> Self {
         AttackOptions { restarts: 16, steps: 60, seed: 0 }
     }
-}
-
-/// φ at x and the index of the largest violation.
-pub fn violation(net: &Network, term: &Term, x: &Array1<f64>) -> (f64, usize) {
-    let y = net.forward(x.view());
-    term.constraints
-        .iter()
-        .enumerate()
-        .map(|(j, c)| (c.coef.iter().zip(y.iter()).map(|(a, v)| a * v).sum::<f64>() - c.bound.lo, j))
-        .fold((f64::NEG_INFINITY, 0), |best, v| if v.0 > best.0 { v } else { best })
 }
 
 /// Searches the box [lo, hi] (within the term's box) for a checked counterexample of `term`; `stream`

@@ -7,7 +7,7 @@
 //! leaves open with few unstable ReLUs is bounded again by α-CROWN (BAB-4). Falsification runs first and
 //! during the search (`attack`).
 use super::attack::{search_box, AttackOptions};
-use super::{check_counterexample, Budget, Counterexample, Open, Outcome, Verdict, Verifier};
+use super::{first_counterexample, Budget, Counterexample, Open, Outcome, Verdict, Verifier};
 use crate::bound::{BoundMethod, BoxView, RegionBatch};
 use crate::net::Network;
 use crate::vnnlib::Property;
@@ -171,27 +171,6 @@ impl InputSplitBab {
         }
         out
     }
-}
-
-/// The first of `points` (term, input), in order, that is a checked counterexample; one batched
-/// forward pass screens them (a point counts only after `check_counterexample`).
-fn first_counterexample(net: &Network, property: &Property, points: &[(usize, Array1<f64>)]) -> Option<Counterexample> {
-    if points.is_empty() {
-        return None;
-    }
-    let d = points[0].1.len();
-    let xs = Array2::from_shape_fn((points.len(), d), |(r, i)| points[r].1[i]);
-    let ys = net.forward_batch(xs.view());
-    for ((t, x), y) in points.iter().zip(ys.rows()) {
-        let term = &property.terms[*t];
-        let phi = term.constraints.iter().map(|c| c.coef.iter().zip(y.iter()).map(|(a, v)| a * v).sum::<f64>() - c.bound.lo).fold(f64::NEG_INFINITY, f64::max);
-        if phi <= 0.0 || term.constraints.is_empty() {
-            if let Some(out) = check_counterexample(net, term, x.as_slice().expect("contiguous")) {
-                return Some(Counterexample { term: *t, input: x.to_vec(), output: out });
-            }
-        }
-    }
-    None
 }
 
 impl Verifier for InputSplitBab {

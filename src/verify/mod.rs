@@ -144,6 +144,26 @@ pub fn check_counterexample(net: &Network, term: &Term, x: &[f64]) -> Option<Vec
     Some(net.forward(xv).to_vec())
 }
 
+/// The first of `points` (term, input), in order, that is a checked counterexample; one batched
+/// forward pass screens them (a point counts only after `check_counterexample`).
+pub(crate) fn first_counterexample(net: &Network, property: &Property, points: &[(usize, ndarray::Array1<f64>)]) -> Option<Counterexample> {
+    if points.is_empty() {
+        return None;
+    }
+    let d = points[0].1.len();
+    let xs = ndarray::Array2::from_shape_fn((points.len(), d), |(r, i)| points[r].1[i]);
+    let ys = net.forward_batch(xs.view());
+    for ((t, x), y) in points.iter().zip(ys.rows()) {
+        let term = &property.terms[*t];
+        if term.constraints.iter().all(|c| c.coef.iter().zip(y.iter()).map(|(a, v)| a * v).sum::<f64>() <= c.bound.lo) {
+            if let Some(out) = check_counterexample(net, term, x.as_slice().expect("contiguous")) {
+                return Some(Counterexample { term: *t, input: x.to_vec(), output: out });
+            }
+        }
+    }
+    None
+}
+
 /// An upper bound of Σ aⱼ·yⱼ over yⱼ ∈ [lo_j, hi_j]: each product and partial sum rounded up.
 pub(crate) fn upper_dot(a: &[f64], lo: &[f64], hi: &[f64]) -> f64 {
     use crate::rigor::up;

@@ -7,7 +7,7 @@
 //! Falsification runs first and, with fresh restarts, during the search.
 use super::attack::{search_box, AttackOptions};
 use super::bab::check_shapes;
-use super::{check_counterexample, Budget, Counterexample, Open, Outcome, Verdict, Verifier};
+use super::{check_counterexample, first_counterexample, Budget, Counterexample, Open, Outcome, Verdict, Verifier};
 use crate::bound::split::{beta_crown, BetaOptions, ReluBounds, Split, SplitDomain, SplitResult, Warm};
 use crate::net::Network;
 use crate::vnnlib::Property;
@@ -132,27 +132,31 @@ fn child(dom: &Domain, split: Split, root: &ReluBounds, m: usize) -> Option<Pend
     Some(Pending { term: dom.term, root: dom.root, splits, bounds, warm: Some(warm), parent_margin: dom.margin })
 }
 
+/// β-CROWN bounds of the pending sub-domains (each over its term's box); with `goal`, the optimization
+/// may stop once every domain of a chunk is proven.
+fn bound_all(net: &Network, property: &Property, m: usize, pending: &[Pending], opts: &BetaOptions, goal: bool) -> Vec<SplitResult> {
+    let boxes: Vec<(Vec<f64>, Vec<f64>)> = pending.iter().map(|p| property.terms[p.term].outer_box()).collect();
+    let doms: Vec<SplitDomain> = pending
+        .iter()
+        .zip(&boxes)
+        .map(|(p, (lo, hi))| SplitDomain {
+            lower: lo,
+            upper: hi,
+            bounds: p.bounds.clone(),
+            splits: &p.splits,
+            spec: spec_of(property, p.term, m),
+            warm: p.warm.as_ref(),
+            goal: goal.then(|| goal_of(property, p.term, m)),
+        })
+        .collect();
+    beta_crown(net, &doms, opts)
+}
+
 /// A checked counterexample among the candidate points (rows of `xs`, clamped into the term's box).
 fn candidate(net: &Network, property: &Property, term: usize, xs: &Array2<f64>) -> Option<Counterexample> {
-    let t = &property.terms[term];
-    let (lo, hi) = t.inner_box();
-    let mut xs = xs.clone();
-    for mut row in xs.outer_iter_mut() {
-        for (i, v) in row.iter_mut().enumerate() {
-            *v = v.clamp(lo[i], hi[i]);
-        }
-    }
-    let ys = net.forward_batch(xs.view());
-    for (x, y) in xs.outer_iter().zip(ys.outer_iter()) {
-        let unsafe_here = t.constraints.iter().all(|c| c.coef.iter().zip(y.iter()).map(|(a, v)| a * v).sum::<f64>() <= c.bound.lo);
-        if unsafe_here {
-            let x = x.to_vec();
-            if let Some(y) = check_counterexample(net, t, &x) {
-                return Some(Counterexample { term, input: x, output: y });
-            }
-        }
-    }
-    None
+    let (lo, hi) = property.terms[term].inner_box();
+    let points: Vec<(usize, ndarray::Array1<f64>)> = xs.outer_iter().map(|x| (term, x.iter().enumerate().map(|(i, v)| v.clamp(lo[i], hi[i])).collect())).collect();
+    first_counterexample(net, property, &points)
 }
 
 impl ReluSplitBab {
@@ -161,21 +165,7 @@ impl ReluSplitBab {
         if pending.is_empty() {
             return vec![];
         }
-        let boxes: Vec<(Vec<f64>, Vec<f64>)> = pending.iter().map(|p| property.terms[p.term].outer_box()).collect();
-        let doms: Vec<SplitDomain> = pending
-            .iter()
-            .zip(&boxes)
-            .map(|(p, (lo, hi))| SplitDomain {
-                lower: lo,
-                upper: hi,
-                bounds: p.bounds.clone(),
-                splits: &p.splits,
-                spec: spec_of(property, p.term, m),
-                warm: p.warm.as_ref(),
-                goal: Some(goal_of(property, p.term, m)),
-            })
-            .collect();
-        let results = beta_crown(net, &doms, opts);
+        let results = bound_all(net, property, m, &pending, opts, true);
         let mut out = Vec::new();
         for (p, res) in pending.into_iter().zip(results) {
             // a sub-domain lies inside its parent, so the parent's bound holds on it too
@@ -220,14 +210,8 @@ impl ReluSplitBab {
             }
         }
         if !probes.is_empty() {
-            let boxes: Vec<(Vec<f64>, Vec<f64>)> = probes.iter().map(|p| property.terms[p.term].outer_box()).collect();
-            let doms: Vec<SplitDomain> = probes
-                .iter()
-                .zip(&boxes)
-                .map(|(p, (lo, hi))| SplitDomain { lower: lo, upper: hi, bounds: p.bounds.clone(), splits: &p.splits, spec: spec_of(property, p.term, m), warm: p.warm.as_ref(), goal: None })
-                .collect();
             let one_pass = BetaOptions { iterations: 0, ..self.beta.clone() };
-            for ((p, res), &(d, c)) in probes.iter().zip(beta_crown(net, &doms, &one_pass)).zip(&owner) {
+            for ((p, res), &(d, c)) in probes.iter().zip(bound_all(net, property, m, &probes, &one_pass, false)).zip(&owner) {
                 score[d][c] = score[d][c].min(margin(property, p.term, &res.lower));
             }
         }
