@@ -94,11 +94,14 @@ proptest! {
         } }
     }
 
-    /// BETA-1, BETA-2: β-CROWN's bound over a split sub-domain, with random multipliers β ≥ 0 and slopes,
-    /// and after optimization (stopped early at a random goal), is below spec·f(x) at every sampled point of the box that meets the splits.
+    /// BETA-1, BETA-2, BETA-3: β-CROWN's bound over a split sub-domain, with random multipliers β ≥ 0 and slopes,
+    /// and after optimization (stopped early at a random goal), is below spec·f(x) at every sampled point of the box that meets the splits;
+    /// with the intermediate bounds recomputed after a random layer, those bounds enclose every such point's pre-activations
+    /// and are never looser than the given ones.
     #[test]
     fn split_bounds_are_sound(d in 1usize..=4, hidden in prop::collection::vec(3usize..=10, 1..=3), seed in any::<u64>(),
-                              width in 0.1f64..1.5, n_splits in 0usize..=4, iters in 0usize..=12, goal in -3.0f64..2.0) {
+                              width in 0.1f64..1.5, n_splits in 0usize..=4, iters in 0usize..=12, goal in -3.0f64..2.0,
+                              refine in prop::option::of(0usize..6)) {
         use rp::bound::split::{beta_crown, BetaOptions, ReluBounds, Split, SplitDomain, Warm};
         let mut sizes = vec![d];
         sizes.extend(hidden);
@@ -126,20 +129,57 @@ proptest! {
         let warm = Warm { alpha, beta };
         // a goal lets the optimization stop early (BAB-4): the bound it stops at must be sound too
         let goal = (goal < 1.0).then(|| ndarray::array![goal]);
-        let dom = SplitDomain { lower: &lo, upper: &hi, bounds, splits: &splits, spec: spec.clone(), warm: Some(&warm), goal };
+        let given = bounds.clone();
+        let dom = SplitDomain { lower: &lo, upper: &hi, bounds, splits: &splits, spec: spec.clone(), warm: Some(&warm), goal, refine_after: refine };
         let opts = BetaOptions { iterations: iters, ..BetaOptions::default() };
         let res = &beta_crown(&net, &[dom], &opts)[0];
+        prop_assert_eq!(res.bounds.is_some(), refine.is_some());
+        if let Some(rb) = &res.bounds {
+            for (i, (b, g)) in rb.relu.iter().zip(&given.relu).enumerate() {
+                let (Some((l, u)), Some((gl, gu))) = (b, g) else { prop_assert!(b.is_none() && g.is_none()); continue };
+                for j in 0..l.len() {
+                    prop_assert!(l[j] >= gl[j] && u[j] <= gu[j], "layer {i} neuron {j}: [{}, {}] looser than given [{}, {}]", l[j], u[j], gl[j], gu[j]);
+                }
+            }
+        }
         let lb = res.lower[0];
         let region = rp::spec::Region { center: x0.view(), eps: width, norm: rp::spec::Norm::Linf, domain: None };
         let mut met = 0;
         for x in sample_region(&region, seed ^ 7, 600) {
             if !meets_splits(&net, &x, &splits) { continue; }
             met += 1;
+            if let Some(rb) = &res.bounds {
+                for (i, z) in pre_activations(&net, &x) {
+                    let (l, u) = rb.relu[i].as_ref().unwrap();
+                    for j in 0..z.len() {
+                        let tol = 1e-9 * (1.0 + z[j].abs());
+                        prop_assert!(l[j] <= z[j] + tol && z[j] - tol <= u[j], "layer {i} neuron {j}: {} outside [{}, {}] at {x} (splits {splits:?}, refine after {refine:?})", z[j], l[j], u[j]);
+                    }
+                }
+            }
             let e = exact_output_enclosure(&net, &x);
             prop_assert!(lb <= e.upper[0] - e.lower[1], "bound {lb} above f(x) = {} at {x} (splits {splits:?})", e.upper[0] - e.lower[1]);
         }
         let _ = met;
     }
+}
+
+/// The input of every ReLU layer at x (f64, for comparisons with a margin), by layer index.
+fn pre_activations(net: &rp::net::Network, x: &ndarray::Array1<f64>) -> Vec<(usize, ndarray::Array1<f64>)> {
+    let mut h = x.clone();
+    let mut out = Vec::new();
+    for (i, layer) in net.layers.iter().enumerate() {
+        h = match layer {
+            rp::net::Layer::Affine(a) => a.weight.dot(&h) + &a.bias,
+            rp::net::Layer::Relu => {
+                out.push((i, h.clone()));
+                h.mapv(|v| v.max(0.0))
+            }
+            rp::net::Layer::Elementwise(e) => { let mut m = h.clone().insert_axis(ndarray::Axis(0)); e.apply_rows(&mut m); m.row(0).to_owned() }
+            rp::net::Layer::Reshape { .. } => h,
+        };
+    }
+    out
 }
 
 /// Whether x meets every split constraint (pre-activation sign), in f64 with a margin so rounding

@@ -65,17 +65,26 @@ pub(crate) type Tape = Vec<(usize, Array2<f64>)>;
 impl<'n, 'r> CrownBatch<'n, 'r> {
     /// Computes, layer by layer, sound boxes and (for ReLU inputs) CROWN bounds.
     pub fn new(net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate) -> Self {
-        Self::build(net, regions, intermediate, None)
+        Self::build(net, regions, intermediate, None, None)
     }
 
     /// As [`new`](Self::new), but each ReLU layer i takes `given[i]` (sound bounds of its input for
     /// every x of the row's sub-domain, e.g. a parent's bounds clamped by split constraints, BETA-2)
     /// intersected with the interval bounds, instead of a backward pass of its own.
     pub(crate) fn with_relu_bounds(net: &'n Network, regions: RegionBatch<'r>, given: &[Option<BoxBatch>]) -> Self {
-        Self::build(net, regions, Intermediate::Ibp, Some(given))
+        Self::build(net, regions, Intermediate::Ibp, Some(given), None)
     }
 
-    fn build(net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate, given: Option<&[Option<BoxBatch>]>) -> Self {
+    /// As [`with_relu_bounds`](Self::with_relu_bounds), but where `refine_after[row]` is `Some(k)`,
+    /// the unstable neurons of every ReLU layer i > k of that row also get a CROWN backward pass of
+    /// their own over the layers' bounds computed before them (BETA-3: e.g. after a split in layer k,
+    /// whose clamped bound tightens the relaxations below it); the result is intersected with
+    /// `given[i]`, so it is never looser.
+    pub(crate) fn with_relu_bounds_refined(net: &'n Network, regions: RegionBatch<'r>, given: &[Option<BoxBatch>], refine_after: &[Option<usize>]) -> Self {
+        Self::build(net, regions, Intermediate::UnstableOnly, Some(given), Some(refine_after))
+    }
+
+    fn build(net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate, given: Option<&[Option<BoxBatch>]>, refine_after: Option<&[Option<usize>]>) -> Self {
         let n = net.layers.len();
         let mut ctx = CrownBatch { net, regions, relax: vec![None; n], mags: vec![None; n], elem_mags: vec![None; n], boxes: Vec::with_capacity(n + 1) };
         ctx.boxes.push(input_box(&ctx.regions));
@@ -101,7 +110,15 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
                 Layer::Relu => {
                     let reference = cur.clone();
                     let bounds = match given.and_then(|g| g[i].as_ref()) {
-                        Some(g) => g.intersect(&reference),
+                        Some(g) => {
+                            let base = g.intersect(&reference);
+                            let redo = |b: usize| refine_after.is_some_and(|r| r[b].is_some_and(|k| i > k));
+                            if exact || !(0..base.lower.nrows()).any(redo) {
+                                base
+                            } else {
+                                ctx.refine_rows(i, &base, intermediate, &redo).intersect(&base)
+                            }
+                        }
                         None if exact => reference.clone(),
                         None => ctx.refine(i, &reference, intermediate),
                     };
@@ -127,6 +144,11 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
     /// CROWN bounds of boundary `end` for the (row, neuron) pairs [`Intermediate`] selects; the others
     /// keep their reference interval.
     fn refine(&self, end: usize, reference: &BoxBatch, intermediate: Intermediate) -> BoxBatch {
+        self.refine_rows(end, reference, intermediate, &|_| true)
+    }
+
+    /// As [`refine`](Self::refine), for the rows `row` selects (the others keep `reference`).
+    fn refine_rows(&self, end: usize, reference: &BoxBatch, intermediate: Intermediate, row: &dyn Fn(usize) -> bool) -> BoxBatch {
         let unstable = |b: usize, j: usize| relu_state(reference.lower[[b, j]], reference.upper[[b, j]]) == ReluState::Unstable;
         let (rows, dim) = reference.lower.dim();
         let all = || (0..rows).flat_map(|b| (0..dim).map(move |j| (b, j))).collect::<Vec<_>>();
@@ -143,6 +165,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
                 }
             }
         };
+        let pairs: Vec<(usize, usize)> = pairs.into_iter().filter(|&(b, _)| row(b)).collect();
         if pairs.is_empty() {
             return reference.clone();
         }

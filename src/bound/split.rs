@@ -143,6 +143,9 @@ pub struct SplitDomain<'a> {
     /// Per spec row, the value its lower bound must exceed to prove the sub-domain (one row suffices);
     /// when every domain of a chunk has one proven, the optimization stops early.
     pub goal: Option<Array1<f64>>,
+    /// `Some(k)`: recompute the CROWN bounds of the unstable neurons of every ReLU layer after layer k
+    /// under these bounds (BETA-3), e.g. k = the layer of the newest split; `None`: keep `bounds`.
+    pub refine_after: Option<usize>,
 }
 
 /// Slopes of every ReLU layer (m rows × neurons per layer) and multipliers, one per split (m rows).
@@ -165,6 +168,8 @@ pub struct SplitResult {
     /// Per spec row, the corner of the box minimizing the last pass's linear bound: a candidate point
     /// of the unsafe set (to be checked, never trusted).
     pub vertex: Array2<f64>,
+    /// The sub-domain's ReLU bounds after the recomputation `refine_after` asked for (else `None`).
+    pub bounds: Option<ReluBounds>,
 }
 
 /// Options of the β-CROWN optimization.
@@ -222,7 +227,12 @@ fn bound_chunk(net: &Network, doms: &[SplitDomain], opts: &BetaOptions) -> Vec<S
     let centers = (&lower + &upper) * 0.5;
     let zeros = Array1::zeros(n);
     let regions = RegionBatch::of_boxes(BoxView { lower: lower.view(), upper: upper.view() }, centers.view(), zeros.view());
-    let ctx = CrownBatch::with_relu_bounds(net, regions, &given);
+    let refine_after: Vec<Option<usize>> = doms.iter().map(|d| d.refine_after).collect();
+    let ctx = if refine_after.iter().any(Option::is_some) {
+        CrownBatch::with_relu_bounds_refined(net, regions, &given, &refine_after)
+    } else {
+        CrownBatch::with_relu_bounds(net, regions, &given)
+    };
     let start = LinearBatch::from_spec(spec.view());
     let mut alphas = adaptive_alphas(&ctx, &start);
     let mut sign: Vec<Option<Array2<f64>>> = given.iter().map(|g| g.as_ref().map(|b| Array2::zeros(b.lower.raw_dim()))).collect();
@@ -274,6 +284,11 @@ fn bound_chunk(net: &Network, doms: &[SplitDomain], opts: &BetaOptions) -> Vec<S
                 relu_coef: coef_of.iter().map(|c| c.as_ref().map(|c| c.slice(rows).to_owned())).collect(),
                 vertex: Array2::from_shape_fn((m, d), |(row, i)| {
                     if best.input_coef[[r * m + row, i]] >= 0.0 { doms[r].lower[i] } else { doms[r].upper[i] }
+                }),
+                bounds: doms[r].refine_after.map(|_| ReluBounds {
+                    relu: (0..layers)
+                        .map(|i| given[i].as_ref().map(|_| (ctx.boundary_box(i).lower.row(r).to_owned(), ctx.boundary_box(i).upper.row(r).to_owned())))
+                        .collect(),
                 }),
             }
         })

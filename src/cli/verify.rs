@@ -47,6 +47,11 @@ pub struct VerifyArgs {
     /// each split (FSB); 1: the best score alone.
     #[arg(long, default_value_t = ReluSplitBab::default().candidates)]
     pub branch_candidates: usize,
+    /// ReLU splitting: sub-domains keep their parent's intermediate bounds (only the split neuron's is
+    /// clamped) instead of recomputing, after each split, the CROWN bounds of the layers below it:
+    /// cheaper per sub-domain, much weaker on deep networks.
+    #[arg(long)]
+    pub keep_parent_bounds: bool,
     /// Input splitting: a box CROWN leaves open with at most this many unstable ReLUs is bounded again by
     /// α-CROWN (20 steps); 0: never.
     #[arg(long, default_value_t = InputSplitBab::default().alpha_unstable)]
@@ -84,7 +89,7 @@ fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
         given.refuse(&["bounds", "intermediate", "alpha_iters", "alpha_small_boxes"], "applies to input splitting; ReLU splitting bounds every sub-domain with β-CROWN (see --beta-iters)")?;
     }
     if a.split == SplitKind::Input {
-        given.refuse(&["beta_iters", "branch_candidates"], "applies to ReLU splitting (--split relu or auto on a wide network)")?;
+        given.refuse(&["beta_iters", "branch_candidates", "keep_parent_bounds"], "applies to ReLU splitting (--split relu or auto on a wide network)")?;
     }
     let alpha = super::args::AlphaArgs { intermediate: Some(a.intermediate), alpha_iters: a.alpha_iters, alpha_lr: 0.5 };
     let method = super::args::method(a.bounds, &alpha, a.intermediate)?;
@@ -109,6 +114,7 @@ fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
         batch: a.batch.map_or(relu_default.batch, |b| b.div_ceil(2)),
         beta: rp::bound::split::BetaOptions { iterations: a.beta_iters, ..relu_default.beta.clone() },
         candidates: a.branch_candidates,
+        refine: !a.keep_parent_bounds,
         attack,
         ..relu_default
     };

@@ -134,7 +134,7 @@ impl InputSplitBab {
             let spec = Array2::from_shape_fn((cs.len(), property.n_outputs), |(j, q)| cs[j].coef[q]);
             let bounds = crate::bound::split::ReluBounds::of_box(net, lo, hi);
             let goal = Some(cs.iter().map(|c| c.bound.hi).collect());
-            let dom = crate::bound::split::SplitDomain { lower: lo, upper: hi, bounds, splits: &[], spec, warm: None, goal };
+            let dom = crate::bound::split::SplitDomain { lower: lo, upper: hi, bounds, splits: &[], spec, warm: None, goal, refine_after: None };
             let res = crate::bound::split::beta_crown(net, std::slice::from_ref(&dom), &opts);
             cs.iter().enumerate().map(|(j, c)| res[0].lower[j] - c.bound.hi).fold(f64::NEG_INFINITY, f64::max)
         }).collect()

@@ -26,6 +26,9 @@ pub struct ReluSplitBab {
     pub batch: usize,
     /// Split candidates per sub-domain, compared by one bound pass of their children (FSB); 1: BaBSR alone.
     pub candidates: usize,
+    /// Recompute, in every new sub-domain, the CROWN bounds of the unstable neurons after its newest
+    /// split's layer (BETA-3); otherwise they stay the parent's.
+    pub refine: bool,
     pub attack: AttackOptions,
 }
 
@@ -36,6 +39,7 @@ impl Default for ReluSplitBab {
             beta: BetaOptions::default(),
             batch: 64,
             candidates: 8,
+            refine: true,
             attack: AttackOptions::default(),
         }
     }
@@ -47,6 +51,8 @@ struct Domain {
     term: usize,
     root: usize,
     splits: Vec<Split>,
+    /// Its ReLU bounds (the root's, clamped by the splits, and recomputed after them with `refine`).
+    bounds: ReluBounds,
     warm: Warm,
     /// max over the term's constraints of (lower bound − d_j); ≤ 0 here.
     margin: f64,
@@ -67,6 +73,8 @@ struct Pending {
     warm: Option<Warm>,
     /// The parent's margin (−∞ at a root).
     parent_margin: f64,
+    /// Recompute the bounds after this ReLU layer (see [`SplitDomain::refine_after`]).
+    refine_after: Option<usize>,
 }
 
 /// The term's constraints as m spec rows (padded by repeating the first, which changes no maximum).
@@ -121,15 +129,15 @@ fn branch(bounds: &ReluBounds, res: &SplitResult, row: usize, k: usize) -> Vec<(
 
 /// The sub-domain `dom` ∧ `split`, warm-started from `dom` (the new multiplier at 0); `None` when it is
 /// empty (contradictory clamped bounds, BETA-2).
-fn child(dom: &Domain, split: Split, root: &ReluBounds, m: usize) -> Option<Pending> {
+fn child(dom: &Domain, split: Split, m: usize, refine: bool) -> Option<Pending> {
     let mut splits = dom.splits.clone();
     splits.push(split);
-    let bounds = root.with_splits(&splits)?;
+    let bounds = dom.bounds.with_splits(&[split])?;
     let mut warm = dom.warm.clone();
     let mut beta = Array2::zeros((m, splits.len()));
     beta.slice_mut(ndarray::s![.., ..dom.splits.len()]).assign(&warm.beta);
     warm.beta = beta;
-    Some(Pending { term: dom.term, root: dom.root, splits, bounds, warm: Some(warm), parent_margin: dom.margin })
+    Some(Pending { term: dom.term, root: dom.root, splits, bounds, warm: Some(warm), parent_margin: dom.margin, refine_after: refine.then_some(split.layer) })
 }
 
 /// β-CROWN bounds of the pending sub-domains (each over its term's box); with `goal`, the optimization
@@ -147,6 +155,7 @@ fn bound_all(net: &Network, property: &Property, m: usize, pending: &[Pending], 
             spec: spec_of(property, p.term, m),
             warm: p.warm.as_ref(),
             goal: goal.then(|| goal_of(property, p.term, m)),
+            refine_after: p.refine_after,
         })
         .collect();
     beta_crown(net, &doms, opts)
@@ -182,7 +191,8 @@ impl ReluSplitBab {
                 v(a).total_cmp(&v(b)).then(b.cmp(&a))
             });
             let candidates = branch(&p.bounds, &res, row.unwrap_or(0), self.candidates.max(1));
-            out.push(Domain { term: p.term, root: p.root, splits: p.splits, warm: res.warm, margin: mg, candidates, seq: *seq });
+            let bounds = res.bounds.unwrap_or(p.bounds);
+            out.push(Domain { term: p.term, root: p.root, splits: p.splits, bounds, warm: res.warm, margin: mg, candidates, seq: *seq });
             *seq += 1;
         }
         out
@@ -192,7 +202,7 @@ impl ReluSplitBab {
     /// are several candidates, both children of each are bounded by one backward pass with the parent's
     /// slopes and multipliers (no optimization, an empty child counting +∞), and the candidate whose
     /// worse child is best wins (ties: the better BaBSR score). Only the choice depends on these bounds.
-    fn choose(&self, net: &Network, property: &Property, m: usize, roots: &[((Vec<f64>, Vec<f64>), ReluBounds)], popped: &[Domain]) -> Vec<(usize, usize)> {
+    fn choose(&self, net: &Network, property: &Property, m: usize, popped: &[Domain]) -> Vec<(usize, usize)> {
         let mut probes = Vec::new();
         let mut owner = Vec::new();
         let mut score: Vec<Vec<f64>> = popped.iter().map(|d| vec![f64::INFINITY; d.candidates.len()]).collect();
@@ -202,7 +212,7 @@ impl ReluSplitBab {
             }
             for (c, &(layer, neuron)) in dom.candidates.iter().enumerate() {
                 for active in [true, false] {
-                    if let Some(p) = child(dom, Split { layer, neuron, active }, &roots[dom.root].1, m) {
+                    if let Some(p) = child(dom, Split { layer, neuron, active }, m, false) {
                         probes.push(p);
                         owner.push((d, c));
                     }
@@ -227,7 +237,7 @@ impl ReluSplitBab {
 
     /// The most sub-domains the memory allows (their slopes are kept for warm starts).
     fn domain_cap(&self, net: &Network, m: usize, budget: &Budget) -> usize {
-        let per = (4 * m * net.relu_count() + 256) as f64;
+        let per = ((4 * m + 16) * net.relu_count() + 256) as f64;
         let fit = (crate::limits::memory_budget() / (2.0 * per)) as usize;
         budget.max_domains.min(fit.max(1))
     }
@@ -266,7 +276,7 @@ impl Verifier for ReluSplitBab {
                     roots.len() - 1
                 }
             };
-            pending.push(Pending { term: t, root: r, splits: vec![], bounds: roots[r].1.clone(), warm: None, parent_margin: f64::NEG_INFINITY });
+            pending.push(Pending { term: t, root: r, splits: vec![], bounds: roots[r].1.clone(), warm: None, parent_margin: f64::NEG_INFINITY, refine_after: None });
         }
         let m = property.terms.iter().map(|t| t.constraints.len()).max().unwrap_or(1).max(1);
         let cap = self.domain_cap(net, m, budget);
@@ -282,10 +292,16 @@ impl Verifier for ReluSplitBab {
             }
             let again: Vec<Pending> = heap
                 .drain()
-                .map(|d| Pending { term: d.term, root: d.root, splits: vec![], bounds: roots[d.root].1.clone(), warm: Some(d.warm), parent_margin: d.margin })
+                .map(|d| Pending { term: d.term, root: d.root, splits: vec![], bounds: roots[d.root].1.clone(), warm: Some(d.warm), parent_margin: d.margin, refine_after: None })
                 .collect();
             domains += again.len() as u64;
             heap = self.bound(net, property, m, again, &self.root, &mut seq, &mut found).into_iter().collect();
+        }
+        let trace = std::env::var("RP_TRACE").is_ok();
+        if trace {
+            for (bx, rb) in roots.iter() { let _ = bx; let mut per = vec![]; for b in rb.relu.iter().flatten() { per.push((0..b.0.len()).filter(|&j| b.0[j] < 0.0 && b.1[j] > 0.0).count()); } eprintln!("root unstable per layer {:?}", per); }
+            let mut v: Vec<(usize, f64)> = heap.iter().map(|d| (d.term, d.margin)).collect(); v.sort_by(|a,b| a.0.cmp(&b.0));
+            eprintln!("[{:.2}s] open after root: {:?}", start.elapsed().as_secs_f64(), v);
         }
         let mut round = 0u64;
         loop {
@@ -302,6 +318,11 @@ impl Verifier for ReluSplitBab {
                 return stopped(Verdict::Unknown(format!("memory: more than {cap} open sub-domains")), domains, open_part(&heap));
             }
             round += 1;
+            if trace && round % 20 == 0 {
+                let mut per = std::collections::BTreeMap::new();
+                for d in heap.iter() { let e = per.entry(d.term).or_insert((0usize, 0.0f64)); e.0 += 1; e.1 = e.1.min(d.margin); }
+                eprintln!("[{:.2}s] round {round} domains {domains} open per term {:?}", start.elapsed().as_secs_f64(), per);
+            }
             if round % 8 == 0 {
                 if let Some(c) = falsify(2, round) {
                     return done(Verdict::Violated(c), domains);
@@ -315,7 +336,7 @@ impl Verifier for ReluSplitBab {
                     // candidate point (checked before it counts); else try harder on the multipliers
                     // once (with optimal β the relaxation is exact), then give up honestly
                     // (contradictory clamped bounds: the sub-domain is empty, BETA-2)
-                    let Some(bounds) = roots[dom.root].1.with_splits(&dom.splits) else { continue };
+                    let Some(bounds) = dom.bounds.with_splits(&dom.splits) else { continue };
                     let term = &property.terms[dom.term];
                     let (lo, hi) = term.inner_box();
                     let cons: Vec<(Vec<f64>, f64)> = term.constraints.iter().map(|c| (c.coef.clone(), c.bound.lo)).collect();
@@ -328,7 +349,7 @@ impl Verifier for ReluSplitBab {
                         }
                     }
                     let deep = BetaOptions { iterations: 20 * self.beta.iterations.max(1), ..self.beta.clone() };
-                    let again = self.bound(net, property, m, vec![Pending { term: dom.term, root: dom.root, splits: dom.splits.clone(), bounds, warm: Some(dom.warm.clone()), parent_margin: f64::NEG_INFINITY }], &deep, &mut seq, &mut found);
+                    let again = self.bound(net, property, m, vec![Pending { term: dom.term, root: dom.root, splits: dom.splits.clone(), bounds, warm: Some(dom.warm.clone()), parent_margin: f64::NEG_INFINITY, refine_after: None }], &deep, &mut seq, &mut found);
                     domains += 1;
                     if !again.is_empty() && found.is_none() {
                         return done(Verdict::Unknown("a sub-domain with every ReLU fixed stayed unproven".into()), domains);
@@ -338,10 +359,10 @@ impl Verifier for ReluSplitBab {
                 popped.push(dom);
             }
             let mut pending = Vec::new();
-            let chosen = self.choose(net, property, m, &roots, &popped);
+            let chosen = self.choose(net, property, m, &popped);
             for (dom, (layer, neuron)) in popped.into_iter().zip(chosen) {
                 for active in [true, false] {
-                    if let Some(p) = child(&dom, Split { layer, neuron, active }, &roots[dom.root].1, m) {
+                    if let Some(p) = child(&dom, Split { layer, neuron, active }, m, self.refine) {
                         pending.push(p);
                     }
                 }
