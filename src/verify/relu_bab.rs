@@ -297,12 +297,6 @@ impl Verifier for ReluSplitBab {
             domains += again.len() as u64;
             heap = self.bound(net, property, m, again, &self.root, &mut seq, &mut found).into_iter().collect();
         }
-        let trace = std::env::var("RP_TRACE").is_ok();
-        if trace {
-            for (bx, rb) in roots.iter() { let _ = bx; let mut per = vec![]; for b in rb.relu.iter().flatten() { per.push((0..b.0.len()).filter(|&j| b.0[j] < 0.0 && b.1[j] > 0.0).count()); } eprintln!("root unstable per layer {:?}", per); }
-            let mut v: Vec<(usize, f64)> = heap.iter().map(|d| (d.term, d.margin)).collect(); v.sort_by(|a,b| a.0.cmp(&b.0));
-            eprintln!("[{:.2}s] open after root: {:?}", start.elapsed().as_secs_f64(), v);
-        }
         let mut round = 0u64;
         loop {
             if let Some(c) = found.take() {
@@ -318,11 +312,6 @@ impl Verifier for ReluSplitBab {
                 return stopped(Verdict::Unknown(format!("memory: more than {cap} open sub-domains")), domains, open_part(&heap));
             }
             round += 1;
-            if trace && round % 20 == 0 {
-                let mut per = std::collections::BTreeMap::new();
-                for d in heap.iter() { let e = per.entry(d.term).or_insert((0usize, 0.0f64)); e.0 += 1; e.1 = e.1.min(d.margin); }
-                eprintln!("[{:.2}s] round {round} domains {domains} open per term {:?}", start.elapsed().as_secs_f64(), per);
-            }
             if round % 8 == 0 {
                 if let Some(c) = falsify(2, round) {
                     return done(Verdict::Violated(c), domains);
