@@ -335,11 +335,13 @@ fn fast_mnistfc_instances_match_the_published_verdicts() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// ALPHA-1 for intermediate layers: the optimized ReLU input bounds contain every sampled
-    /// pre-activation, and are never looser than CROWN's.
+    /// ALPHA-1 for intermediate layers and BETA-4: the optimized ReLU input bounds, and those tightened
+    /// further by splitting, contain every sampled pre-activation, and are never looser than CROWN's.
     #[test]
-    fn optimized_intermediate_bounds_are_sound(d in 1usize..=4, hidden in prop::collection::vec(3usize..=10, 2..=4), seed in any::<u64>(), width in 0.1f64..1.5) {
+    fn optimized_intermediate_bounds_are_sound(d in 1usize..=4, hidden in prop::collection::vec(3usize..=10, 2..=4), seed in any::<u64>(), width in 0.1f64..1.5,
+                                               splits in 0usize..10, iters in 0usize..6) {
         use rp::bound::split::{BetaOptions, ReluBounds};
+        use rp::bound::refine::{refine_by_splitting, RefineOptions};
         let mut sizes = vec![d];
         sizes.extend(hidden);
         sizes.push(2);
@@ -349,10 +351,13 @@ proptest! {
         let hi: Vec<f64> = x0.iter().map(|v| v + width).collect();
         let crown = ReluBounds::of_box(&net, &lo, &hi);
         let opt = ReluBounds::optimized(&net, &lo, &hi, &BetaOptions { iterations: 15, lr_alpha: 0.3, ..BetaOptions::default() }, None);
-        for (c, o) in crown.relu.iter().zip(&opt.relu) {
-            if let (Some((cl, cu)), Some((ol, ou))) = (c, o) {
-                for j in 0..cl.len() {
-                    prop_assert!(ol[j] >= cl[j] && ou[j] <= cu[j]);
+        let split = refine_by_splitting(&net, &lo, &hi, &opt, &RefineOptions { splits, beta: BetaOptions { iterations: iters, ..BetaOptions::default() } }, None);
+        for (looser, tighter) in [(&crown, &opt), (&opt, &split)] {
+            for (c, o) in looser.relu.iter().zip(&tighter.relu) {
+                if let (Some((cl, cu)), Some((ol, ou))) = (c, o) {
+                    for j in 0..cl.len() {
+                        prop_assert!(ol[j] >= cl[j] && ou[j] <= cu[j]);
+                    }
                 }
             }
         }
@@ -360,10 +365,12 @@ proptest! {
         for x in sample_region(&region, seed ^ 11, 300) {
             let mut h = x.clone();
             for (i, layer) in net.layers.iter().enumerate() {
-                if let Some((l, u)) = &opt.relu[i] {
-                    for j in 0..h.len() {
-                        let slack = 1e-9 * (1.0 + h[j].abs());
-                        prop_assert!(l[j] <= h[j] + slack && h[j] - slack <= u[j], "layer {i} neuron {j}: {} outside [{}, {}]", h[j], l[j], u[j]);
+                for (name, b) in [("optimized", &opt), ("split", &split)] {
+                    if let Some((l, u)) = &b.relu[i] {
+                        for j in 0..h.len() {
+                            let slack = 1e-9 * (1.0 + h[j].abs());
+                            prop_assert!(l[j] <= h[j] + slack && h[j] - slack <= u[j], "{name}: layer {i} neuron {j}: {} outside [{}, {}]", h[j], l[j], u[j]);
+                        }
                     }
                 }
                 h = match layer {

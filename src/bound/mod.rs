@@ -8,6 +8,7 @@ mod alpha;
 mod crown;
 mod ibp;
 mod linear;
+pub mod refine;
 pub mod split;
 
 pub use alpha::AlphaCrownOptions;

@@ -172,6 +172,33 @@ pub struct SplitResult {
     pub bounds: Option<ReluBounds>,
 }
 
+/// The `k` unstable neurons with the largest relaxation loss |λ|·gap for the constraint nearest to
+/// proven (λ < 0: the chord's gap at 0, −u·l/(u − l); λ ≥ 0: the lower line's largest gap
+/// max((1−α)u, −αl)), best first; when every score is zero, the widest unstable neuron.
+pub fn babsr(bounds: &ReluBounds, res: &SplitResult, row: usize, k: usize) -> Vec<(usize, usize)> {
+    let unstable = bounds.unstable();
+    if unstable.is_empty() {
+        return vec![];
+    }
+    let score = |&(i, j): &(usize, usize)| {
+        let (l, u) = bounds.relu[i].as_ref().map(|(l, u)| (l[j], u[j])).expect("ReLU layer");
+        let lam = res.relu_coef[i].as_ref().map_or(0.0, |c| c[[row, j]]);
+        if lam < 0.0 {
+            -lam * (-u * l / (u - l))
+        } else {
+            let a = res.warm.alpha[i].as_ref().map_or(0.0, |a| a[[row, j]] as f64);
+            lam * ((1.0 - a) * u).max(-a * l)
+        }
+    };
+    let mut ranked: Vec<((usize, usize), f64)> = unstable.iter().map(|n| (*n, score(n))).filter(|(_, s)| *s > 0.0).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if !ranked.is_empty() {
+        return ranked.into_iter().take(k).map(|(n, _)| n).collect();
+    }
+    let width = |&(i, j): &(usize, usize)| bounds.relu[i].as_ref().map_or(0.0, |(l, u)| u[j].min(-l[j]));
+    unstable.iter().copied().max_by(|a, b| width(a).total_cmp(&width(b)).then(b.cmp(a))).into_iter().collect()
+}
+
 /// Options of the β-CROWN optimization.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BetaOptions {

@@ -52,6 +52,10 @@ pub struct VerifyArgs {
     /// cheaper per sub-domain, much weaker on deep networks.
     #[arg(long)]
     pub keep_parent_bounds: bool,
+    /// ReLU splitting: when α-CROWN leaves the root open, tighten the intermediate bounds first by this
+    /// many splits per unstable neuron side (a small branch and bound per bound, BETA-4); 0: never.
+    #[arg(long, default_value_t = ReluSplitBab::default().root_splits)]
+    pub root_splits: usize,
     /// Input splitting: a box CROWN leaves open with at most this many unstable ReLUs is bounded again by
     /// α-CROWN (20 steps); 0: never.
     #[arg(long, default_value_t = InputSplitBab::default().alpha_unstable)]
@@ -89,7 +93,7 @@ fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
         given.refuse(&["bounds", "intermediate", "alpha_iters", "alpha_small_boxes"], "applies to input splitting; ReLU splitting bounds every sub-domain with β-CROWN (see --beta-iters)")?;
     }
     if a.split == SplitKind::Input {
-        given.refuse(&["beta_iters", "branch_candidates", "keep_parent_bounds"], "applies to ReLU splitting (--split relu or auto on a wide network)")?;
+        given.refuse(&["beta_iters", "branch_candidates", "keep_parent_bounds", "root_splits"], "applies to ReLU splitting (--split relu or auto on a wide network)")?;
     }
     let alpha = super::args::AlphaArgs { intermediate: Some(a.intermediate), alpha_iters: a.alpha_iters, alpha_lr: 0.5 };
     let method = super::args::method(a.bounds, &alpha, a.intermediate)?;
@@ -115,6 +119,7 @@ fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
         beta: rp::bound::split::BetaOptions { iterations: a.beta_iters, ..relu_default.beta.clone() },
         candidates: a.branch_candidates,
         refine: !a.keep_parent_bounds,
+        root_splits: a.root_splits,
         attack,
         ..relu_default
     };

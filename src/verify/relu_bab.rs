@@ -8,7 +8,7 @@
 use super::attack::{search_box, AttackOptions};
 use super::bab::check_shapes;
 use super::{check_counterexample, first_counterexample, Budget, Counterexample, Open, Outcome, Verdict, Verifier};
-use crate::bound::split::{beta_crown, BetaOptions, ReluBounds, Split, SplitDomain, SplitResult, Warm};
+use crate::bound::split::{babsr, beta_crown, BetaOptions, ReluBounds, Split, SplitDomain, SplitResult, Warm};
 use crate::net::Network;
 use crate::vnnlib::Property;
 use ndarray::Array2;
@@ -29,6 +29,9 @@ pub struct ReluSplitBab {
     /// Recompute, in every new sub-domain, the CROWN bounds of the unstable neurons after its newest
     /// split's layer (BETA-3); otherwise they stay the parent's.
     pub refine: bool,
+    /// When the root stays open after α-CROWN, the intermediate bounds are tightened by this many
+    /// splits per unstable neuron side (BETA-4; 0: never).
+    pub root_splits: usize,
     pub attack: AttackOptions,
 }
 
@@ -40,6 +43,7 @@ impl Default for ReluSplitBab {
             batch: 64,
             candidates: 8,
             refine: true,
+            root_splits: 8,
             attack: AttackOptions::default(),
         }
     }
@@ -98,33 +102,6 @@ fn margin(property: &Property, term: usize, lower: &ndarray::Array1<f64>) -> f64
     }
     // lb > d exactly when fl(lb − d) > 0 (the sign of a rounded difference is exact)
     cs.iter().enumerate().map(|(j, c)| lower[j] - c.bound.hi).fold(f64::NEG_INFINITY, f64::max)
-}
-
-/// The `k` unstable neurons with the largest relaxation loss |λ|·gap for the constraint nearest to
-/// proven (λ < 0: the chord's gap at 0, −u·l/(u − l); λ ≥ 0: the lower line's largest gap
-/// max((1−α)u, −αl)), best first; when every score is zero, the widest unstable neuron.
-fn branch(bounds: &ReluBounds, res: &SplitResult, row: usize, k: usize) -> Vec<(usize, usize)> {
-    let unstable = bounds.unstable();
-    if unstable.is_empty() {
-        return vec![];
-    }
-    let score = |&(i, j): &(usize, usize)| {
-        let (l, u) = bounds.relu[i].as_ref().map(|(l, u)| (l[j], u[j])).expect("ReLU layer");
-        let lam = res.relu_coef[i].as_ref().map_or(0.0, |c| c[[row, j]]);
-        if lam < 0.0 {
-            -lam * (-u * l / (u - l))
-        } else {
-            let a = res.warm.alpha[i].as_ref().map_or(0.0, |a| a[[row, j]] as f64);
-            lam * ((1.0 - a) * u).max(-a * l)
-        }
-    };
-    let mut ranked: Vec<((usize, usize), f64)> = unstable.iter().map(|n| (*n, score(n))).filter(|(_, s)| *s > 0.0).collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    if !ranked.is_empty() {
-        return ranked.into_iter().take(k).map(|(n, _)| n).collect();
-    }
-    let width = |&(i, j): &(usize, usize)| bounds.relu[i].as_ref().map_or(0.0, |(l, u)| u[j].min(-l[j]));
-    unstable.iter().copied().max_by(|a, b| width(a).total_cmp(&width(b)).then(b.cmp(a))).into_iter().collect()
 }
 
 /// The sub-domain `dom` ∧ `split`, warm-started from `dom` (the new multiplier at 0); `None` when it is
@@ -190,7 +167,7 @@ impl ReluSplitBab {
                 let v = |j: usize| cs.get(j).map_or(f64::NEG_INFINITY, |c| res.lower[j] - c.bound.hi);
                 v(a).total_cmp(&v(b)).then(b.cmp(&a))
             });
-            let candidates = branch(&p.bounds, &res, row.unwrap_or(0), self.candidates.max(1));
+            let candidates = babsr(&p.bounds, &res, row.unwrap_or(0), self.candidates.max(1));
             let bounds = res.bounds.unwrap_or(p.bounds);
             out.push(Domain { term: p.term, root: p.root, splits: p.splits, bounds, warm: res.warm, margin: mg, candidates, seq: *seq });
             *seq += 1;
@@ -290,10 +267,19 @@ impl Verifier for ReluSplitBab {
             for (bx, rb) in roots.iter_mut() {
                 *rb = ReluBounds::optimized(net, &bx.0, &bx.1, &self.root, Some(start + budget.time));
             }
-            let again: Vec<Pending> = heap
-                .drain()
-                .map(|d| Pending { term: d.term, root: d.root, splits: vec![], bounds: roots[d.root].1.clone(), warm: Some(d.warm), parent_margin: d.margin, refine_after: None })
-                .collect();
+            let again = restart(&mut heap, &roots);
+            domains += again.len() as u64;
+            heap = self.bound(net, property, m, again, &self.root, &mut seq, &mut found).into_iter().collect();
+        }
+        if !heap.is_empty() && found.is_none() && self.root_splits > 0 && start.elapsed() < budget.time {
+            // still open: tighten the intermediate bounds of the open roots by splitting (BETA-4), in
+            // at most the first quarter of the time (the rest is the search's)
+            let opts = crate::bound::refine::RefineOptions { splits: self.root_splits, beta: self.beta.clone() };
+            let open: std::collections::BTreeSet<usize> = heap.iter().map(|d| d.root).collect();
+            for (_, (bx, rb)) in roots.iter_mut().enumerate().filter(|(r, _)| open.contains(r)) {
+                *rb = crate::bound::refine::refine_by_splitting(net, &bx.0, &bx.1, rb, &opts, Some(start + budget.time / 4));
+            }
+            let again = restart(&mut heap, &roots);
             domains += again.len() as u64;
             heap = self.bound(net, property, m, again, &self.root, &mut seq, &mut found).into_iter().collect();
         }
@@ -360,6 +346,14 @@ impl Verifier for ReluSplitBab {
             heap.extend(self.bound(net, property, m, pending, &self.beta, &mut seq, &mut found));
         }
     }
+}
+
+/// The open root domains again, over their roots' new (tighter) bounds, warm-started and keeping
+/// their margins.
+fn restart(heap: &mut BinaryHeap<Domain>, roots: &[((Vec<f64>, Vec<f64>), ReluBounds)]) -> Vec<Pending> {
+    heap.drain()
+        .map(|d| Pending { term: d.term, root: d.root, splits: vec![], bounds: roots[d.root].1.clone(), warm: Some(d.warm), parent_margin: d.margin, refine_after: None })
+        .collect()
 }
 
 /// The open part of the queue (worst first at its top).
