@@ -185,24 +185,11 @@ fn pre_activations(net: &rp::net::Network, x: &ndarray::Array1<f64>) -> Vec<(usi
 /// Whether x meets every split constraint (pre-activation sign), in f64 with a margin so rounding
 /// cannot decide it.
 fn meets_splits(net: &rp::net::Network, x: &ndarray::Array1<f64>, splits: &[rp::bound::split::Split]) -> bool {
-    let mut h = x.clone();
-    for (i, layer) in net.layers.iter().enumerate() {
-        if let rp::net::Layer::Relu = layer {
-            for s in splits.iter().filter(|s| s.layer == i) {
-                let z = h[s.neuron];
-                if (s.active && z < 1e-9) || (!s.active && z > -1e-9) {
-                    return false;
-                }
-            }
-        }
-        h = match layer {
-            rp::net::Layer::Affine(a) => a.weight.dot(&h) + &a.bias,
-            rp::net::Layer::Relu => h.mapv(|v| v.max(0.0)),
-            rp::net::Layer::Elementwise(e) => { let mut m = h.clone().insert_axis(ndarray::Axis(0)); e.apply_rows(&mut m); m.row(0).to_owned() }
-            rp::net::Layer::Reshape { .. } => h,
-        };
-    }
-    true
+    let pre = pre_activations(net, x);
+    splits.iter().all(|s| {
+        let z = pre.iter().find(|(i, _)| *i == s.layer).expect("splits name ReLU layers").1[s.neuron];
+        if s.active { z >= 1e-9 } else { z <= -1e-9 }
+    })
 }
 
 /// Runs `v` on each (model, property, published verdict) and checks the verdict, and every

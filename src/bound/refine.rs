@@ -110,13 +110,7 @@ fn split_worst(sub: &Network, lo: &[f64], hi: &[f64], sides: &[(usize, f64)], sp
             let Some(bounds) = leaf.bounds.with_splits(&[split]) else { continue }; // empty: drops out
             let mut splits = leaf.splits.clone();
             splits.push(split);
-            let warm = leaf.warm.clone().map(|mut w| {
-                let mut beta = Array2::zeros((1, splits.len()));
-                beta.slice_mut(ndarray::s![.., ..w.beta.ncols()]).assign(&w.beta);
-                w.beta = beta;
-                w
-            });
-            pending.push((t, (splits, bounds, warm, leaf.value, Some(layer))));
+            pending.push((t, (splits, bounds, leaf.warm.as_ref().map(Warm::with_new_split), leaf.value, Some(layer))));
         }
     }
     if pending.is_empty() {

@@ -156,6 +156,16 @@ pub struct Warm {
     pub beta: Array2<f32>,
 }
 
+impl Warm {
+    /// The warm start of a child with one more split: the parent's values, the new multiplier at 0.
+    pub fn with_new_split(&self) -> Warm {
+        let (m, k) = self.beta.dim();
+        let mut beta = Array2::zeros((m, k + 1));
+        beta.slice_mut(s![.., ..k]).assign(&self.beta);
+        Warm { alpha: self.alpha.clone(), beta }
+    }
+}
+
 /// What bounding a sub-domain gives.
 #[derive(Clone, Debug)]
 pub struct SplitResult {
@@ -255,11 +265,7 @@ fn bound_chunk(net: &Network, doms: &[SplitDomain], opts: &BetaOptions) -> Vec<S
     let zeros = Array1::zeros(n);
     let regions = RegionBatch::of_boxes(BoxView { lower: lower.view(), upper: upper.view() }, centers.view(), zeros.view());
     let refine_after: Vec<Option<usize>> = doms.iter().map(|d| d.refine_after).collect();
-    let ctx = if refine_after.iter().any(Option::is_some) {
-        CrownBatch::with_relu_bounds_refined(net, regions, &given, &refine_after)
-    } else {
-        CrownBatch::with_relu_bounds(net, regions, &given)
-    };
+    let ctx = CrownBatch::with_relu_bounds_refined(net, regions, &given, &refine_after);
     let start = LinearBatch::from_spec(spec.view());
     let mut alphas = adaptive_alphas(&ctx, &start);
     let mut sign: Vec<Option<Array2<f64>>> = given.iter().map(|g| g.as_ref().map(|b| Array2::zeros(b.lower.raw_dim()))).collect();

@@ -106,15 +106,11 @@ fn margin(property: &Property, term: usize, lower: &ndarray::Array1<f64>) -> f64
 
 /// The sub-domain `dom` ∧ `split`, warm-started from `dom` (the new multiplier at 0); `None` when it is
 /// empty (contradictory clamped bounds, BETA-2).
-fn child(dom: &Domain, split: Split, m: usize, refine: bool) -> Option<Pending> {
+fn child(dom: &Domain, split: Split, refine: bool) -> Option<Pending> {
     let mut splits = dom.splits.clone();
     splits.push(split);
     let bounds = dom.bounds.with_splits(&[split])?;
-    let mut warm = dom.warm.clone();
-    let mut beta = Array2::zeros((m, splits.len()));
-    beta.slice_mut(ndarray::s![.., ..dom.splits.len()]).assign(&warm.beta);
-    warm.beta = beta;
-    Some(Pending { term: dom.term, root: dom.root, splits, bounds, warm: Some(warm), parent_margin: dom.margin, refine_after: refine.then_some(split.layer) })
+    Some(Pending { term: dom.term, root: dom.root, splits, bounds, warm: Some(dom.warm.with_new_split()), parent_margin: dom.margin, refine_after: refine.then_some(split.layer) })
 }
 
 /// β-CROWN bounds of the pending sub-domains (each over its term's box); with `goal`, the optimization
@@ -189,7 +185,7 @@ impl ReluSplitBab {
             }
             for (c, &(layer, neuron)) in dom.candidates.iter().enumerate() {
                 for active in [true, false] {
-                    if let Some(p) = child(dom, Split { layer, neuron, active }, m, false) {
+                    if let Some(p) = child(dom, Split { layer, neuron, active }, false) {
                         probes.push(p);
                         owner.push((d, c));
                     }
@@ -337,7 +333,7 @@ impl Verifier for ReluSplitBab {
             let chosen = self.choose(net, property, m, &popped);
             for (dom, (layer, neuron)) in popped.into_iter().zip(chosen) {
                 for active in [true, false] {
-                    if let Some(p) = child(&dom, Split { layer, neuron, active }, m, self.refine) {
+                    if let Some(p) = child(&dom, Split { layer, neuron, active }, self.refine) {
                         pending.push(p);
                     }
                 }
