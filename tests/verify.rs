@@ -312,6 +312,9 @@ fn fast_mnistfc_instances_match_the_published_verdicts() {
         // branching: 1490 sub-domains with the best BaBSR score alone, ≈ 250 with FSB's choice
         ("256x2", "prop_10_0.05", "unsat"),
         ("256x4", "prop_0_0.03", "unsat"),
+        // falsified while descending toward another class: class 8 wins there, while descending on
+        // class 8's own margin stalls at 0.99 (the attack screens every term)
+        ("256x4", "prop_6_0.05", "sat"),
     ]
     .into_iter()
     .map(|(net, prop, want)| (mnist.join(format!("onnx/mnist-net_{net}.onnx")), mnist.join(format!("vnnlib/{prop}.vnnlib")), want))
@@ -408,4 +411,20 @@ fn verdicts_do_not_depend_on_the_thread_count() {
         }
     }
     assert!(branched.iter().all(|&b| b >= 2), "too few cases needed branching to test anything: {branched:?}");
+}
+
+/// The attack screens every iterate against every term of the property, not only the attacked one: a
+/// term no point can meet, attacked, still yields the other term's counterexample (checked).
+#[test]
+fn the_attack_finds_counterexamples_of_terms_it_does_not_attack() {
+    let net = linear_net(ndarray::array![[1.0, -2.0], [0.5, 0.25]], ndarray::array![0.1, -0.3]);
+    let p = parse_vnnlib(&property_text(2, 2, &[-1.0, -1.0], &[1.0, 1.0], &[], &[(0, -1e6), (1, 0.0)])).unwrap();
+    let opts = rp::verify::attack::AttackOptions { restarts: 4, steps: 10, seed: 3 };
+    let (lo, hi) = p.terms[0].outer_box();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let c = rp::verify::attack::search_box(&net, &p.terms, 0, &lo, &hi, &opts, 0, until).expect("term 1 holds at many points of the box");
+    assert_eq!(c.term, 1);
+    assert!(c.output[1] <= 0.0 && c.input.iter().all(|v| (-1.0..=1.0).contains(v)), "{c:?}");
+    // attacking term 0 alone, nothing is found
+    assert!(rp::verify::attack::search_box(&net, &p.terms[..1], 0, &lo, &hi, &opts, 0, until).is_none());
 }

@@ -7,7 +7,7 @@
 //! leaves open with few unstable ReLUs is bounded again by α-CROWN (BAB-4). Falsification runs first and
 //! during the search (`attack`).
 use super::attack::{search_box, AttackOptions};
-use super::{first_counterexample, Budget, Counterexample, Open, Outcome, Verdict, Verifier};
+use super::{first_counterexample, Budget, Open, Outcome, Verdict, Verifier};
 use crate::bound::{BoundMethod, BoxView, RegionBatch};
 use crate::net::Network;
 use crate::vnnlib::Property;
@@ -186,8 +186,8 @@ impl Verifier for InputSplitBab {
         // falsification first
         for (t, term) in property.terms.iter().enumerate() {
             let (lo, hi) = term.outer_box();
-            if let Some((x, y)) = search_box(net, term, &lo, &hi, &self.attack, t as u64, start + budget.time) {
-                return done(Verdict::Violated(Counterexample { term: t, input: x, output: y }), 0);
+            if let Some(c) = search_box(net, &property.terms, t, &lo, &hi, &self.attack, t as u64, start + budget.time) {
+                return done(Verdict::Violated(c), 0);
             }
         }
         let mut seq = 0u64;
@@ -267,16 +267,16 @@ impl Verifier for InputSplitBab {
                 let wide = AttackOptions { restarts, ..self.attack.clone() };
                 for (t, term) in property.terms.iter().enumerate() {
                     let (lo, hi) = term.outer_box();
-                    if let Some((x, y)) = search_box(net, term, &lo, &hi, &wide, (t as u64) | (round << 24), start + budget.time) {
-                        return done(Verdict::Violated(Counterexample { term: t, input: x, output: y }), domains);
+                    if let Some(c) = search_box(net, &property.terms, t, &lo, &hi, &wide, (t as u64) | (round << 24), start + budget.time) {
+                        return done(Verdict::Violated(c), domains);
                     }
                 }
                 let mut worst: Vec<&Domain> = heap.iter().collect();
                 worst.sort();
                 let local = AttackOptions { restarts: 16, steps: 30, seed: self.attack.seed };
                 for dom in worst.iter().rev().take(8) {
-                    if let Some((x, y)) = search_box(net, &property.terms[dom.term], &dom.lo, &dom.hi, &local, dom.seq | (1 << 62), start + budget.time) {
-                        return done(Verdict::Violated(Counterexample { term: dom.term, input: x, output: y }), domains);
+                    if let Some(c) = search_box(net, &property.terms, dom.term, &dom.lo, &dom.hi, &local, dom.seq | (1 << 62), start + budget.time) {
+                        return done(Verdict::Violated(c), domains);
                     }
                 }
                 attack_time += t0.elapsed().as_secs_f64();

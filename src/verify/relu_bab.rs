@@ -230,12 +230,13 @@ impl Verifier for ReluSplitBab {
             property.terms.iter().enumerate().find_map(|(t, term)| {
                 let (lo, hi) = term.outer_box();
                 let opts = AttackOptions { restarts, ..self.attack.clone() };
-                search_box(net, term, &lo, &hi, &opts, (t as u64) + (round << 32), start + budget.time).map(|(x, y)| Counterexample { term: t, input: x, output: y })
+                search_box(net, &property.terms, t, &lo, &hi, &opts, (t as u64) + (round << 32), start + budget.time)
             })
         };
         if let Some(c) = falsify(self.attack.restarts, 0) {
             return done(Verdict::Violated(c), 0);
         }
+        let (mut attack_time, mut restarts) = (start.elapsed().as_secs_f64(), self.attack.restarts.max(1));
         // one root per distinct input box (the terms of a robustness property share theirs)
         let mut roots: Vec<((Vec<f64>, Vec<f64>), ReluBounds)> = Vec::new();
         let mut pending = Vec::new();
@@ -294,10 +295,15 @@ impl Verifier for ReluSplitBab {
                 return stopped(Verdict::Unknown(format!("memory: more than {cap} open sub-domains")), domains, open_part(&heap));
             }
             round += 1;
-            if round % 8 == 0 {
-                if let Some(c) = falsify(2, round) {
+            // falsification during the search, given a tenth of the time so far: fresh restarts over
+            // each term's box, twice as many each time (as the input splitting does)
+            if attack_time < 0.1 * start.elapsed().as_secs_f64() {
+                let t0 = Instant::now();
+                restarts = (restarts * 2).min(1 << 12);
+                if let Some(c) = falsify(restarts, round) {
                     return done(Verdict::Violated(c), domains);
                 }
+                attack_time += t0.elapsed().as_secs_f64();
             }
             let mut popped = Vec::new();
             for _ in 0..self.batch.max(1) {
