@@ -11,6 +11,7 @@ pub mod cert;
 pub mod compare;
 pub mod data;
 pub mod error;
+pub mod exact;
 pub mod gpu;
 pub mod experiment;
 pub mod limits;

@@ -362,3 +362,28 @@ fn abstentions_carry_no_radius() {
         assert_eq!((f[2], f[3], f[4], f[5]), ("0.0", "none", "", ""), "{l}");
     }
 }
+
+/// `--method exact` in l2 on three demo rows: the CSV contract, `exact` rows with both ends, and the
+/// MILP-only option refused.
+#[test]
+fn certify_exact_gives_proven_l2_radii() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("x.csv");
+    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/demo-mlp/inputs.csv")).unwrap();
+    let lines: Vec<&str> = demo.lines().collect();
+    std::fs::write(&input, [lines[0], lines[1], lines[5], lines[13]].join("\n")).unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/models/demo-mlp/model.onnx");
+    let o = rp(&["certify", "--model", model, "--input", input.to_str().unwrap(), "--method", "exact", "--norm", "l2", "--time-limit", "30"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3);
+    for f in &rows {
+        assert_eq!(f[3], "exact", "{f:?}");
+        let (lo, hi): (f64, f64) = (f[2].parse().unwrap(), f[4].parse().unwrap());
+        assert!(0.0 < lo && lo <= hi && hi - lo <= 1e-6 * hi, "{f:?}");
+    }
+    let o = rp(&["certify", "--method", "exact", "--milp-formulation", "per-class"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--method milp"), "{}", stderr(&o));
+}

@@ -24,6 +24,9 @@ pub enum MethodArg {
     Smooth,
     /// Exact radius by MILP in HiGHS (certify only).
     Milp,
+    /// Exact radius by branch and bound over ReLU phases, relaxations in Clarabel, both ends proven
+    /// (certify only; every norm).
+    Exact,
     /// Exact radius along one attribute by piecewise-linear line analysis (certify only).
     Line,
     /// Upper bound of the radius by a PGD attack (certify only).
@@ -101,7 +104,7 @@ impl Given {
 
 /// Options of `MethodOpts` by the methods they apply to (clap ids).
 pub const SMOOTH_OPTIONS: [&str; 9] = ["sigma", "sigma_raw", "n0", "n", "alpha", "mode", "smooth_radius", "seed", "noise_space"];
-pub const MILP_OPTIONS: [&str; 2] = ["time_limit", "milp_formulation"];
+pub const MILP_OPTIONS: [&str; 1] = ["milp_formulation"];
 pub const LINE_OPTIONS: [&str; 2] = ["attribute", "attribute_range"];
 pub const PGD_OPTIONS: [&str; 2] = ["pgd_steps", "pgd_restarts"];
 pub const ALPHA_OPTIONS: [&str; 2] = ["alpha_iters", "alpha_lr"];
@@ -119,11 +122,14 @@ pub fn check_applicable(given: &Given, methods: &[MethodArg]) -> Result<()> {
     if !uses(&[Milp]) {
         given.refuse(&MILP_OPTIONS, &why("--method milp"))?;
     }
+    if !uses(&[Milp, Exact]) {
+        given.refuse(&["time_limit"], &why("--method milp and exact"))?;
+    }
     if !uses(&[Line]) {
         given.refuse(&LINE_OPTIONS, &why("--method line"))?;
     }
-    if !uses(&[Pgd, Milp]) {
-        given.refuse(&PGD_OPTIONS, &why("--method pgd and milp (whose first upper bound is an attack)"))?;
+    if !uses(&[Pgd, Milp, Exact]) {
+        given.refuse(&PGD_OPTIONS, &why("--method pgd, milp and exact (whose first upper bound is an attack)"))?;
     }
     if !uses(&[AlphaCrown]) {
         given.refuse(&ALPHA_OPTIONS, &why("--method alpha-crown"))?;
@@ -131,8 +137,8 @@ pub fn check_applicable(given: &Given, methods: &[MethodArg]) -> Result<()> {
     if !uses(&[Crown, AlphaCrown]) {
         given.refuse(&["intermediate"], &why("--method crown and alpha-crown"))?;
     }
-    if !uses(&[Ibp, Crown, AlphaCrown, Pgd, Milp]) {
-        given.refuse(&SEARCH_OPTIONS, &why("the radius searches (ibp, crown, alpha-crown, pgd, milp)"))?;
+    if !uses(&[Ibp, Crown, AlphaCrown, Pgd, Milp, Exact]) {
+        given.refuse(&SEARCH_OPTIONS, &why("the radius searches (ibp, crown, alpha-crown, pgd, milp, exact)"))?;
     }
     if uses(&[Line]) && methods.len() == 1 {
         given.refuse(&["norm"], "does not apply to --method line: its radius is 1-D along --attribute")?;
@@ -231,7 +237,7 @@ pub struct SmoothArgs {
 
 #[derive(Args, Clone)]
 pub struct ExactArgs {
-    /// MILP: time limit per record in seconds (a bracket is reported when it is hit).
+    /// MILP and exact: time limit per record in seconds (a bracket is reported when it is hit).
     #[arg(long, default_value_t = 60.0)]
     pub time_limit: f64,
     /// MILP: one MILP per competing class, or one MILP with a class selector.
@@ -337,7 +343,7 @@ fn class_of(cell: &str, classes: &[String]) -> Result<usize> {
 pub fn method(m: MethodArg, a: &AlphaArgs, default_intermediate: Intermediate) -> Result<BoundMethod> {
     let intermediate = a.intermediate.unwrap_or(default_intermediate);
     Ok(match m {
-        MethodArg::Smooth | MethodArg::Milp | MethodArg::Line | MethodArg::Pgd => {
+        MethodArg::Smooth | MethodArg::Milp | MethodArg::Exact | MethodArg::Line | MethodArg::Pgd => {
             bail!("this method gives no bounds on logits; use --method ibp, crown or alpha-crown")
         }
         MethodArg::Ibp => BoundMethod::Ibp,

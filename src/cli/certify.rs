@@ -187,6 +187,13 @@ pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: N
                 ..Default::default()
             },
         }),
+        MethodArg::Exact => Box::new(rp::exact::ExactCertifier {
+            net: l.0,
+            decision,
+            norm,
+            domain: l.1,
+            options: rp::exact::ExactOptions { time_limit: a.exact.time_limit, eps_max: a.eps_max, pgd: pgd_options(a), ..Default::default() },
+        }),
         MethodArg::Pgd => Box::new(PgdCertifier { net: l.0, decision, norm, domain: l.1, options: pgd_options(a) }),
         MethodArg::Line => {
             let Some(name) = &a.exact.attribute else { bail!("--method line needs --attribute (an input column name or index)") };

@@ -1,0 +1,162 @@
+//! The exact engine (branch and bound over ReLU phases, `--method exact`): EXACT-BAB-1…3 in
+//! `proofs/EXACT.md`. Both ends of every answer are proven, so every check below is without tolerance
+//! where two proven ends meet.
+mod common;
+use common::*;
+use ndarray::{array, Array1, Axis};
+use proptest::prelude::*;
+use rp::attack::{PgdCertifier, PgdOptions};
+use rp::bound::BoundMethod;
+use rp::cert::{Batch, BoundCertifier, Certificate, Certifier, Radius, RadiusSearch, EXACT_REL_TOL};
+use rp::exact::{ExactCertifier, ExactOptions};
+use rp::line::LineCertifier;
+use rp::net::Network;
+use rp::progress::NoProgress;
+use rp::spec::{Decision, Norm, Region};
+
+fn one(c: &dyn Certifier, x: &Array1<f64>) -> Certificate {
+    let xs = x.clone().insert_axis(Axis(0));
+    c.certify(Batch { inputs: xs.view(), row_ids: &[0] }, &NoProgress).unwrap().remove(0)
+}
+
+fn exact(net: &Network, norm: Norm, time_limit: f64) -> ExactCertifier {
+    ExactCertifier { net: net.clone(), decision: Decision::Argmax, norm, domain: None, options: ExactOptions { time_limit, ..Default::default() } }
+}
+
+/// No sampled or attacked point of the ball of radius r around x is *proven* to change the answer.
+fn ball_keeps_class(net: &Network, x: &Array1<f64>, norm: Norm, r: f64, seed: u64) -> Result<(), String> {
+    if !(r > 0.0 && r.is_finite()) {
+        return Ok(());
+    }
+    let class = Decision::Argmax.decide(net.forward(x.view()).view()).0;
+    let region = Region { center: x.view(), eps: r, norm, domain: None };
+    let mut pts = sample_region(&region, seed, 300);
+    let k = net.output_dim();
+    for j in (0..k).filter(|&j| j != class) {
+        let mut w = Array1::zeros(k);
+        w[j] = 1.0;
+        w[class] = -1.0;
+        let starts: Vec<Array1<f64>> = pts.iter().take(8).cloned().collect();
+        pts.extend(pgd_points(net, &region, &w, &starts, 60));
+    }
+    for p in &pts {
+        if rp::bound::proves_other_answer(net, Decision::Argmax, p.view(), class) {
+            return Err(format!("a point at distance {} < {r} changes the answer", norm.norm((p - x).view())));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// EXACT-BAB-1…3: certified (CROWN) ≤ exact ≤ attack (PGD) in every norm, the exact ends proven
+    /// (no sampled or attacked point inside the lower end's ball changes the answer), and on these small
+    /// networks the search closes: `exact` within the tolerance.
+    #[test]
+    fn sandwich_holds_in_every_norm(d in 1usize..=3, hidden in prop::collection::vec(2usize..=8, 1..=2), k in 2usize..=3, seed in any::<u64>(),
+                                    norm in prop_oneof![Just(Norm::Linf), Just(Norm::L1), Just(Norm::L2)]) {
+        let mut sizes = vec![d];
+        sizes.extend(hidden);
+        sizes.push(k);
+        let net = random_net(&sizes, seed, 2.0);
+        let x = random_point(d, seed) * 0.5;
+        prop_assume!(Decision::Argmax.decide(net.forward(x.view()).view()).1);
+        let crown = BoundCertifier { net: net.clone(), method: BoundMethod::crown(), norm, decision: Decision::Argmax, domain: None, search: RadiusSearch::default() };
+        let pgd = PgdCertifier { net: net.clone(), decision: Decision::Argmax, norm, domain: None, options: PgdOptions::default() };
+        let (c, e, p) = (one(&crown, &x), one(&exact(&net, norm, 20.0), &x), one(&pgd, &x));
+        let (c_lo, _) = ends(&c);
+        let (e_lo, e_hi) = ends(&e);
+        let (_, p_hi) = ends(&p);
+        prop_assert!(c_lo <= e_hi, "CROWN {c_lo} > the exact witness {e_hi}");
+        prop_assert!(e_lo <= p_hi, "the exact lower end {e_lo} > PGD's witness {p_hi}");
+        if e_hi.is_infinite() {
+            // no flip up to the largest radius searched: that radius is proven, nothing beyond
+            prop_assert!(e_lo >= ExactOptions::default().eps_max, "{e:?}");
+            return Ok(());
+        }
+        let Some(Radius::Exact(b)) = e.radius() else { return Err(TestCaseError::fail(format!("not closed: {e:?}"))) };
+        prop_assert!(b.upper() - b.lower() <= EXACT_REL_TOL * b.upper());
+        ball_keeps_class(&net, &x, norm, e_lo, seed).map_err(TestCaseError::fail)?;
+    }
+}
+
+/// EXACT-BAB-2 on a linear classifier: the radius is the margin over the dual norm of w_c − w_j.
+#[test]
+fn exact_on_a_linear_classifier_is_the_closed_form() {
+    let w = array![[1.0, 2.0, -1.0], [-0.5, 0.25, 1.5]];
+    let b = array![0.1, -0.2];
+    let x = array![0.3, 0.4, -0.2];
+    let net = linear_net(w.clone(), b.clone());
+    let y = net.forward(x.view());
+    let diff = &w.row(0) - &w.row(1);
+    for norm in [Norm::Linf, Norm::L1, Norm::L2] {
+        let dual = match norm {
+            Norm::Linf => diff.iter().map(|v| v.abs()).sum::<f64>(),
+            Norm::L2 => diff.dot(&diff).sqrt(),
+            Norm::L1 => diff.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+        };
+        let closed = (y[0] - y[1]) / dual;
+        let e = one(&exact(&net, norm, 30.0), &x);
+        let Some(Radius::Exact(b)) = e.radius() else { panic!("{norm:?}: {e:?}") };
+        assert!(b.lower() <= closed * (1.0 + 1e-12) && closed <= b.upper() * (1.0 + 1e-12), "{norm:?}: [{}, {}] vs closed form {closed}", b.lower(), b.upper());
+    }
+}
+
+/// In one dimension every norm is |·|: the exact radius is the line analysis's.
+#[test]
+fn exact_matches_the_line_analysis_on_one_input_networks() {
+    for seed in 0..10u64 {
+        let net = random_net(&[1, 8, 8, 3], seed, 2.0);
+        let x = array![0.3 * (seed as f64 - 5.0) / 5.0];
+        let line = one(&LineCertifier { net: net.clone(), decision: Decision::Argmax, attribute: 0, range: (x[0] - 50.0, x[0] + 50.0), rel_tol: EXACT_REL_TOL }, &x);
+        let (l_lo, l_hi) = ends(&line);
+        for norm in [Norm::Linf, Norm::L2] {
+            let mut ex = exact(&net, norm, 30.0);
+            ex.options.eps_max = 60.0; // beyond the line's range
+            let e = one(&ex, &x);
+            let (e_lo, e_hi) = ends(&e);
+            if l_lo.is_infinite() {
+                assert!(e_lo >= 49.0, "seed {seed}: the line proves no flip within 50, exact {e:?}");
+                continue;
+            }
+            assert!(matches!(e.radius(), Some(Radius::Exact(_))), "seed {seed} {norm:?}: {e:?}");
+            // proven ends never cross
+            assert!(e_lo <= l_hi && l_lo <= e_hi, "seed {seed} {norm:?}: exact [{e_lo}, {e_hi}] vs line [{l_lo}, {l_hi}]");
+        }
+    }
+}
+
+/// A tiny time limit gives a bracket, and it contains the radius the full search finds.
+#[test]
+fn a_time_limit_gives_a_bracket_containing_the_radius() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-mlp");
+    let net = rp::net::read_onnx(&dir.join("model.onnx")).unwrap();
+    let table = rp::data::read_inputs(&dir.join("inputs.csv"), net.input_dim()).unwrap();
+    let x = table.rows.row(6).to_owned();
+    let full = one(&exact(&net, Norm::L2, 60.0), &x);
+    let Some(Radius::Exact(f)) = full.radius() else { panic!("{full:?}") };
+    let quick = one(&exact(&net, Norm::L2, 0.01), &x);
+    let (q_lo, q_hi) = ends(&quick);
+    assert!(matches!(quick.radius(), Some(Radius::Bracket(_))), "{quick:?}");
+    assert!(q_lo <= f.upper() && f.lower() <= q_hi, "bracket [{q_lo}, {q_hi}] vs [{}, {}]", f.lower(), f.upper());
+    assert!(q_hi - q_lo > EXACT_REL_TOL * q_hi, "a bracket is not closed: {quick:?}");
+}
+
+/// The demo MLP (11 → 64 → 2) in ℓ2: exact radii, proven at both ends (the ball of the lower end keeps
+/// its answer under sampling and attack; the upper end is a witness), on rows the search closes fast.
+#[test]
+fn demo_rows_are_exact_in_l2() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-mlp");
+    let net = rp::net::read_onnx(&dir.join("model.onnx")).unwrap();
+    let table = rp::data::read_inputs(&dir.join("inputs.csv"), net.input_dim()).unwrap();
+    for row in [0usize, 4, 5, 12, 16] {
+        let x = table.rows.row(row).to_owned();
+        let e = one(&exact(&net, Norm::L2, 60.0), &x);
+        let Some(Radius::Exact(b)) = e.radius() else { panic!("row {row}: {e:?}") };
+        ball_keeps_class(&net, &x, Norm::L2, b.lower(), row as u64).unwrap_or_else(|m| panic!("row {row}: {m}"));
+        let pgd = one(&PgdCertifier { net: net.clone(), decision: Decision::Argmax, norm: Norm::L2, domain: None, options: PgdOptions::default() }, &x);
+        assert!(b.lower() <= ends(&pgd).1, "row {row}");
+    }
+}
+
