@@ -261,8 +261,21 @@ impl ExactCertifier {
             closed: f64::INFINITY,
             domains: 0,
         };
+        // CROWN's certified radius: a proven floor of every sub-domain's distortion (on deep networks the
+        // relaxation over the attack's ball starts far below it)
+        let spec = self.decision.margin_spec(class, k);
+        let crown = crate::bound::BoundMethod::crown();
+        let search = crate::cert::RadiusSearch { eps_start: self.options.pgd.eps_start, ..Default::default() };
+        let floor = search
+            .run(|eps| {
+                let region = crate::spec::Region { center: x0.reborrow(), eps, norm: self.norm, domain: self.domain.as_ref() };
+                crown.lower_bounds(&self.net, &region, &spec).iter().all(|&v| v > 0.0)
+            })
+            .certified
+            .min(upper)
+            .min(st.root.ball);
         for f in 0..flips.len() {
-            st.heap.push(Domain { flip: f, splits: Vec::new(), lower: 0.0, bounded: None });
+            st.heap.push(Domain { flip: f, splits: Vec::new(), lower: floor, bounded: None });
         }
         let mut pops = 0u64;
         loop {
