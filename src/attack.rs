@@ -30,6 +30,23 @@ pub struct PgdOptions {
     pub eps_max: f64,
 }
 
+/// A proven witness near a solver point p on (or near) the decision boundary: p itself, or p pushed away
+/// from x₀ by a relative 1e-12 … 1e-7 (a boundary point may round to either side), clipped to the
+/// domain box; its distance from x₀ rounded up, when the rigorous forward pass proves another answer
+/// than `class` there (EXACT-0).
+pub fn pushed_witness(net: &Network, decision: Decision, norm: Norm, domain: Option<&DomainBox>, x0: ArrayView1<f64>, p: ArrayView1<f64>, class: usize) -> Option<f64> {
+    for tau in [0.0, 1e-12, 1e-10, 1e-9, 1e-8, 1e-7] {
+        let mut q = &x0 + &((&p - &x0) * (1.0 + tau));
+        if let Some(d) = domain {
+            ndarray::Zip::from(&mut q).and(&d.lower).and(&d.upper).for_each(|v, &l, &u| *v = v.clamp(l, u));
+        }
+        if crate::bound::proves_other_answer(net, decision, q.view(), class) {
+            return Some(norm.distance_upper(q.view(), x0));
+        }
+    }
+    None
+}
+
 impl Default for PgdOptions {
     fn default() -> Self {
         PgdOptions { steps: 50, restarts: 5, step_scale: 2.5, seed: 0, rel_tol: 1e-3, eps_start: 0.1, eps_max: 1e3 }

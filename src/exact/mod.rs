@@ -159,20 +159,9 @@ impl ExactCertifier {
         Boxes { lower, upper, ball: radius }
     }
 
-    /// A proven witness near a point p of the relaxation: p, or p pushed away from x₀ by a relative
-    /// 1e-12 … 1e-7, clipped to the domain; its distance rounded up.
+    /// A proven witness near a point p of the relaxation (`attack::pushed_witness`).
     fn witness(&self, x0: ArrayView1<f64>, p: &[f64], class: usize) -> Option<f64> {
-        let p = ArrayView1::from(p);
-        for tau in [0.0, 1e-12, 1e-10, 1e-9, 1e-8, 1e-7] {
-            let mut q = &x0 + &((&p - &x0) * (1.0 + tau));
-            if let Some(d) = &self.domain {
-                ndarray::Zip::from(&mut q).and(&d.lower).and(&d.upper).for_each(|v, &l, &u| *v = v.clamp(l, u));
-            }
-            if crate::bound::proves_other_answer(&self.net, self.decision, q.view(), class) {
-                return Some(self.norm.distance_upper(q.view(), x0));
-            }
-        }
-        None
+        crate::attack::pushed_witness(&self.net, self.decision, self.norm, self.domain.as_ref(), x0, ArrayView1::from(p), class)
     }
 
     /// Bounds one sub-domain: its proven lower bound (+∞ when the relaxation proves it empty), its

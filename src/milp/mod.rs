@@ -173,20 +173,9 @@ impl MilpCertifier {
         crate::bound::proves_other_answer(&self.net, self.decision, x.view(), class)
     }
 
-    /// A proven witness near a solver point p on the decision boundary: p itself, or p pushed away
-    /// from x₀ by a relative 1e-12 … 1e-7 (a boundary point may round to either side), clipped to the
-    /// domain box; its distance from x₀ rounded up.
+    /// A proven witness near a solver point p (`attack::pushed_witness`).
     fn witness(&self, x0: ArrayView1<f64>, p: &Array1<f64>, class: usize) -> Option<f64> {
-        for tau in [0.0, 1e-12, 1e-10, 1e-9, 1e-8, 1e-7] {
-            let mut q = &x0 + &((p - &x0) * (1.0 + tau));
-            if let Some(d) = &self.domain {
-                ndarray::Zip::from(&mut q).and(&d.lower).and(&d.upper).for_each(|v, &l, &u| *v = v.clamp(l, u));
-            }
-            if self.flips(&q, class) {
-                return Some(self.norm.distance_upper(q.view(), x0));
-            }
-        }
-        None
+        crate::attack::pushed_witness(&self.net, self.decision, self.norm, self.domain.as_ref(), x0, p.view(), class)
     }
 
     /// The largest radius ≤ r that the sound bound propagation proves robust near r (CROWN, then
