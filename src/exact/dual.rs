@@ -116,26 +116,24 @@ pub(crate) fn blocks(net: &Network) -> crate::Result<Vec<usize>> {
     Ok(block)
 }
 
-/// A proven lower bound of ‖x − x₀‖ over the sub-domain's points where `flip` holds (within the
-/// boxes and the ball), from the multipliers `m` (any values: ν is clamped to ≥ 0). Without
-/// `distortion`, the bound of the constraints alone (the Lagrangian without the distortion term): a
-/// value > 0 proves the sub-domain has no such point at all (the multipliers of an infeasible
-/// relaxation are a Farkas certificate: any scale).
-pub fn lower_bound(net: &Network, x0: &[f64], boxes: &Boxes, flip: Flip, m: &Multipliers, norm: Norm, distortion: bool) -> f64 {
-    lagrangian(net, x0, boxes, flip, m, norm, distortion, None)
+/// What one evaluation of the Lagrangian gives, from one pass over the network's coefficients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    /// A proven lower bound of ‖x − x₀‖ over the sub-domain's points where `flip` holds (within the
+    /// boxes and the ball), from the multipliers (any values: ν is clamped to ≥ 0).
+    pub distortion: f64,
+    /// The bound of the constraints alone (the Lagrangian without the distortion term): a value > 0
+    /// proves the sub-domain has no such point at all (the multipliers of an infeasible relaxation are a
+    /// Farkas certificate: any scale).
+    pub constraints: f64,
+    /// Per ReLU layer (indexed by layer), per unstable neuron, how much splitting it would raise the
+    /// bound with these multipliers (the sum over the two children of the rise of the neuron's term; 0
+    /// for fixed neurons): a branching score in the spirit of BaBSR. Not part of any proof.
+    pub gains: Vec<Option<Vec<f64>>>,
 }
 
-/// Per ReLU layer (indexed by layer), per unstable neuron, how much splitting it would raise the
-/// Lagrangian bound with these multipliers (the sum over the two children of the rise of the neuron's
-/// term; 0 for fixed neurons): a branching score in the spirit of BaBSR. Not part of any proof.
-pub fn relu_gains(net: &Network, x0: &[f64], boxes: &Boxes, flip: Flip, m: &Multipliers, norm: Norm) -> Vec<Option<Vec<f64>>> {
-    let mut gains = vec![None; net.layers.len()];
-    lagrangian(net, x0, boxes, flip, m, norm, true, Some(&mut gains));
-    gains
-}
-
-#[allow(clippy::too_many_arguments)]
-fn lagrangian(net: &Network, x0: &[f64], boxes: &Boxes, flip: Flip, m: &Multipliers, norm: Norm, distortion: bool, mut gains: Option<&mut Vec<Option<Vec<f64>>>>) -> f64 {
+/// The Lagrangian bounds of the sub-domain from the multipliers `m` (EXACT-BAB-2).
+pub fn lower_bound(net: &Network, x0: &[f64], boxes: &Boxes, flip: Flip, m: &Multipliers, norm: Norm) -> Bound {
     let block = blocks(net).expect("checked when the engine was built");
     let n_blocks = block.iter().max().map_or(1, |b| b + 1);
     let dims: Vec<usize> = (0..boxes.lower.len()).map(|b| boxes.lower[b].len()).collect();
@@ -191,8 +189,10 @@ fn lagrangian(net: &Network, x0: &[f64], boxes: &Boxes, flip: Flip, m: &Multipli
         cl.add(flip.j, -v, -v);
         cl.add(flip.c, v, v);
     }
-    // minimize block by block
-    let mut total = constant;
+    // minimize block by block: the totals with (0) and without (1) the distortion term share every
+    // term but the input's
+    let mut gains = vec![None; net.layers.len()];
+    let mut totals = [constant; 2];
     let mut done = vec![false; n_blocks];
     for (i, layer) in net.layers.iter().enumerate() {
         if let Layer::Relu = layer {
@@ -211,15 +211,13 @@ fn lagrangian(net: &Network, x0: &[f64], boxes: &Boxes, flip: Flip, m: &Multipli
                 };
                 let value = |&(z, a): &(f64, f64)| down(corner_min(cp.lo[j], cp.hi[j], z, z) + corner_min(cq.lo[j], cq.hi[j], a, a));
                 let best = verts.iter().map(value).fold(f64::INFINITY, f64::min);
-                total = down(total + best);
+                totals = totals.map(|t| down(t + best));
                 if l < 0.0 && u > 0.0 {
                     let (vl, v0, vu) = (value(&(l, 0.0)), value(&(0.0, 0.0)), value(&(u, u)));
                     layer_gains[j] = (v0.min(vu) - best) + (vl.min(v0) - best);
                 }
             }
-            if let Some(g) = gains.as_deref_mut() {
-                g[i] = Some(layer_gains);
-            }
+            gains[i] = Some(layer_gains);
             done[p] = true;
             done[q] = true;
         }
@@ -232,22 +230,21 @@ fn lagrangian(net: &Network, x0: &[f64], boxes: &Boxes, flip: Flip, m: &Multipli
         let c = coef[k].as_ref().expect("block");
         let (l, u) = (&boxes.lower[b], &boxes.upper[b]);
         if k == 0 {
-            let w = if distortion { 1.0 } else { 0.0 };
             let (l, u) = (l.as_slice().expect("contiguous"), u.as_slice().expect("contiguous"));
-            let by_box = input_part(norm, x0, l, u, c, w);
-            let by_ball = m.input_box.as_ref().map_or(f64::NEG_INFINITY, |cb| input_part_ball(norm, x0, l, u, boxes.ball, c, cb, w));
-            total = down(total + by_box.max(by_ball));
+            for (t, w) in totals.iter_mut().zip([1.0, 0.0]) {
+                let by_box = input_part(norm, x0, l, u, c, w);
+                let by_ball = m.input_box.as_ref().map_or(f64::NEG_INFINITY, |cb| input_part_ball(norm, x0, l, u, boxes.ball, c, cb, w));
+                *t = down(*t + by_box.max(by_ball));
+            }
             continue;
         }
         for j in 0..c.lo.len() {
-            total = down(total + corner_min(c.lo[j], c.hi[j], l[j], u[j]));
+            let v = corner_min(c.lo[j], c.hi[j], l[j], u[j]);
+            totals = totals.map(|t| down(t + v));
         }
     }
-    if total.is_nan() {
-        f64::NEG_INFINITY
-    } else {
-        total
-    }
+    let [distortion, constraints] = totals.map(|t| if t.is_nan() { f64::NEG_INFINITY } else { t });
+    Bound { distortion, constraints, gains }
 }
 
 /// The dual norm of v, rounded up.

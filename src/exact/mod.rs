@@ -70,6 +70,15 @@ struct Domain {
     bounded: Option<(usize, Option<((usize, usize), bool)>)>,
 }
 
+impl Domain {
+    /// The child with one more split (not bounded yet: its parent's bound holds on it).
+    fn child(&self, (i, j): (usize, usize), active: bool) -> Domain {
+        let mut splits = self.splits.clone();
+        splits.push((i, j, active));
+        Domain { flip: self.flip, splits, lower: self.lower, bounded: None }
+    }
+}
+
 /// A ReLU split: (layer, neuron, active).
 type Split = (usize, usize, bool);
 
@@ -169,22 +178,24 @@ impl ExactCertifier {
     fn bound_domain(&self, x0: ArrayView1<f64>, boxes: &Boxes, flip: Flip, class: usize) -> Bounded {
         let xs = x0.as_slice().expect("contiguous row");
         let r = relax::solve(&self.net, xs, boxes, flip, self.norm, 0.0);
-        let mut lower = dual::lower_bound(&self.net, xs, boxes, flip, &r.multipliers, self.norm, true);
-        let mut empty = dual::lower_bound(&self.net, xs, boxes, flip, &r.multipliers, self.norm, false) > 0.0;
+        let bound = dual::lower_bound(&self.net, xs, boxes, flip, &r.multipliers, self.norm);
+        let mut lower = bound.distortion;
+        let mut empty = bound.constraints > 0.0;
         if !empty && !matches!(r.status, SolverStatus::Solved | SolverStatus::AlmostSolved) {
             // an infeasibility certificate is often too inexact to prove anything: the problem without
             // the ball is usually feasible, and its optimum's multipliers prove a bound (past the ball:
             // no point of the ball)
             let unballed = Boxes { ball: f64::INFINITY, ..boxes.clone() };
             let r2 = relax::solve(&self.net, xs, &unballed, flip, self.norm, 0.0);
-            lower = lower.max(dual::lower_bound(&self.net, xs, &unballed, flip, &r2.multipliers, self.norm, true));
-            empty = dual::lower_bound(&self.net, xs, &unballed, flip, &r2.multipliers, self.norm, false) > 0.0;
+            let b2 = dual::lower_bound(&self.net, xs, &unballed, flip, &r2.multipliers, self.norm);
+            lower = lower.max(b2.distortion);
+            empty = b2.constraints > 0.0;
         }
         let lower = if empty { f64::INFINITY } else { lower.max(0.0) };
         let mut witness = if empty { None } else { self.witness(x0, &r.x, class) };
         // branch on the unstable neuron whose split raises the bound most with these multipliers (any
         // unstable one if none does); its first child the phase of the relaxation's optimum
-        let gains = dual::relu_gains(&self.net, xs, boxes, flip, &r.multipliers, self.norm);
+        let gains = bound.gains;
         let mut best: Option<(((usize, usize), bool), f64)> = None;
         for (i, layer) in self.net.layers.iter().enumerate() {
             if !matches!(layer, Layer::Relu) {
@@ -290,15 +301,10 @@ impl ExactCertifier {
                 }
             };
             pops += 1;
-            let ((i, j), prefer_active) = branch;
-            let child = |active: bool| {
-                let mut splits = dom.splits.clone();
-                splits.push((i, j, active));
-                Domain { flip: dom.flip, splits, lower: dom.lower, bounded: None }
-            };
+            let (neuron, prefer_active) = branch;
             if pops % 4 != 0 {
                 for active in [true, false] {
-                    if let Some(d) = self.bound_into(&mut st, x0, class, &flips, child(active), &mut upper) {
+                    if let Some(d) = self.bound_into(&mut st, x0, class, &flips, dom.child(neuron, active), &mut upper) {
                         st.heap.push(d);
                     }
                 }
@@ -306,7 +312,7 @@ impl ExactCertifier {
             }
             // a dive: follow the relaxation's preferred phase to a leaf, each sibling left for later
             // (with its parent's bound)
-            let (mut next, mut other) = (child(prefer_active), child(!prefer_active));
+            let (mut next, mut other) = (dom.child(neuron, prefer_active), dom.child(neuron, !prefer_active));
             loop {
                 st.heap.push(other);
                 let Some(d) = self.bound_into(&mut st, x0, class, &flips, next, &mut upper) else { break };
@@ -314,13 +320,8 @@ impl ExactCertifier {
                     st.heap.push(d);
                     break;
                 }
-                let Some((_, Some(((i, j), pa)))) = d.bounded else { unreachable!("bound_into returns open, bounded sub-domains") };
-                let mk = |active: bool| {
-                    let mut splits = d.splits.clone();
-                    splits.push((i, j, active));
-                    Domain { flip: d.flip, splits, lower: d.lower, bounded: None }
-                };
-                (next, other) = (mk(pa), mk(!pa));
+                let Some((_, Some((n, pa)))) = d.bounded else { unreachable!("bound_into returns open, bounded sub-domains") };
+                (next, other) = (d.child(n, pa), d.child(n, !pa));
             }
         }
     }
