@@ -100,15 +100,8 @@ fn milp_on_a_linear_classifier_is_the_closed_form() {
     let b = array![0.1, -0.2];
     let x = array![0.3, 0.4, -0.2];
     let net = linear_net(w.clone(), b.clone());
-    let y = net.forward(x.view());
-    let diff = &w.row(0) - &w.row(1);
     for norm in [Norm::Linf, Norm::L1, Norm::L2] {
-        let dual = match norm {
-            Norm::Linf => diff.iter().map(|v| v.abs()).sum::<f64>(),
-            Norm::L2 => diff.dot(&diff).sqrt(),
-            Norm::L1 => diff.iter().fold(0.0f64, |m, v| m.max(v.abs())),
-        };
-        let exact = (y[0] - y[1]) / dual;
+        let exact = linear_radius(&w, &b, &x, norm);
         let m = one(&milp(&net, norm, None, 30.0), &x);
         // CROWN is exact on a linear network, so the solver's lower end is proven: both ends are
         let Some(Radius::Exact(b)) = m.radius() else { panic!("{norm:?}: {m:?}") };

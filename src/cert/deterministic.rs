@@ -11,6 +11,20 @@ use crate::spec::{Decision, DomainBox, Norm};
 use ndarray::{Array1, Array2, Axis};
 use std::time::{Duration, Instant};
 
+/// CROWN's certified radius of one row x₀ with answer `class` (RADIUS-1, searched from `eps_start`): a
+/// proven floor of the distance of every counterexample, used by the exact methods.
+pub fn crown_floor(net: &Network, decision: Decision, norm: Norm, domain: Option<&DomainBox>, x0: ndarray::ArrayView1<f64>, class: usize, eps_start: f64) -> f64 {
+    let spec = decision.margin_spec(class, net.output_dim());
+    let crown = BoundMethod::crown();
+    let search = RadiusSearch { eps_start, ..Default::default() };
+    search
+        .run(|eps| {
+            let region = crate::spec::Region { center: x0.reborrow(), eps, norm, domain };
+            crown.lower_bounds(net, &region, &spec).iter().all(|&v| v > 0.0)
+        })
+        .certified
+}
+
 /// A sound certifier: the largest ε (to the search tolerance) at which `method` proves every margin of
 /// the answer positive. All rows search in lockstep: each round bounds every unfinished row at its own ε
 /// in one batched call.

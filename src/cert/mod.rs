@@ -4,7 +4,7 @@
 pub mod deterministic;
 mod radius;
 
-pub use deterministic::BoundCertifier;
+pub use deterministic::{crown_floor, BoundCertifier};
 pub use radius::{RadiusSearch, SearchResult, SearchState};
 
 use crate::progress::Progress;
@@ -15,6 +15,17 @@ use std::time::Duration;
 
 /// The default relative width at which a bracket proven at both ends counts as `exact` (EXACT-0).
 pub const EXACT_REL_TOL: f64 = 1e-6;
+
+/// The options the exact methods share, checked: a positive time limit and a tolerance in [0, 1).
+pub fn check_exact_limits(time_limit: f64, exact_rel_tol: f64) -> crate::Result<()> {
+    if !(time_limit > 0.0) {
+        return Err(crate::Error::Option(format!("--time-limit must be > 0 seconds, got {time_limit}")));
+    }
+    if !(exact_rel_tol >= 0.0 && exact_rel_tol < 1.0) {
+        return Err(crate::Error::Option(format!("the exact tolerance must lie in [0, 1), got {exact_rel_tol}")));
+    }
+    Ok(())
+}
 
 /// A closed interval [lower, upper] of radii with 0 ≤ lower ≤ upper ≤ +∞ and neither end NaN; the
 /// constructor refuses anything else, so no certificate can hold an inverted or undefined bracket.

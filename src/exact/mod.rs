@@ -263,17 +263,7 @@ impl ExactCertifier {
         };
         // CROWN's certified radius: a proven floor of every sub-domain's distortion (on deep networks the
         // relaxation over the attack's ball starts far below it)
-        let spec = self.decision.margin_spec(class, k);
-        let crown = crate::bound::BoundMethod::crown();
-        let search = crate::cert::RadiusSearch { eps_start: self.options.pgd.eps_start, ..Default::default() };
-        let floor = search
-            .run(|eps| {
-                let region = crate::spec::Region { center: x0.reborrow(), eps, norm: self.norm, domain: self.domain.as_ref() };
-                crown.lower_bounds(&self.net, &region, &spec).iter().all(|&v| v > 0.0)
-            })
-            .certified
-            .min(upper)
-            .min(st.root.ball);
+        let floor = crate::cert::crown_floor(&self.net, self.decision, self.norm, self.domain.as_ref(), x0, class, self.options.pgd.eps_start).min(upper).min(st.root.ball);
         for f in 0..flips.len() {
             st.heap.push(Domain { flip: f, splits: Vec::new(), lower: floor, bounded: None });
         }
@@ -367,12 +357,7 @@ impl Certifier for ExactCertifier {
         batch.check_width(self.net.input_dim())?;
         batch.check_domain(self.domain.as_ref())?;
         dual::blocks(&self.net)?;
-        if !(self.options.time_limit > 0.0) {
-            return Err(crate::Error::Option(format!("--time-limit must be > 0 seconds, got {}", self.options.time_limit)));
-        }
-        if !(self.options.exact_rel_tol >= 0.0 && self.options.exact_rel_tol < 1.0) {
-            return Err(crate::Error::Option(format!("the exact tolerance must lie in [0, 1), got {}", self.options.exact_rel_tol)));
-        }
+        crate::cert::check_exact_limits(self.options.time_limit, self.options.exact_rel_tol)?;
         batch.per_row(&self.net, self.decision, Extent::Ball(self.norm), Radius::Sound(0.0), progress, |x, class, row| self.radius(x, class, row as u64))
     }
 }

@@ -273,14 +273,7 @@ impl MilpCertifier {
         // CROWN's certified radius: a proven floor of the distortion of every counterexample
         let spec = self.decision.margin_spec(class, k);
         let crown = crate::bound::BoundMethod::crown();
-        let search = crate::cert::RadiusSearch { eps_start: self.options.pgd.eps_start, ..Default::default() };
-        let floor = search
-            .run(|eps| {
-                let region = crate::spec::Region { center: x0.reborrow(), eps, norm: self.norm, domain: self.domain.as_ref() };
-                crown.lower_bounds(&self.net, &region, &spec).iter().all(|&v| v > 0.0)
-            })
-            .certified
-            .min(attack);
+        let floor = crate::cert::crown_floor(&self.net, self.decision, self.norm, self.domain.as_ref(), x0, class, self.options.pgd.eps_start).min(attack);
         let mut upper = attack; // the attack's witness is proven (ATTACK-1)
         // Search balls from just above CROWN's floor outwards: a small ball gives tight big-M bounds and
         // a fast solve; an all-infeasible ball proves the radius exceeds it (MILP-1), and the ball grows
@@ -427,12 +420,7 @@ impl Certifier for MilpCertifier {
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
         batch.check_width(self.net.input_dim())?;
         batch.check_domain(self.domain.as_ref())?;
-        if !(self.options.time_limit > 0.0) {
-            return Err(crate::Error::Option(format!("--time-limit must be > 0 seconds, got {}", self.options.time_limit)));
-        }
-        if !(self.options.exact_rel_tol >= 0.0 && self.options.exact_rel_tol < 1.0) {
-            return Err(crate::Error::Option(format!("the exact tolerance must lie in [0, 1), got {}", self.options.exact_rel_tol)));
-        }
+        crate::cert::check_exact_limits(self.options.time_limit, self.options.exact_rel_tol)?;
         // a tie at x₀: the answer changes arbitrarily close, and 0 is all that is proven
         batch.per_row(&self.net, self.decision, Extent::Ball(self.norm), Radius::Sound(0.0), progress, |x, class, row| self.radius(x, class, row as u64))
     }

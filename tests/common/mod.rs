@@ -130,6 +130,19 @@ pub fn random_point(d: usize, seed: u64) -> Array1<f64> {
 }
 
 /// A 1-layer linear network y = W x + b.
+/// The robust radius of the two-class linear classifier x ↦ Wx + b at x (answer 0): the margin over the
+/// dual norm of w₀ − w₁ (no domain box).
+pub fn linear_radius(w: &Array2<f64>, b: &Array1<f64>, x: &Array1<f64>, norm: Norm) -> f64 {
+    let y = w.dot(x) + b;
+    let diff = &w.row(0) - &w.row(1);
+    let dual = match norm {
+        Norm::Linf => diff.iter().map(|v| v.abs()).sum::<f64>(),
+        Norm::L2 => diff.dot(&diff).sqrt(),
+        Norm::L1 => diff.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+    };
+    (y[0] - y[1]) / dual
+}
+
 pub fn linear_net(w: Array2<f64>, b: Array1<f64>) -> Network {
     let d = w.ncols();
     Network::new(vec![d], vec![Layer::Affine(Affine::new(w, b))]).unwrap()
