@@ -154,3 +154,15 @@ fn demo_rows_are_exact_in_l2() {
     }
 }
 
+
+/// A case the sandwich proptest found: a fully split leaf whose optimum no pushed point proves, and whose
+/// shrunk problem's proven point lay 1.2e-6 (relative) beyond the leaf's bound — above the tolerance.
+#[test]
+fn a_leaf_witness_comes_within_the_tolerance() {
+    let seed = 6782843095283700992u64;
+    let net = random_net(&[2, 3, 7, 2], seed, 2.0);
+    let x = random_point(2, seed) * 0.5;
+    let e = one(&exact(&net, Norm::L1, 10.0), &x);
+    let Some(Radius::Exact(b)) = e.radius() else { panic!("{e:?}") };
+    ball_keeps_class(&net, &x, Norm::L1, b.lower(), seed).unwrap();
+}

@@ -177,7 +177,7 @@ impl ExactCertifier {
     /// branching choice (none when every ReLU is fixed), and the witness distance of its point.
     fn bound_domain(&self, x0: ArrayView1<f64>, boxes: &Boxes, flip: Flip, class: usize) -> Bounded {
         let xs = x0.as_slice().expect("contiguous row");
-        let r = relax::solve(&self.net, xs, boxes, flip, self.norm, 0.0);
+        let r = relax::solve(&self.net, xs, boxes, flip, self.norm, 0.0, relax::ACCURACY);
         let bound = dual::lower_bound(&self.net, xs, boxes, flip, &r.multipliers, self.norm);
         let mut lower = bound.distortion;
         let mut empty = bound.constraints > 0.0;
@@ -186,12 +186,12 @@ impl ExactCertifier {
             // the ball is usually feasible, and its optimum's multipliers prove a bound (past the ball:
             // no point of the ball)
             let unballed = Boxes { ball: f64::INFINITY, ..boxes.clone() };
-            let r2 = relax::solve(&self.net, xs, &unballed, flip, self.norm, 0.0);
+            let r2 = relax::solve(&self.net, xs, &unballed, flip, self.norm, 0.0, relax::ACCURACY);
             let b2 = dual::lower_bound(&self.net, xs, &unballed, flip, &r2.multipliers, self.norm);
             lower = lower.max(b2.distortion);
             empty = b2.constraints > 0.0;
         }
-        let lower = if empty { f64::INFINITY } else { lower.max(0.0) };
+        let mut lower = if empty { f64::INFINITY } else { lower.max(0.0) };
         let mut witness = if empty { None } else { self.witness(x0, &r.x, class) };
         // branch on the unstable neuron whose split raises the bound most with these multipliers (any
         // unstable one if none does); its first child the phase of the relaxation's optimum
@@ -211,13 +211,21 @@ impl ExactCertifier {
                 }
             }
         }
-        if best.is_none() && witness.is_none() && !empty {
-            // every ReLU fixed: the optimum is a true minimum of the affine piece, on its boundary where
-            // the rounding may fall either side; the shrunk problem's optimum lies strictly inside
-            for slack in [1e-10, 1e-8] {
-                let r = relax::solve(&self.net, xs, boxes, flip, self.norm, slack);
-                witness = self.witness(x0, &r.x, class);
-                if witness.is_some() {
+        let tol = self.options.exact_rel_tol;
+        if best.is_none() && !empty && witness.is_none_or(|w| w - lower > 0.5 * tol * w) {
+            // every ReLU fixed: the relaxation is exact, so the ends can meet. The bound first: solved
+            // again more finely (the proven bound loses the dual residual times the boxes' magnitudes)
+            let fine = relax::solve(&self.net, xs, boxes, flip, self.norm, 0.0, relax::FINE_ACCURACY);
+            lower = lower.max(dual::lower_bound(&self.net, xs, boxes, flip, &fine.multipliers, self.norm).distortion);
+            // then the witness: the optimum is on the piece's boundary, where the rounding may fall
+            // either side, and the solver's point may be off it. Candidates: the fine point, then the
+            // optima of the problem shrunk so that they lie strictly inside.
+            for slack in [0.0, 1e-10, 1e-8] {
+                let p = if slack == 0.0 { fine.x.clone() } else { relax::solve(&self.net, xs, boxes, flip, self.norm, slack, relax::ACCURACY).x };
+                if let Some(w) = self.witness(x0, &p, class) {
+                    witness = Some(witness.map_or(w, |v| v.min(w)));
+                }
+                if witness.is_some_and(|w| w - lower <= 0.5 * tol * w) {
                     break;
                 }
             }
