@@ -1,4 +1,4 @@
-//! Exact robust radii in every norm by branch and bound over ReLU phases (EXACT-BAB-1…3 in
+//! Exact robust radii in every norm by branch and bound over ReLU phases (EXACT-BAB-1…4 in
 //! `proofs/EXACT.md`).
 //!
 //! For a row x₀ with answer c, the radius is the smallest ‖x − x₀‖ at which another class j can win.
@@ -7,13 +7,21 @@
 //! is bounded by its convex relaxation — the triangle hull of every unstable ReLU, the margin, the norm
 //! (ℓ2: a second-order cone) — solved by Clarabel; the relaxation's multipliers give a *proven* lower
 //! bound of the sub-domain's minimal distortion (`dual::lower_bound`, every operation rounded outward),
-//! and its point, pushed just across the boundary, a proven witness. The worst sub-domain is split on
-//! the neuron whose split raises the Lagrangian bound most (a BaBSR-like score from the multipliers); once every ReLU of a sub-domain is fixed
-//! the relaxation is the exact problem of an affine region, and both ends meet. The radius is `exact`
-//! when the least lower bound of the open sub-domains and the best witness meet within the tolerance,
-//! else a `bracket`; a time limit gives a bracket, never a guess.
+//! and its point, pushed just across the boundary, a proven witness. Before the solve, the first
+//! layer's boxes are tightened to the ball ∩ the half-spaces of the sub-domain's first-layer splits
+//! (`tighten`, EXACT-BAB-4). The worst sub-domain is split by reliability branching, as MIP solvers
+//! do: the candidates are the unstable neurons where the relaxation's optimum is off the ReLU's graph,
+//! ordered by the rise of the Lagrangian bound their split would give with these multipliers (a
+//! BaBSR-like score); those whose pseudocosts (the mean bound rise of their past splits) rest on fewer
+//! than RELIABLE splits are strong-branched (both children bounded), the others scored by their
+//! pseudocosts, and the best product of the two children's rises wins. When the relaxation's optimum
+//! lies on every ReLU's graph (in particular once every ReLU is fixed) it is a point of the network, and
+//! both ends meet. The radius is `exact` when the least lower bound of the open sub-domains and the
+//! best witness meet within the tolerance, else a `bracket`; a time limit gives a bracket, never a
+//! guess.
 pub mod dual;
 pub mod relax;
+pub mod tighten;
 
 use crate::attack::{Pgd, PgdOptions};
 use crate::bound::{CrownBatch, Intermediate, RegionBatch};
@@ -65,9 +73,12 @@ struct Domain {
     flip: usize,
     splits: Vec<Split>,
     lower: f64,
-    /// The boxes' version it was bounded with, and its branching choice (neuron, the phase of the
-    /// relaxation's optimum there); None: not bounded yet.
-    bounded: Option<(usize, Option<((usize, usize), bool)>)>,
+    /// Its relaxation's own proven bound (not raised by its ancestors'; −∞ before it is bounded): the
+    /// reference the bound rises of its splits are measured from.
+    relaxed: f64,
+    /// The boxes' version it was bounded with, and its branching candidates (never empty); None: not
+    /// bounded yet.
+    bounded: Option<(usize, Vec<Candidate>)>,
 }
 
 impl Domain {
@@ -75,8 +86,21 @@ impl Domain {
     fn child(&self, (i, j): (usize, usize), active: bool) -> Domain {
         let mut splits = self.splits.clone();
         splits.push((i, j, active));
-        Domain { flip: self.flip, splits, lower: self.lower, bounded: None }
+        Domain { flip: self.flip, splits, lower: self.lower, relaxed: f64::NEG_INFINITY, bounded: None }
     }
+}
+
+/// A ReLU output within TIGHT·(1 + its layer's largest bound) of the ReLU of its input is on the
+/// ReLU's graph for branching (a heuristic: nothing is proven from it).
+const TIGHT: f64 = 1e-7;
+
+/// A neuron the sub-domain may be split on: (layer, neuron), the phase of the relaxation's optimum
+/// there, and the rise of the Lagrangian bound its split gives with the parent's multipliers.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    neuron: (usize, usize),
+    prefer_active: bool,
+    gain: f64,
 }
 
 /// A ReLU split: (layer, neuron, active).
@@ -86,8 +110,9 @@ type Split = (usize, usize, bool);
 struct Bounded {
     /// Proven lower bound of its minimal distortion (+∞: proven empty).
     lower: f64,
-    /// The neuron to split next and the phase the relaxation's optimum prefers; None: every ReLU fixed.
-    branch: Option<((usize, usize), bool)>,
+    /// The neurons it may be split on, best Lagrangian gain first; empty: closed (proven empty, ends
+    /// met, or every ReLU fixed).
+    branch: Vec<Candidate>,
     /// The proven witness distance of its point, if any.
     witness: Option<f64>,
 }
@@ -118,7 +143,37 @@ struct State {
     heap: BinaryHeap<Domain>,
     closed: f64,
     domains: u64,
+    /// Per neuron, per child (inactive, active): the sum and count of the bound rises its splits gave.
+    pseudo: std::collections::HashMap<(usize, usize), [(f64, u32); 2]>,
+    /// The same summed over all neurons.
+    pseudo_total: [(f64, u32); 2],
 }
+
+/// What bounding a sub-domain left: open (bounded, with its candidates), or closed with its bound.
+enum Outcome {
+    Open(Domain),
+    /// Its proven bound, and its relaxation's own (+∞: proven empty).
+    Closed(f64, f64),
+}
+
+impl Outcome {
+    /// The relaxation's own bound.
+    fn relaxed(&self) -> f64 {
+        match self {
+            Outcome::Open(d) => d.relaxed,
+            Outcome::Closed(_, r) => *r,
+        }
+    }
+}
+
+/// Splits of a neuron seen before its pseudocosts are trusted over strong branching.
+const RELIABLE: u32 = 4;
+/// The least rise a score multiplies by (a child that does not rise still counts).
+const SCORE_EPS: f64 = 1e-6;
+/// Strong branching stops after this many candidates without a better score…
+const LOOKAHEAD: usize = 4;
+/// …and after this many in all.
+const MAX_STRONG: usize = 8;
 
 /// What one row's search proved: [lower, upper] with both ends proven.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -193,28 +248,35 @@ impl ExactCertifier {
         }
         let mut lower = if empty { f64::INFINITY } else { lower.max(0.0) };
         let mut witness = if empty { None } else { self.witness(x0, &r.x, class) };
-        // branch on the unstable neuron whose split raises the bound most with these multipliers (any
-        // unstable one if none does); its first child the phase of the relaxation's optimum
-        let gains = bound.gains;
-        let mut best: Option<(((usize, usize), bool), f64)> = None;
-        for (i, layer) in self.net.layers.iter().enumerate() {
-            if !matches!(layer, Layer::Relu) {
-                continue;
-            }
-            let (gain, pre) = (gains[i].as_ref().expect("ReLU layer"), r.pre[i].as_ref().expect("ReLU layer"));
-            for j in 0..boxes.lower[i].len() {
-                if boxes.lower[i][j] < 0.0 && boxes.upper[i][j] > 0.0 {
-                    let v = if gain[j].is_finite() { gain[j] } else { 0.0 };
-                    if best.is_none_or(|(_, b)| v > b) {
-                        best = Some((((i, j), pre[j] >= 0.0), v));
+        // branch on the unstable neuron whose split raises the bound most with these multipliers, among
+        // those where the relaxation's optimum is off the ReLU's graph (splitting the others cannot
+        // move the optimum); its first child the phase of the relaxation's optimum
+        let pick = |only_loose: bool| {
+            let mut cands = Vec::new();
+            for (i, layer) in self.net.layers.iter().enumerate() {
+                if !matches!(layer, Layer::Relu) {
+                    continue;
+                }
+                let (gain, pre, post) = (bound.gains[i].as_ref().expect("ReLU layer"), r.pre[i].as_ref().expect("ReLU layer"), r.post[i].as_ref().expect("ReLU layer"));
+                let scale = 1.0 + boxes.lower[i].iter().chain(boxes.upper[i].iter()).fold(0.0f64, |m, v| m.max(v.abs()));
+                for j in 0..boxes.lower[i].len() {
+                    let unstable = boxes.lower[i][j] < 0.0 && boxes.upper[i][j] > 0.0;
+                    if !unstable || (only_loose && (post[j] - pre[j].max(0.0)).abs() <= TIGHT * scale) {
+                        continue;
                     }
+                    cands.push(Candidate { neuron: (i, j), prefer_active: pre[j] >= 0.0, gain: if gain[j].is_finite() { gain[j] } else { 0.0 } });
                 }
             }
-        }
+            cands.sort_by(|a: &Candidate, b: &Candidate| b.gain.total_cmp(&a.gain));
+            cands
+        };
+        let loose = pick(true);
         let tol = self.options.exact_rel_tol;
-        if best.is_none() && !empty && witness.is_none_or(|w| w - lower > 0.5 * tol * w) {
-            // every ReLU fixed: the relaxation is exact, so the ends can meet. The bound first: solved
-            // again more finely (the proven bound loses the dual residual times the boxes' magnitudes)
+        if loose.is_empty() && !empty && witness.is_none_or(|w| w - lower > 0.5 * tol * w) {
+            // the relaxation's optimum is on every ReLU's graph (every ReLU fixed, or the optimum happens
+            // to satisfy the loose ones): a point of the network, so the ends can meet. The bound first:
+            // solved again more finely (the proven bound loses the dual residual times the boxes'
+            // magnitudes)
             let fine = relax::solve(&self.net, xs, boxes, flip, self.norm, 0.0, relax::FINE_ACCURACY);
             lower = lower.max(dual::lower_bound(&self.net, xs, boxes, flip, &fine.multipliers, self.norm).distortion);
             // then the witness: the optimum is on the piece's boundary, where the rounding may fall
@@ -230,7 +292,10 @@ impl ExactCertifier {
                 }
             }
         }
-        Bounded { lower, branch: best.map(|(n, _)| n), witness }
+        // a sub-domain whose ends did not meet is split (on any unstable neuron when none is loose)
+        let closed = empty || witness.is_some_and(|w| w - lower <= 0.5 * tol * w);
+        let branch = if closed { Vec::new() } else if loose.is_empty() { pick(false) } else { loose };
+        Bounded { lower, branch, witness }
     }
 
     /// The root boxes with the splits applied (None: a split contradicts its box, the sub-domain is
@@ -268,12 +333,14 @@ impl ExactCertifier {
             heap: BinaryHeap::new(),
             closed: f64::INFINITY,
             domains: 0,
+            pseudo: Default::default(),
+            pseudo_total: [(0.0, 0); 2],
         };
         // CROWN's certified radius: a proven floor of every sub-domain's distortion (on deep networks the
         // relaxation over the attack's ball starts far below it)
         let floor = crate::cert::crown_floor(&self.net, self.decision, self.norm, self.domain.as_ref(), x0, class, self.options.pgd.eps_start).min(upper).min(st.root.ball);
         for f in 0..flips.len() {
-            st.heap.push(Domain { flip: f, splits: Vec::new(), lower: floor, bounded: None });
+            st.heap.push(Domain { flip: f, splits: Vec::new(), lower: floor, relaxed: f64::NEG_INFINITY, bounded: None });
         }
         let mut pops = 0u64;
         loop {
@@ -288,47 +355,141 @@ impl ExactCertifier {
                 st.version += 1;
             }
             let dom = st.heap.pop().expect("not empty");
-            let branch = match dom.bounded {
-                Some((v, Some(b))) if v == st.version => b,
+            let cands = match &dom.bounded {
+                Some((v, c)) if *v == st.version => c.clone(),
                 _ => {
                     // not bounded yet, or with older boxes: bound it (again) and put it back
-                    if let Some(d) = self.bound_into(&mut st, x0, class, &flips, dom, &mut upper) {
-                        st.heap.push(d);
-                    }
+                    let out = self.bound_into(&mut st, x0, class, &flips, dom, &mut upper);
+                    self.keep(&mut st, out);
                     continue;
                 }
             };
             pops += 1;
-            let (neuron, prefer_active) = branch;
             if pops % 4 != 0 {
-                for active in [true, false] {
-                    if let Some(d) = self.bound_into(&mut st, x0, class, &flips, dom.child(neuron, active), &mut upper) {
-                        st.heap.push(d);
-                    }
+                let children = self.branch(&mut st, x0, class, &flips, &dom, &cands, &mut upper);
+                for out in children {
+                    self.keep(&mut st, out);
                 }
                 continue;
             }
             // a dive: follow the relaxation's preferred phase to a leaf, each sibling left for later
             // (with its parent's bound)
-            let (mut next, mut other) = (dom.child(neuron, prefer_active), dom.child(neuron, !prefer_active));
+            let c = Self::predicted_best(&st, &cands);
+            let (mut next, mut other) = (dom.child(c.neuron, c.prefer_active), dom.child(c.neuron, !c.prefer_active));
             loop {
                 st.heap.push(other);
-                let Some(d) = self.bound_into(&mut st, x0, class, &flips, next, &mut upper) else { break };
+                let out = self.bound_into(&mut st, x0, class, &flips, next, &mut upper);
+                let Outcome::Open(d) = out else {
+                    self.keep(&mut st, out);
+                    break;
+                };
                 if Instant::now() >= deadline {
                     st.heap.push(d);
                     break;
                 }
-                let Some((_, Some((n, pa)))) = d.bounded else { unreachable!("bound_into returns open, bounded sub-domains") };
-                (next, other) = (d.child(n, pa), d.child(n, !pa));
+                let Some((_, cands)) = &d.bounded else { unreachable!("bound_into returns open, bounded sub-domains") };
+                let c = Self::predicted_best(&st, cands);
+                (next, other) = (d.child(c.neuron, c.prefer_active), d.child(c.neuron, !c.prefer_active));
             }
         }
     }
 
-    /// Bounds `dom` with the current boxes: returned when left open (bounded, with its branching
-    /// choice; the caller pushes it or dives on), else closed (its bound kept in `closed`).
-    fn bound_into(&self, st: &mut State, x0: ArrayView1<f64>, class: usize, flips: &[Flip], mut dom: Domain, upper: &mut f64) -> Option<Domain> {
+    /// An open outcome goes back on the heap, a closed one's bound into `closed`.
+    fn keep(&self, st: &mut State, out: Outcome) {
+        match out {
+            Outcome::Open(d) => st.heap.push(d),
+            Outcome::Closed(l, _) => st.closed = st.closed.min(l),
+        }
+    }
+
+    /// A neuron's pseudocost score: the product of its two children's mean bound rises (the mean over
+    /// all neurons where it has none), and whether both means rest on RELIABLE splits.
+    fn pseudo_score(st: &State, neuron: (usize, usize)) -> (f64, bool) {
+        let global = |s: usize| if st.pseudo_total[s].1 > 0 { st.pseudo_total[s].0 / st.pseudo_total[s].1 as f64 } else { 1.0 };
+        let own = st.pseudo.get(&neuron);
+        let mean = |s: usize| own.filter(|v| v[s].1 > 0).map_or(global(s), |v| v[s].0 / v[s].1 as f64);
+        let reliable = own.is_some_and(|v| v[0].1 >= RELIABLE && v[1].1 >= RELIABLE);
+        (mean(0).max(SCORE_EPS) * mean(1).max(SCORE_EPS), reliable)
+    }
+
+    /// The candidate with the best predicted score (pseudocosts where reliable, else the Lagrangian gain
+    /// order): for dives, which do not strong-branch.
+    fn predicted_best(st: &State, cands: &[Candidate]) -> Candidate {
+        let mut best: Option<(f64, Candidate)> = None;
+        for c in cands {
+            let score = Self::pseudo_score(st, c.neuron).0;
+            if best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, *c));
+            }
+        }
+        best.expect("candidates are never empty").1
+    }
+
+    /// Records the bound rises of one split's two children.
+    fn record(st: &mut State, parent: f64, neuron: (usize, usize), children: &[Outcome; 2], upper: f64) {
+        let e = st.pseudo.entry(neuron).or_insert([(0.0, 0); 2]);
+        for (s, out) in children.iter().enumerate() {
+            // children are [active, inactive]; the table is [inactive, active]
+            let rise = (out.relaxed().min(upper) - parent).max(0.0);
+            e[1 - s].0 += rise;
+            e[1 - s].1 += 1;
+            st.pseudo_total[1 - s].0 += rise;
+            st.pseudo_total[1 - s].1 += 1;
+        }
+    }
+
+    /// Splits `dom` (reliability branching): candidates whose pseudocosts are not yet reliable are
+    /// strong-branched — both children bounded — in the Lagrangian gain order, until LOOKAHEAD of them
+    /// in a row bring no better score or MAX_STRONG are done; the reliable ones are scored by their
+    /// pseudocosts. Returns the chosen split's two children, bounded.
+    #[allow(clippy::too_many_arguments)]
+    fn branch(&self, st: &mut State, x0: ArrayView1<f64>, class: usize, flips: &[Flip], dom: &Domain, cands: &[Candidate], upper: &mut f64) -> [Outcome; 2] {
+        let mut best: Option<(f64, Candidate, Option<[Outcome; 2]>)> = None;
+        for c in cands {
+            let (score, reliable) = Self::pseudo_score(st, c.neuron);
+            if reliable && best.as_ref().is_none_or(|b| score > b.0) {
+                best = Some((score, *c, None));
+            }
+        }
+        let (mut strong, mut since) = (0, 0);
+        for c in cands {
+            if Self::pseudo_score(st, c.neuron).1 {
+                continue;
+            }
+            if strong >= MAX_STRONG || since >= LOOKAHEAD {
+                break;
+            }
+            let children = [true, false].map(|active| self.bound_into(st, x0, class, flips, dom.child(c.neuron, active), upper));
+            Self::record(st, dom.relaxed, c.neuron, &children, *upper);
+            let rise = |o: &Outcome| (o.relaxed().min(*upper) - dom.relaxed).max(SCORE_EPS);
+            let score = rise(&children[0]) * rise(&children[1]);
+            strong += 1;
+            since += 1;
+            let closes = children.iter().all(|o| matches!(o, Outcome::Closed(..)));
+            if best.as_ref().is_none_or(|b| score > b.0) {
+                best = Some((score, *c, Some(children)));
+                since = 0;
+            }
+            if closes {
+                break;
+            }
+        }
+        let (_, c, children) = best.expect("candidates are never empty");
+        children.unwrap_or_else(|| {
+            let children = [true, false].map(|active| self.bound_into(st, x0, class, flips, dom.child(c.neuron, active), upper));
+            Self::record(st, dom.relaxed, c.neuron, &children, *upper);
+            children
+        })
+    }
+
+    /// Bounds `dom` with the current boxes: open (bounded, with its branching candidates; the caller
+    /// pushes it or dives on), or closed with its bound (the caller keeps it).
+    fn bound_into(&self, st: &mut State, x0: ArrayView1<f64>, class: usize, flips: &[Flip], mut dom: Domain, upper: &mut f64) -> Outcome {
         let tol = self.options.exact_rel_tol;
-        let Some(boxes) = Self::split_boxes(&st.root, &dom.splits) else { return None };
+        let Some(mut boxes) = Self::split_boxes(&st.root, &dom.splits) else { return Outcome::Closed(f64::INFINITY, f64::INFINITY) };
+        if !tighten::first_layer_boxes(&self.net, x0, self.norm, &mut boxes, &dom.splits) {
+            return Outcome::Closed(f64::INFINITY, f64::INFINITY);
+        }
         st.domains += 1;
         let b = self.bound_domain(x0, &boxes, flips[dom.flip], class);
         if let Some(w) = b.witness {
@@ -336,12 +497,12 @@ impl ExactCertifier {
         }
         // a sub-domain lies inside its parent; past the ball the bounds say nothing more
         dom.lower = b.lower.max(dom.lower).min(st.root.ball);
-        if dom.lower >= *upper * (1.0 - tol) || b.branch.is_none() {
-            st.closed = st.closed.min(dom.lower);
-            return None;
+        dom.relaxed = b.lower;
+        if dom.lower >= *upper * (1.0 - tol) || b.branch.is_empty() {
+            return Outcome::Closed(dom.lower, b.lower);
         }
         dom.bounded = Some((st.version, b.branch));
-        Some(dom)
+        Outcome::Open(dom)
     }
 
     /// The row's radius: `exact` when the ends meet within the tolerance, else a bracket.

@@ -24,8 +24,9 @@ pub struct Relaxed {
     pub x: Vec<f64>,
     /// The equalities' and the margin's multipliers (a certificate of infeasibility when infeasible).
     pub multipliers: Multipliers,
-    /// Per ReLU layer i, the optimum's pre-activations.
+    /// Per ReLU layer i, the optimum's pre-activations and post-activations.
     pub pre: Vec<Option<Vec<f64>>>,
+    pub post: Vec<Option<Vec<f64>>>,
     /// The solver's primal objective (not a proof of anything).
     pub objective: f64,
 }
@@ -224,5 +225,6 @@ pub fn solve(net: &Network, x0: &[f64], boxes: &Boxes, flip: Flip, norm: Norm, s
     let input_box = Some(input_rows.iter().map(|&(hi, lo)| z_in(hi) - z_in(lo)).collect());
     let multipliers = Multipliers { layers, margin: zs[m_eq + margin_row], input_box };
     let pre = net.layers.iter().enumerate().map(|(i, layer)| matches!(layer, Layer::Relu).then(|| (0..boxes.lower[i].len()).map(|j| xs[col(i, j)]).collect())).collect();
-    Relaxed { status, x: (0..d).map(|i| xs[col(0, i)]).collect(), multipliers, pre, objective }
+    let post = net.layers.iter().enumerate().map(|(i, layer)| matches!(layer, Layer::Relu).then(|| (0..boxes.lower[i].len()).map(|j| xs[col(i + 1, j)]).collect())).collect();
+    Relaxed { status, x: (0..d).map(|i| xs[col(0, i)]).collect(), multipliers, pre, post, objective }
 }
