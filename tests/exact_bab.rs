@@ -171,15 +171,18 @@ fn a_leaf_witness_comes_within_the_tolerance() {
 /// in the ball whose relaxation Clarabel calls infeasible without a usable certificate, and whose
 /// problem without the ball was then bounded far below its optimum (the input's box part, ℓ1: 0.0098
 /// for an optimum of 0.65). The input part over the box is now exact in ℓ1 and ℓ∞ and uses the best
-/// multiplier in ℓ2 (EXACT-BAB-2), and each closes.
+/// multiplier in ℓ2 (EXACT-BAB-2), a relaxation whose optimum lies on the ball is bounded again without
+/// the ball, and each closes.
 #[test]
 fn sub_domains_outside_the_ball_are_proven_so() {
-    let cases: [(&[usize], u64, Norm); 5] = [
+    let cases: [(&[usize], u64, Norm); 6] = [
         (&[3, 4, 3], 10449583659619940955, Norm::L1),
         (&[3, 3, 4, 3], 13508618914488532966, Norm::L1),
         (&[3, 5, 2], 9182741424271661819, Norm::L2),
         (&[2, 2, 8, 3], 12074639125781987248, Norm::L2),
         (&[3, 8, 3, 3], 427824176220283847, Norm::L2),
+        // a leaf whose optimum lies on the ball's surface: its multipliers proved 1.49 of 1.61
+        (&[3, 6, 3], 3651591058939213235, Norm::L1),
     ];
     for (sizes, seed, norm) in cases {
         let net = random_net(sizes, seed, 2.0);

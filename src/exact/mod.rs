@@ -236,10 +236,15 @@ impl ExactCertifier {
         let bound = dual::lower_bound(&self.net, xs, boxes, flip, &r.multipliers, self.norm);
         let mut lower = bound.distortion;
         let mut empty = bound.constraints > 0.0;
-        if !empty && !matches!(r.status, SolverStatus::Solved | SolverStatus::AlmostSolved) {
+        let solved = matches!(r.status, SolverStatus::Solved | SolverStatus::AlmostSolved);
+        // the optimum on the ball's surface: the ball's multiplier carries part of the bound, and the
+        // split of the input's coefficients between the ball and the box may lose it
+        let on_ball = solved && boxes.ball.is_finite() && r.objective >= boxes.ball * (1.0 - 1e-6) && lower < r.objective * (1.0 - 0.5 * self.options.exact_rel_tol);
+        if !empty && (!solved || on_ball) {
             // an infeasibility certificate is often too inexact to prove anything: the problem without
             // the ball is usually feasible, and its optimum's multipliers prove a bound (past the ball:
-            // no point of the ball)
+            // no point of the ball); with the optimum on the ball the problem without it has the same
+            // optimum, the ball no longer active
             let unballed = Boxes { ball: f64::INFINITY, ..boxes.clone() };
             let r2 = relax::solve(&self.net, xs, &unballed, flip, self.norm, 0.0, relax::ACCURACY);
             let b2 = dual::lower_bound(&self.net, xs, &unballed, flip, &r2.multipliers, self.norm);
