@@ -347,7 +347,9 @@ impl ExactCertifier {
         for f in 0..flips.len() {
             st.heap.push(Domain { flip: f, splits: Vec::new(), lower: floor, relaxed: f64::NEG_INFINITY, bounded: None });
         }
-        let mut pops = 0u64;
+        // dives every `dive_every` pops: 4 at first, doubled after each dive that finds no better
+        // witness, back to 4 after one that does
+        let (mut pops, mut dive_every) = (0u64, 4u64);
         loop {
             let open_lower = st.heap.peek().map_or(f64::INFINITY, |d| d.lower);
             if st.heap.is_empty() || open_lower >= upper * (1.0 - tol) || Instant::now() >= deadline || st.heap.len() > self.options.max_domains {
@@ -370,7 +372,7 @@ impl ExactCertifier {
                 }
             };
             pops += 1;
-            if pops % 4 != 0 {
+            if pops % dive_every != 0 {
                 let children = self.branch(&mut st, x0, class, &flips, &dom, &cands, &mut upper);
                 for out in children {
                     self.keep(&mut st, out);
@@ -381,6 +383,8 @@ impl ExactCertifier {
             // (with its parent's bound)
             let c = Self::predicted_best(&st, &cands);
             let (mut next, mut other) = (dom.child(c.neuron, c.prefer_active), dom.child(c.neuron, !c.prefer_active));
+            let before = upper;
+            pops = 0;
             loop {
                 st.heap.push(other);
                 let out = self.bound_into(&mut st, x0, class, &flips, next, &mut upper);
@@ -396,6 +400,7 @@ impl ExactCertifier {
                 let c = Self::predicted_best(&st, cands);
                 (next, other) = (d.child(c.neuron, c.prefer_active), d.child(c.neuron, !c.prefer_active));
             }
+            dive_every = if upper < before { 4 } else { (dive_every * 2).min(1 << 20) };
         }
     }
 

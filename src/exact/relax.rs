@@ -118,15 +118,28 @@ pub fn solve(net: &Network, x0: &[f64], boxes: &Boxes, flip: Flip, norm: Norm, s
         }
     }
     // boxes (a block's box: the first of its boundaries; they are equal for reshapes' outputs); the
-    // input's rows are remembered (their multipliers split the input's coefficients)
+    // input's rows are remembered (their multipliers split the input's coefficients). Rows the ReLU
+    // rows imply are left out (the same feasible set, a smaller problem): a ReLU's outputs (its
+    // inputs' box and the graph rows bound them), and an unstable neuron's input (y ≥ 0 and the
+    // triangle's upper side give z ≥ l; y ≥ z and the upper side give z ≤ u)
     let mut seen = vec![false; offset.len()];
     let mut input_rows = vec![(None, None); d];
+    let mut relu_in = vec![None; offset.len()];
+    for (i, layer) in net.layers.iter().enumerate() {
+        if let Layer::Relu = layer {
+            relu_in[block[i]] = Some(i);
+            seen[block[i + 1]] = true;
+        }
+    }
     for (b, &k) in block.iter().enumerate() {
         if std::mem::replace(&mut seen[k], true) {
             continue;
         }
         for j in 0..boxes.lower[b].len() {
             let (l, u) = (boxes.lower[b][j], boxes.upper[b][j]);
+            if relu_in[k].is_some_and(|i| boxes.lower[i][j] < 0.0 && boxes.upper[i][j] > 0.0) {
+                continue;
+            }
             let hi = u.is_finite().then(|| ineq.push(vec![(col(b, j), 1.0)], u));
             let lo = l.is_finite().then(|| ineq.push(vec![(col(b, j), -1.0)], -l));
             if k == 0 {

@@ -92,25 +92,47 @@ fn dual_norm_grad(norm: Norm, g: &[f64]) -> Vec<f64> {
 /// Multipliers λ ≥ 0 that make f(λ) = (z₀ − Σλ_k cz_k) − ρ‖w − Σλ_k cw_k‖* large: projected
 /// gradient ascent with an adaptive step (a heuristic: any λ ≥ 0 gives a proven bound).
 fn ascend(norm: Norm, rho: f64, w: &ndarray::Array1<f64>, z0: f64, cw: &Array2<f64>, cz: &[f64]) -> Vec<f64> {
-    let m = cz.len();
-    let value = |lam: &[f64]| {
-        let g = w - &cw.t().dot(&ndarray::ArrayView1::from(lam));
-        z0 - lam.iter().zip(cz).map(|(l, c)| l * c).sum::<f64>() - rho * dual_norm(norm, g.as_slice().expect("contiguous"))
+    let (m, d) = (cz.len(), w.len());
+    let cw = cw.as_slice().expect("standard layout"); // row k: cw[k·d .. (k + 1)·d]
+    // g = w − Cᵀλ into `g`; the value f(λ) (plain floating point: a heuristic)
+    let fill = |lam: &[f64], g: &mut [f64]| {
+        g.copy_from_slice(w.as_slice().expect("contiguous"));
+        for (k, &l) in lam.iter().enumerate() {
+            if l != 0.0 {
+                for (gi, ci) in g.iter_mut().zip(&cw[k * d..(k + 1) * d]) {
+                    *gi -= l * ci;
+                }
+            }
+        }
     };
-    let mut lam = vec![0.0; m];
-    let mut f = value(&lam);
-    let scale = cw.rows().into_iter().map(|r| r.dot(&r)).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
+    let plain_norm = |g: &[f64]| match norm {
+        Norm::L2 => g.iter().map(|v| v * v).sum::<f64>().sqrt(),
+        Norm::Linf => g.iter().map(|v| v.abs()).sum(),
+        Norm::L1 => g.iter().fold(0.0f64, |a, v| a.max(v.abs())),
+    };
+    let value = |lam: &[f64], g: &mut [f64]| {
+        fill(lam, g);
+        z0 - lam.iter().zip(cz).map(|(l, c)| l * c).sum::<f64>() - rho * plain_norm(g)
+    };
+    let (mut g, mut lam, mut cand, mut grad) = (vec![0.0; d], vec![0.0; m], vec![0.0; m], vec![0.0; m]);
+    let mut f = value(&lam, &mut g);
+    let scale = (0..m).map(|k| cw[k * d..(k + 1) * d].iter().map(|v| v * v).sum::<f64>()).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
     let mut step = 1.0 / (rho * scale.sqrt() + scale);
     for _ in 0..STEPS {
-        let g = w - &cw.t().dot(&ndarray::ArrayView1::from(&lam[..]));
-        let dg = dual_norm_grad(norm, g.as_slice().expect("contiguous"));
+        fill(&lam, &mut g);
+        let dg = dual_norm_grad(norm, &g);
         // ∂f/∂λ_k = −cz_k + ρ·cw_k·∇‖g‖*
-        let grad: Vec<f64> = (0..m).map(|k| -cz[k] + rho * cw.row(k).iter().zip(&dg).map(|(a, b)| a * b).sum::<f64>()).collect();
+        for k in 0..m {
+            grad[k] = -cz[k] + rho * cw[k * d..(k + 1) * d].iter().zip(&dg).map(|(a, b)| a * b).sum::<f64>();
+        }
         loop {
-            let cand: Vec<f64> = lam.iter().zip(&grad).map(|(l, g)| (l + step * g).max(0.0)).collect();
-            let fc = value(&cand);
+            for k in 0..m {
+                cand[k] = (lam[k] + step * grad[k]).max(0.0);
+            }
+            let fc = value(&cand, &mut g);
             if fc > f {
-                (lam, f) = (cand, fc);
+                std::mem::swap(&mut lam, &mut cand);
+                f = fc;
                 step *= 1.5;
                 break;
             }
