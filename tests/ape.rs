@@ -10,6 +10,7 @@ use rp::bound::{BoundMethod, Intermediate};
 use rp::cert::{Answer, Radius};
 use rp::data::card::{Feature, ModelCard};
 use rp::experiment::ape::{run, Config};
+use rp::exact::ExactOptions;
 use rp::milp::MilpOptions;
 use rp::progress::NoProgress;
 use rp::smooth::stats::normal_quantile;
@@ -85,7 +86,9 @@ fn raw_unit_conversion_uses_the_card_scaler() {
     assert!(Attribute::from_card(&card, "weight").unwrap_err().to_string().contains("unknown numeric attribute 'weight'"));
 }
 
-/// Every deterministic mode keeps I_y^(R) inside I_y; CROWN/IBP ≤ exact; MILP equals the line radius.
+/// Every deterministic mode keeps I_y^(R) inside I_y; CROWN/IBP ≤ exact; MILP equals the line radius;
+/// the exact full-space ℓ2 radius is proven at both ends and never above the 1-D one (the ball holds
+/// the segment along the attribute).
 #[test]
 fn deterministic_modes_are_sandwiched_and_keep_fact_one() {
     for seed in 0..4u64 {
@@ -97,6 +100,7 @@ fn deterministic_modes_are_sandwiched_and_keep_fact_one() {
             Mode::Bound(BoundMethod::Ibp),
             Mode::Bound(BoundMethod::Crown(Intermediate::UnstableOnly)),
             Mode::Milp(MilpOptions { time_limit: 30.0, ..Default::default() }),
+            Mode::ExactL2(ExactOptions { time_limit: 30.0, ..Default::default() }),
         ];
         let rows = analyze(&net, &a, x.view(), &[0, 1, 2], &modes, &ApeOptions { grid_step: 0.05, ..Default::default() }, &NoProgress).unwrap();
         for rec in 0..3 {
@@ -114,6 +118,10 @@ fn deterministic_modes_are_sandwiched_and_keep_fact_one() {
             for m in ["line", "ibp", "crown"] {
                 assert_eq!(of(m).certified_within, Some(true), "seed {seed} rec {rec} {m}");
             }
+            let full = of("exact-l2");
+            assert!(matches!(full.certificate, Radius::Exact(_)), "seed {seed} rec {rec}: {:?}", full.certificate);
+            assert_eq!(full.radius_space, rp::ape::RadiusSpace::FullL2);
+            assert!(full.radius_raw <= line_upper, "seed {seed} rec {rec}: full-space {} > 1-D {line_upper}", full.radius_raw);
         }
     }
 }

@@ -383,6 +383,18 @@ fn certify_exact_gives_proven_l2_radii() {
         let (lo, hi): (f64, f64) = (f[2].parse().unwrap(), f[4].parse().unwrap());
         assert!(0.0 < lo && lo <= hi && hi - lo <= 1e-6 * hi, "{f:?}");
     }
+    // rp compare: the exact radius beside CROWN's and the smoothed classifiers' at each σ
+    let o = rp(&["compare", "--model", model, "--input", input.to_str().unwrap(), "--methods", "crown,exact,smooth", "--norm", "l2", "--sigma", "0.25,0.5", "--n", "500"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let header: Vec<&str> = out.lines().next().unwrap().split(',').collect();
+    for col in ["crown_radius", "exact_radius", "exact_upper", "smooth@0.25_radius", "smooth@0.5_radius"] {
+        assert!(header.contains(&col), "{header:?}");
+    }
+    assert_eq!(out.lines().count(), 4);
+    let o = rp(&["certify", "--model", model, "--input", input.to_str().unwrap(), "--method", "smooth", "--sigma", "0.25,0.5"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("rp compare"), "{}", stderr(&o));
     let o = rp(&["certify", "--method", "exact", "--milp-formulation", "per-class"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--method milp"), "{}", stderr(&o));

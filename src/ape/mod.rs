@@ -18,6 +18,7 @@ pub mod spans;
 use crate::bound::BoundMethod;
 use crate::cert::{Answer, Batch, BoundCertifier, Certifier, Radius, RadiusSearch};
 use crate::data::card::{Feature, ModelCard};
+use crate::exact::{ExactCertifier, ExactOptions};
 use crate::line::{line_pieces, Piece, ProvenLine};
 use crate::milp::{MilpCertifier, MilpOptions};
 use crate::net::Network;
@@ -75,12 +76,15 @@ pub enum Mode {
     Bound(BoundMethod),
     /// The base network with the exact MILP radius along the attribute (at the true value only).
     Milp(MilpOptions),
+    /// The base network with its exact full-space ℓ2 radius (the branch and bound, at the true value
+    /// only): the deterministic counterpart of the smoothed classifier's full-space ℓ2 radius.
+    ExactL2(ExactOptions),
     /// The smoothed classifier (CERTIFY) with its full-space ℓ2 radius.
     Smooth(SmoothOptions),
 }
 
 impl Mode {
-    /// Name used in outputs: line, ibp, crown, alpha-crown, milp, smooth.
+    /// Name used in outputs: line, ibp, crown, alpha-crown, milp, exact-l2, smooth.
     pub fn name(&self) -> &'static str {
         match self {
             Mode::Line => "line",
@@ -88,6 +92,7 @@ impl Mode {
             Mode::Bound(BoundMethod::Crown(_)) => "crown",
             Mode::Bound(BoundMethod::AlphaCrown(_)) => "alpha-crown",
             Mode::Milp(_) => "milp",
+            Mode::ExactL2(_) => "exact-l2",
             Mode::Smooth(_) => "smooth",
         }
     }
@@ -304,8 +309,15 @@ fn base_row(net: &Network, attr: &Attribute, line: &RecordLine, mode: &Mode, opt
             let cert = certifier.certify(Batch { inputs: x.view(), row_ids: &[line.row] }, &NoProgress)?.remove(0);
             (cert.radius().copied().unwrap_or(Radius::Sound(0.0)).scaled(attr.std), None)
         }
+        Mode::ExactL2(o) => {
+            let certifier = ExactCertifier { net: net.clone(), decision: opts.decision, norm: Norm::L2, domain: None, options: o.clone() };
+            let x = line.x.to_owned().insert_axis(ndarray::Axis(0));
+            let cert = certifier.certify(Batch { inputs: x.view(), row_ids: &[line.row] }, &NoProgress)?.remove(0);
+            (cert.radius().copied().unwrap_or(Radius::Sound(0.0)).scaled(attr.std), None)
+        }
         Mode::Smooth(_) => unreachable!("smoothing rows are built by smooth_rows"),
     };
+    let space = if matches!(mode, Mode::ExactL2(_)) { RadiusSpace::FullL2 } else { RadiusSpace::Attribute };
     let tol = 1e-9 * (line.hi - line.lo);
     let certified_within = certified.as_ref().map(|c| subset(c, &inference_set, tol));
     Ok(ApeRow {
@@ -319,7 +331,7 @@ fn base_row(net: &Network, attr: &Attribute, line: &RecordLine, mode: &Mode, opt
         attacker,
         radius: certificate.value() / attr.std,
         radius_raw: certificate.value(),
-        radius_space: RadiusSpace::Attribute,
+        radius_space: space,
         certificate,
         certified_set: certified,
         certified_within,

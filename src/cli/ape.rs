@@ -8,6 +8,7 @@ use rp::bound::{AlphaCrownOptions, BoundMethod, Intermediate};
 use rp::cert::RadiusSearch;
 use rp::data::card::ModelCard;
 use rp::data::raw::RawTable;
+use rp::exact::ExactOptions;
 use rp::milp::MilpOptions;
 use rp::smooth::line::GridNoise;
 use rp::smooth::sampler::NoiseSpace;
@@ -22,6 +23,8 @@ pub enum ApeMethod {
     Crown,
     AlphaCrown,
     Milp,
+    /// The base network's exact full-space ℓ2 radius (`--method exact`), beside smoothing's.
+    ExactL2,
     Smooth,
 }
 
@@ -67,7 +70,7 @@ pub struct ApeArgs {
     /// draws along the whole line (common random numbers: a smoother estimate of I_y).
     #[arg(long, value_enum, default_value_t = GridNoise::Independent)]
     pub grid_noise: GridNoise,
-    /// MILP time limit per record, seconds.
+    /// MILP and exact-l2 time limit per record, seconds (then a bracket).
     #[arg(long, default_value_t = 60.0)]
     pub time_limit: f64,
     /// Only the first N records.
@@ -108,6 +111,7 @@ pub fn ape(a: ApeArgs) -> Result<()> {
             ApeMethod::Crown => modes.push(Mode::Bound(BoundMethod::Crown(Intermediate::UnstableOnly))),
             ApeMethod::AlphaCrown => modes.push(Mode::Bound(BoundMethod::AlphaCrown(AlphaCrownOptions::default()))),
             ApeMethod::Milp => modes.push(Mode::Milp(MilpOptions { time_limit: a.time_limit, ..Default::default() })),
+            ApeMethod::ExactL2 => modes.push(Mode::ExactL2(ExactOptions { time_limit: a.time_limit, ..Default::default() })),
             ApeMethod::Smooth => {
                 for &sigma in &a.sigma {
                     let o = SmoothOptions { sigma, n0: a.n0, n: a.n, alpha: a.alpha, seed: a.seed, noise_space: NoiseSpace::Input, ..Default::default() };

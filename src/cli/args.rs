@@ -33,7 +33,7 @@ pub enum MethodArg {
     Pgd,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct ModelArgs {
     /// ONNX model (default: the bundled demo model models/demo-mlp/model.onnx).
     #[arg(long)]
@@ -54,7 +54,7 @@ pub struct ModelArgs {
     pub domain_hi: Option<f64>,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct AlphaArgs {
     /// CROWN / α-CROWN: which ReLU-input neurons get CROWN intermediate bounds: `unstable-only` (those
     /// interval arithmetic cannot prove stable, per row), `all`, or `auto-lirpa` (auto_LiRPA 0.3's
@@ -173,7 +173,7 @@ impl MethodOpts {
 }
 
 /// Options shared by `certify` and `compare`: the decision rule, norm, search and method options.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct MethodOpts {
     /// Norm of the certified balls (default: linf; smoothing certifies l2 only).
     #[arg(long, value_enum)]
@@ -202,11 +202,12 @@ pub struct MethodOpts {
     pub exact: ExactArgs,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct SmoothArgs {
-    /// Smoothing: noise standard deviation, in model-input units.
-    #[arg(long, allow_negative_numbers = true, conflicts_with = "sigma_raw")]
-    pub sigma: Option<f64>,
+    /// Smoothing: noise standard deviation, in model-input units (`rp compare`: a comma-separated
+    /// list, one smoothed classifier each).
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "sigma_raw", value_delimiter = ',')]
+    pub sigma: Vec<f64>,
     /// Smoothing: noise standard deviation in raw units of the card's sensitive attribute (σ = value/std
     /// of that attribute in model-input units; needs --card).
     #[arg(long, allow_negative_numbers = true)]

@@ -68,7 +68,7 @@ pub fn certify(mut a: CertifyArgs, given: &super::args::Given) -> Result<()> {
     };
     if let Some(v) = a.opts.smooth.sigma_raw {
         let Some((name, std)) = &raw else { bail!("--sigma-raw needs --card (it is in raw units of the card's sensitive attribute)") };
-        a.opts.smooth.sigma = Some(v / std);
+        a.opts.smooth.sigma = vec![v / std];
         eprintln!("--sigma-raw {v} ({name}) is σ = {:.6} in model-input units", v / std);
     }
     if a.cohen_tsv.is_some() && l.labels.is_none() {
@@ -147,7 +147,11 @@ fn on_device(backend: rp::gpu::Backend, method: MethodArg, a: &MethodOpts, norm:
 
 /// Smoothing options from the command line.
 fn smooth_options(a: &MethodOpts) -> Result<SmoothOptions> {
-    let Some(sigma) = a.smooth.sigma else { bail!("--method smooth needs --sigma (noise standard deviation in model-input units)") };
+    let sigma = match a.smooth.sigma[..] {
+        [] => bail!("--method smooth needs --sigma (noise standard deviation in model-input units)"),
+        [s] => s,
+        _ => bail!("--sigma {:?}: one σ per smoothed classifier here (`rp compare --sigma A,B,…` compares several)", a.smooth.sigma),
+    };
     let options = SmoothOptions {
         sigma,
         n0: a.smooth.n0,

@@ -39,14 +39,30 @@ pub fn compare(a: CompareArgs, given: &super::args::Given) -> Result<()> {
     let (net, decision) = a.opts.classifier(l.net.clone())?;
     let ids: Vec<usize> = (0..l.inputs.nrows()).collect();
     let mut results = Vec::new();
+    // every method once; smoothing once per σ (named smooth@σ when there are several)
+    let mut runs: Vec<(MethodArg, Option<f64>)> = Vec::new();
     for &m in &a.methods {
-        let certifier = build_certifier(m, &a.opts, norm, net.clone(), decision, l.domain.clone(), &l.header)?;
-        let pb = progress_bar(ids.len(), certifier.method());
+        match m {
+            MethodArg::Smooth if a.opts.smooth.sigma.len() > 1 => runs.extend(a.opts.smooth.sigma.iter().map(|&s| (m, Some(s)))),
+            _ => runs.push((m, None)),
+        }
+    }
+    for (m, sigma) in runs {
+        let mut opts = a.opts.clone();
+        if let Some(s) = sigma {
+            opts.smooth.sigma = vec![s];
+        }
+        let certifier = build_certifier(m, &opts, norm, net.clone(), decision, l.domain.clone(), &l.header)?;
+        let name = match sigma {
+            Some(s) => format!("{}@{s}", certifier.method()),
+            None => certifier.method().to_string(),
+        };
+        let pb = progress_bar(ids.len(), &name);
         let start = std::time::Instant::now();
         let certs = certifier.certify(Batch { inputs: l.inputs.view(), row_ids: &ids }, &pb)?;
         pb.finish_and_clear();
-        eprintln!("{}: {} rows in {:.3} s", certifier.method(), certs.len(), start.elapsed().as_secs_f64());
-        results.push(MethodResult { method: certifier.method().to_string(), certs });
+        eprintln!("{name}: {} rows in {:.3} s", certs.len(), start.elapsed().as_secs_f64());
+        results.push(MethodResult { method: name, certs });
     }
     let rows = sandwich(&results);
     let mut out: Box<dyn Write> = match &a.output {
