@@ -192,3 +192,27 @@ fn sub_domains_outside_the_ball_are_proven_so() {
         ball_keeps_class(&net, &x, norm, b.lower(), seed).unwrap();
     }
 }
+
+/// Where today's MILP (HiGHS) closes its bracket in ℓ∞ or ℓ1, the exact engine's proven radius lies in
+/// it (to the solver's tolerance): two independent exact methods agree on random networks.
+#[test]
+fn exact_equals_the_milp_where_the_milp_closes() {
+    use rp::milp::{MilpCertifier, MilpOptions};
+    let mut compared = 0;
+    for seed in 0..12u64 {
+        let net = random_net(&[3, 8, 6, 3], 500 + seed, 2.0);
+        let x = random_point(3, 500 + seed) * 0.5;
+        for norm in [Norm::Linf, Norm::L1] {
+            let m = one(&MilpCertifier { net: net.clone(), decision: Decision::Argmax, norm, domain: None, options: MilpOptions { time_limit: 20.0, ..Default::default() } }, &x);
+            let e = one(&exact(&net, norm, 20.0), &x);
+            let Some(Radius::Exact(b)) = e.radius() else { panic!("seed {seed} {norm:?}: {e:?}") };
+            let (m_lo, m_hi) = ends(&m);
+            if m_hi.is_finite() && m_hi - m_lo <= 1e-6 * m_hi {
+                compared += 1;
+                let tol = 1e-5 * m_hi;
+                assert!(b.lower() <= m_hi + tol && m_lo - tol <= b.upper(), "seed {seed} {norm:?}: exact [{}, {}] vs MILP [{m_lo}, {m_hi}]", b.lower(), b.upper());
+            }
+        }
+    }
+    assert!(compared >= 12, "the MILP closed only {compared} of 24 cases");
+}
