@@ -12,7 +12,7 @@ use crate::spec::Norm;
 use ndarray::{Array2, ArrayView1};
 
 /// Gradient steps per bound.
-const STEPS: usize = 20;
+const STEPS: usize = 10;
 
 /// The first affine layer's index when the network starts `Affine, Relu` (the only case tightened).
 fn first_layer(net: &Network) -> Option<usize> {
