@@ -89,47 +89,21 @@ fn dual_norm_grad(norm: Norm, g: &[f64]) -> Vec<f64> {
     }
 }
 
-/// Multipliers λ ≥ 0 that make f(λ) = (z₀ − Σλ_k cz_k) − ρ‖w − Σλ_k cw_k‖* large: projected
-/// gradient ascent with an adaptive step (a heuristic: any λ ≥ 0 gives a proven bound).
-fn ascend(norm: Norm, rho: f64, w: &ndarray::Array1<f64>, z0: f64, cw: &Array2<f64>, cz: &[f64]) -> Vec<f64> {
-    let (m, d) = (cz.len(), w.len());
-    let cw = cw.as_slice().expect("standard layout"); // row k: cw[k·d .. (k + 1)·d]
-    // g = w − Cᵀλ into `g`; the value f(λ) (plain floating point: a heuristic)
-    let fill = |lam: &[f64], g: &mut [f64]| {
-        g.copy_from_slice(w.as_slice().expect("contiguous"));
-        for (k, &l) in lam.iter().enumerate() {
-            if l != 0.0 {
-                for (gi, ci) in g.iter_mut().zip(&cw[k * d..(k + 1) * d]) {
-                    *gi -= l * ci;
-                }
-            }
-        }
-    };
-    let plain_norm = |g: &[f64]| match norm {
-        Norm::L2 => g.iter().map(|v| v * v).sum::<f64>().sqrt(),
-        Norm::Linf => g.iter().map(|v| v.abs()).sum(),
-        Norm::L1 => g.iter().fold(0.0f64, |a, v| a.max(v.abs())),
-    };
-    let value = |lam: &[f64], g: &mut [f64]| {
-        fill(lam, g);
-        z0 - lam.iter().zip(cz).map(|(l, c)| l * c).sum::<f64>() - rho * plain_norm(g)
-    };
-    let (mut g, mut lam, mut cand, mut grad) = (vec![0.0; d], vec![0.0; m], vec![0.0; m], vec![0.0; m]);
-    let mut f = value(&lam, &mut g);
-    let scale = (0..m).map(|k| cw[k * d..(k + 1) * d].iter().map(|v| v * v).sum::<f64>()).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
-    let mut step = 1.0 / (rho * scale.sqrt() + scale);
+/// Projected gradient ascent over λ ≥ 0 from λ = 0 with an adaptive step (×1.5 after an accepted
+/// step, halved until a step raises `value`; stops below 10⁻¹² or when `gradient` returns false): a
+/// heuristic, since any λ ≥ 0 gives a proven bound.
+fn projected_ascent(m: usize, mut step: f64, mut value: impl FnMut(&[f64]) -> f64, mut gradient: impl FnMut(&[f64], &mut [f64]) -> bool) -> Vec<f64> {
+    let (mut lam, mut cand, mut grad) = (vec![0.0; m], vec![0.0; m], vec![0.0; m]);
+    let mut f = value(&lam);
     for _ in 0..STEPS {
-        fill(&lam, &mut g);
-        let dg = dual_norm_grad(norm, &g);
-        // ∂f/∂λ_k = −cz_k + ρ·cw_k·∇‖g‖*
-        for k in 0..m {
-            grad[k] = -cz[k] + rho * cw[k * d..(k + 1) * d].iter().zip(&dg).map(|(a, b)| a * b).sum::<f64>();
+        if !gradient(&lam, &mut grad) {
+            return lam;
         }
         loop {
             for k in 0..m {
                 cand[k] = (lam[k] + step * grad[k]).max(0.0);
             }
-            let fc = value(&cand, &mut g);
+            let fc = value(&cand);
             if fc > f {
                 std::mem::swap(&mut lam, &mut cand);
                 f = fc;
@@ -145,49 +119,72 @@ fn ascend(norm: Norm, rho: f64, w: &ndarray::Array1<f64>, z0: f64, cw: &Array2<f
     lam
 }
 
-/// [`ascend`] for ℓ2 with ‖w − Cᵀλ‖² = ww − 2λᵀh + λᵀGλ (h = Cw, G = CCᵀ).
+/// Multipliers λ ≥ 0 that make f(λ) = (z₀ − Σλ_k cz_k) − ρ‖w − Σλ_k cw_k‖* large.
+fn ascend(norm: Norm, rho: f64, w: &ndarray::Array1<f64>, z0: f64, cw: &Array2<f64>, cz: &[f64]) -> Vec<f64> {
+    let (m, d) = (cz.len(), w.len());
+    let cw = cw.as_slice().expect("standard layout"); // row k: cw[k·d .. (k + 1)·d]
+    // g = w − Cᵀλ into `g` (plain floating point: a heuristic)
+    let fill = |lam: &[f64], g: &mut [f64]| {
+        g.copy_from_slice(w.as_slice().expect("contiguous"));
+        for (k, &l) in lam.iter().enumerate() {
+            if l != 0.0 {
+                for (gi, ci) in g.iter_mut().zip(&cw[k * d..(k + 1) * d]) {
+                    *gi -= l * ci;
+                }
+            }
+        }
+    };
+    let plain_norm = |g: &[f64]| match norm {
+        Norm::L2 => g.iter().map(|v| v * v).sum::<f64>().sqrt(),
+        Norm::Linf => g.iter().map(|v| v.abs()).sum(),
+        Norm::L1 => g.iter().fold(0.0f64, |a, v| a.max(v.abs())),
+    };
+    let (mut gv, mut gg) = (vec![0.0; d], vec![0.0; d]);
+    let value = |lam: &[f64]| {
+        fill(lam, &mut gv);
+        z0 - lam.iter().zip(cz).map(|(l, c)| l * c).sum::<f64>() - rho * plain_norm(&gv)
+    };
+    // ∂f/∂λ_k = −cz_k + ρ·cw_k·∇‖g‖*
+    let gradient = |lam: &[f64], grad: &mut [f64]| {
+        fill(lam, &mut gg);
+        let dg = dual_norm_grad(norm, &gg);
+        for k in 0..m {
+            grad[k] = -cz[k] + rho * cw[k * d..(k + 1) * d].iter().zip(&dg).map(|(a, b)| a * b).sum::<f64>();
+        }
+        true
+    };
+    let scale = (0..m).map(|k| cw[k * d..(k + 1) * d].iter().map(|v| v * v).sum::<f64>()).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
+    projected_ascent(m, 1.0 / (rho * scale.sqrt() + scale), value, gradient)
+}
+
+/// [`ascend`] for ℓ2 with ‖w − Cᵀλ‖² = ww − 2λᵀh + λᵀGλ (h = Cw, G = CCᵀ): O(cuts²) a step.
 fn ascend_l2(rho: f64, ww: f64, h: &ndarray::Array1<f64>, z0: f64, gram: &Array2<f64>, cz: &[f64]) -> Vec<f64> {
     let m = cz.len();
-    let mut gl = vec![0.0; m]; // Gλ
+    let gram_times = |lam: &[f64], gl: &mut [f64]| {
+        for k in 0..m {
+            gl[k] = gram.row(k).iter().zip(lam).map(|(g, l)| g * l).sum();
+        }
+    };
     let norm_of = |lam: &[f64], gl: &[f64]| {
         let q: f64 = ww - 2.0 * lam.iter().zip(h).map(|(l, v)| l * v).sum::<f64>() + lam.iter().zip(gl).map(|(l, v)| l * v).sum::<f64>();
         q.max(0.0).sqrt()
     };
-    let value = |lam: &[f64], gl: &[f64]| z0 - lam.iter().zip(cz).map(|(l, c)| l * c).sum::<f64>() - rho * norm_of(lam, gl);
-    let mut lam = vec![0.0; m];
-    let mut f = value(&lam, &gl);
+    let (mut gv, mut gg) = (vec![0.0; m], vec![0.0; m]);
+    let value = |lam: &[f64]| {
+        gram_times(lam, &mut gv);
+        z0 - lam.iter().zip(cz).map(|(l, c)| l * c).sum::<f64>() - rho * norm_of(lam, &gv)
+    };
+    // ∂f/∂λ_k = −cz_k + ρ(h_k − (Gλ)_k)/‖g‖ (none where g = 0)
+    let gradient = |lam: &[f64], grad: &mut [f64]| {
+        gram_times(lam, &mut gg);
+        let nrm = norm_of(lam, &gg);
+        for k in 0..m {
+            grad[k] = -cz[k] + rho * (h[k] - gg[k]) / nrm;
+        }
+        nrm > 0.0
+    };
     let scale = (0..m).map(|k| gram[[k, k]]).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
-    let mut step = 1.0 / (rho * scale.sqrt() + scale);
-    let (mut cand, mut cgl) = (vec![0.0; m], vec![0.0; m]);
-    for _ in 0..STEPS {
-        let nrm = norm_of(&lam, &gl);
-        if nrm <= 0.0 {
-            return lam;
-        }
-        // ∂f/∂λ_k = −cz_k + ρ(h_k − (Gλ)_k)/‖g‖
-        let grad: Vec<f64> = (0..m).map(|k| -cz[k] + rho * (h[k] - gl[k]) / nrm).collect();
-        loop {
-            for k in 0..m {
-                cand[k] = (lam[k] + step * grad[k]).max(0.0);
-            }
-            for k in 0..m {
-                cgl[k] = gram.row(k).iter().zip(&cand).map(|(g, l)| g * l).sum();
-            }
-            let fc = value(&cand, &cgl);
-            if fc > f {
-                std::mem::swap(&mut lam, &mut cand);
-                std::mem::swap(&mut gl, &mut cgl);
-                f = fc;
-                step *= 1.5;
-                break;
-            }
-            step *= 0.5;
-            if step < 1e-12 {
-                return lam;
-            }
-        }
-    }
-    lam
+    projected_ascent(m, 1.0 / (rho * scale.sqrt() + scale), value, gradient)
 }
 
 /// The proven lower bound of dir·z_j over the sub-domain from λ (every operation rounded outward).
