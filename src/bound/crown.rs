@@ -216,6 +216,64 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
         (reshape_rows(lb, n), coef.into_shape_with_order((n, m, d)).expect("m rows per batch row"))
     }
 
+    /// CROWN's final linear bounds themselves: for every batch row b, spec row r and every x in region
+    /// b, spec[b, r]·f(x) ≥ coef[b, r]·x + constant[b, r] in exact real arithmetic with the returned f64
+    /// values (CROWN-1 at the input; the slack is folded into the constant, rounded down, and a NaN
+    /// constant becomes −∞). The caller bounds coef·x over its own set (e.g. a box and a ball).
+    pub fn linear_bounds(&self, spec: ArrayView3<f64>) -> (ndarray::Array3<f64>, Array2<f64>) {
+        let n = self.regions.len();
+        let (_, m, _) = spec.dim();
+        let parts: Vec<(Array1<f64>, Array2<f64>)> = (0..n.div_ceil(OWNERS_PER_TASK))
+            .into_par_iter()
+            .map(|c| {
+                let (first, last) = (c * OWNERS_PER_TASK, ((c + 1) * OWNERS_PER_TASK).min(n));
+                let lin = LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first);
+                let lin = self.backward(self.net.layers.len(), lin, None, None, None);
+                let constant = ndarray::Zip::from(&lin.constant).and(&lin.slack).map_collect(|&c, &s| {
+                    let v = crate::rigor::down(c - s);
+                    if v.is_nan() {
+                        f64::NEG_INFINITY
+                    } else {
+                        v
+                    }
+                });
+                (constant, lin.coef)
+            })
+            .collect();
+        if parts.is_empty() {
+            return (ndarray::Array3::zeros((0, m, self.net.input_dim())), Array2::zeros((0, m)));
+        }
+        let constant = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.0.view()).collect::<Vec<_>>()).expect("1-D parts");
+        let coef = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.1.view()).collect::<Vec<_>>()).expect("2-D parts");
+        let d = coef.ncols();
+        (coef.into_shape_with_order((n, m, d)).expect("m rows per batch row"), reshape_rows(constant, n))
+    }
+
+    /// CROWN's linear bounds of single neurons of boundary `end` (a ReLU's input) for (batch row, neuron)
+    /// pairs: row 2k of the result bounds +z, row 2k + 1 bounds −z of the k-th pair, each as
+    /// ±z ≥ coef·x + constant for every x of the row's region, in exact real arithmetic (as
+    /// [`linear_bounds`](Self::linear_bounds)).
+    pub(crate) fn neuron_linear_bounds(&self, end: usize, pairs: &[(usize, usize)]) -> (Array2<f64>, Array1<f64>) {
+        let d = self.net.input_dim();
+        if pairs.is_empty() {
+            return (Array2::zeros((0, d)), Array1::zeros(0));
+        }
+        let (start, lin) = match end.checked_sub(1).map(|i| &self.net.layers[i]) {
+            Some(Layer::Affine(a)) => (end - 1, signed_affine_rows(pairs, a)),
+            _ => (end, signed_unit_rows(pairs, self.boxes[end].lower.ncols())),
+        };
+        let lin = self.backward(start, lin, None, None, None);
+        let constant = ndarray::Zip::from(&lin.constant).and(&lin.slack).map_collect(|&c, &s| {
+            let v = crate::rigor::down(c - s);
+            if v.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                v
+            }
+        });
+        (lin.coef, constant)
+    }
+
     /// Moves `lin` (bounds over boundary `end`) back to the input through layers end−1 … 0. ReLUs use
     /// the slopes `alpha[layer]` (rows × neurons) where given, else the adaptive ones; where
     /// `signed_beta[layer]` is given (rows × neurons, β_j·s_j for split constraints s_j·z_j ≥ 0 of the

@@ -125,6 +125,9 @@ pub fn check_applicable(given: &Given, methods: &[MethodArg]) -> Result<()> {
     if !uses(&[Milp, Exact]) {
         given.refuse(&["time_limit"], &why("--method milp and exact"))?;
     }
+    if !uses(&[Exact]) {
+        given.refuse(&["split"], &why("--method exact"))?;
+    }
     if !uses(&[Line]) {
         given.refuse(&LINE_OPTIONS, &why("--method line"))?;
     }
@@ -250,6 +253,10 @@ pub struct ExactArgs {
     /// Line analysis: the attribute's valid range LO,HI in model-input units (default: the domain box).
     #[arg(long, value_parser = parse_pair, allow_hyphen_values = true)]
     pub attribute_range: Option<(f64, f64)>,
+    /// Exact: what the branch and bound splits: auto (input boxes in l-inf for at most 16 inputs, ReLU
+    /// phases otherwise), input, or relu.
+    #[arg(long, value_enum, default_value_t = rp::verify::SplitKind::Auto)]
+    pub split: rp::verify::SplitKind,
     /// PGD: gradient steps per restart.
     #[arg(long, default_value_t = 50)]
     pub pgd_steps: usize,

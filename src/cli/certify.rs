@@ -196,7 +196,7 @@ pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: N
             decision,
             norm,
             domain: l.1,
-            options: rp::exact::ExactOptions { time_limit: a.exact.time_limit, eps_max: a.eps_max, pgd: pgd_options(a), ..Default::default() },
+            options: rp::exact::ExactOptions { time_limit: a.exact.time_limit, eps_max: a.eps_max, pgd: pgd_options(a), split: a.exact.split, ..Default::default() },
         }),
         MethodArg::Pgd => Box::new(PgdCertifier { net: l.0, decision, norm, domain: l.1, options: pgd_options(a) }),
         MethodArg::Line => {

@@ -20,6 +20,9 @@
 //! best witness meet within the tolerance, else a `bracket`; a time limit gives a bracket, never a
 //! guess.
 pub mod dual;
+pub mod halfspace;
+mod input_split;
+mod pieces;
 pub mod relax;
 pub mod tighten;
 
@@ -29,6 +32,7 @@ use crate::cert::{Batch, Bracket, Certificate, Certifier, Extent, Radius};
 use crate::net::{Layer, Network};
 use crate::progress::Progress;
 use crate::spec::{Decision, DomainBox, Norm};
+use crate::verify::SplitKind;
 use clarabel::solver::SolverStatus;
 use dual::{Boxes, Flip};
 use ndarray::{Array1, ArrayView1};
@@ -50,11 +54,15 @@ pub struct ExactOptions {
     pub exact_rel_tol: f64,
     /// Most open sub-domains per row; beyond it the row stops with a bracket.
     pub max_domains: usize,
+    /// What the branch and bound splits: input boxes (EXACT-BAB-5, 6) or ReLU phases (EXACT-BAB-1…4);
+    /// `auto`: input boxes in ℓ∞ for at most 16 inputs, ReLU phases otherwise.
+    #[serde(default)]
+    pub split: SplitKind,
 }
 
 impl Default for ExactOptions {
     fn default() -> Self {
-        ExactOptions { time_limit: 60.0, eps_max: 1e3, pgd: PgdOptions { restarts: 3, steps: 40, ..Default::default() }, exact_rel_tol: crate::cert::EXACT_REL_TOL, max_domains: 200_000 }
+        ExactOptions { time_limit: 60.0, eps_max: 1e3, pgd: PgdOptions { restarts: 3, steps: 40, ..Default::default() }, exact_rel_tol: crate::cert::EXACT_REL_TOL, max_domains: 200_000, split: SplitKind::Auto }
     }
 }
 
@@ -326,9 +334,32 @@ impl ExactCertifier {
     /// smaller ball and every sub-domain is bounded again with them when it is next popped.
     pub fn search(&self, x0: ArrayView1<f64>, class: usize, row: u64) -> Search {
         let deadline = Instant::now() + Duration::from_secs_f64(self.options.time_limit);
-        let k = self.net.output_dim();
         let pgd = Pgd { net: &self.net, decision: self.decision, norm: self.norm, domain: self.domain.as_ref(), options: self.options.pgd.clone() };
-        let (mut upper, _) = pgd.radius_upper_bound(x0, class, row);
+        let (upper, _) = pgd.radius_upper_bound(x0, class, row);
+        // CROWN's certified radius: a proven floor of every sub-domain's distortion (on deep networks the
+        // relaxation over the attack's ball starts far below it)
+        let floor = crate::cert::crown_floor(&self.net, self.decision, self.norm, self.domain.as_ref(), x0, class, self.options.pgd.eps_start).min(upper);
+        if self.splits_inputs() {
+            self.search_boxes(x0, class, upper, floor, deadline)
+        } else {
+            self.search_relus(x0, class, upper, floor, deadline)
+        }
+    }
+
+    /// Whether the search splits input boxes (else ReLU phases).
+    pub fn splits_inputs(&self) -> bool {
+        match self.options.split {
+            SplitKind::Input => true,
+            SplitKind::Relu => false,
+            // the ℓ∞ ball is a box, and its nearest flip points sit at the boxes' corners; the ℓ2 and ℓ1
+            // balls are not boxes, and boxes straddling their surface stay open for long
+            SplitKind::Auto => self.norm == Norm::Linf && self.net.input_dim() <= crate::verify::AUTO_INPUT_SPLIT_DIMS,
+        }
+    }
+
+    /// The branch and bound over ReLU phases (EXACT-BAB-1…4).
+    fn search_relus(&self, x0: ArrayView1<f64>, class: usize, mut upper: f64, floor: f64, deadline: Instant) -> Search {
+        let k = self.net.output_dim();
         let flips: Vec<Flip> = (0..k).filter(|&j| j != class).map(|j| Flip { c: class, j, sign: self.sign() }).collect();
         let tol = self.options.exact_rel_tol;
         let mut st = State {
@@ -341,9 +372,7 @@ impl ExactCertifier {
             pseudo: Default::default(),
             pseudo_total: [(0.0, 0); 2],
         };
-        // CROWN's certified radius: a proven floor of every sub-domain's distortion (on deep networks the
-        // relaxation over the attack's ball starts far below it)
-        let floor = crate::cert::crown_floor(&self.net, self.decision, self.norm, self.domain.as_ref(), x0, class, self.options.pgd.eps_start).min(upper).min(st.root.ball);
+        let floor = floor.min(st.root.ball);
         for f in 0..flips.len() {
             st.heap.push(Domain { flip: f, splits: Vec::new(), lower: floor, relaxed: f64::NEG_INFINITY, bounded: None });
         }
