@@ -253,8 +253,9 @@ pub struct ExactArgs {
     /// Line analysis: the attribute's valid range LO,HI in model-input units (default: the domain box).
     #[arg(long, value_parser = parse_pair, allow_hyphen_values = true)]
     pub attribute_range: Option<(f64, f64)>,
-    /// Exact: what the branch and bound splits: auto (input boxes in l-inf for at most 16 inputs, ReLU
-    /// phases otherwise), input, or relu.
+    /// Exact: what the branch and bound splits: auto (input boxes in l-inf for at most 16 inputs and at
+    /// least two ReLU layers, ReLU phases otherwise), input, or relu (input boxes tile the attack's ball:
+    /// a record whose attack finds no counterexample up to --eps-max is searched by ReLU phases).
     #[arg(long, value_enum, default_value_t = rp::verify::SplitKind::Auto)]
     pub split: rp::verify::SplitKind,
     /// PGD: gradient steps per restart.

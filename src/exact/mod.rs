@@ -22,6 +22,7 @@
 pub mod dual;
 pub mod halfspace;
 mod input_split;
+pub mod lp;
 mod pieces;
 pub mod relax;
 pub mod tighten;
@@ -33,11 +34,11 @@ use crate::net::{Layer, Network};
 use crate::progress::Progress;
 use crate::spec::{Decision, DomainBox, Norm};
 use crate::verify::SplitKind;
-use clarabel::solver::SolverStatus;
 use dual::{Boxes, Flip};
 use ndarray::{Array1, ArrayView1};
 use serde::{Deserialize, Serialize};
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Options of the exact engine.
@@ -55,7 +56,9 @@ pub struct ExactOptions {
     /// Most open sub-domains per row; beyond it the row stops with a bracket.
     pub max_domains: usize,
     /// What the branch and bound splits: input boxes (EXACT-BAB-5, 6) or ReLU phases (EXACT-BAB-1…4);
-    /// `auto`: input boxes in ℓ∞ for at most 16 inputs, ReLU phases otherwise.
+    /// `auto`: input boxes in ℓ∞ for at most 16 inputs and at least two ReLU layers, ReLU phases
+    /// otherwise. Input boxes tile the attack's ball: a row whose attack finds no counterexample up to
+    /// eps_max is searched by ReLU phases.
     #[serde(default)]
     pub split: SplitKind,
 }
@@ -87,6 +90,10 @@ struct Domain {
     /// The boxes' version it was bounded with, and its branching candidates (never empty); None: not
     /// bounded yet.
     bounded: Option<(usize, Vec<Candidate>)>,
+    /// The optimal basis of its relaxation (or its parent's): where its children's simplex starts.
+    basis: Option<Arc<lp::Basis>>,
+    /// The boxes' version and its tightened first-layer box (or its parent's): valid on its children.
+    first: Option<(usize, Arc<(Array1<f64>, Array1<f64>)>)>,
 }
 
 impl Domain {
@@ -94,7 +101,7 @@ impl Domain {
     fn child(&self, (i, j): (usize, usize), active: bool) -> Domain {
         let mut splits = self.splits.clone();
         splits.push((i, j, active));
-        Domain { flip: self.flip, splits, lower: self.lower, relaxed: f64::NEG_INFINITY, bounded: None }
+        Domain { flip: self.flip, splits, lower: self.lower, relaxed: f64::NEG_INFINITY, bounded: None, basis: self.basis.clone(), first: self.first.clone() }
     }
 }
 
@@ -123,6 +130,8 @@ struct Bounded {
     branch: Vec<Candidate>,
     /// The proven witness distance of its point, if any.
     witness: Option<f64>,
+    /// Its relaxation's optimal basis (simplex only).
+    basis: Option<lp::Basis>,
 }
 
 impl PartialEq for Domain {
@@ -155,6 +164,10 @@ struct State {
     pseudo: std::collections::HashMap<(usize, usize), [(f64, u32); 2]>,
     /// The same summed over all neurons.
     pseudo_total: [(f64, u32); 2],
+    /// The simplex for ℓ∞ and ℓ1 relaxations (ℓ2's are cone programs, solved by Clarabel).
+    lp: Option<lp::LpSolver>,
+    /// Per competitor, the first-layer neurons worth tightening (None: all).
+    wanted: Vec<Option<Vec<bool>>>,
 }
 
 /// What bounding a sub-domain left: open (bounded, with its candidates), or closed with its bound.
@@ -238,13 +251,26 @@ impl ExactCertifier {
 
     /// Bounds one sub-domain: its proven lower bound (+∞ when the relaxation proves it empty), its
     /// branching choice (none when every ReLU is fixed), and the witness distance of its point.
-    fn bound_domain(&self, x0: ArrayView1<f64>, boxes: &Boxes, flip: Flip, class: usize) -> Bounded {
+    fn bound_domain(&self, lp: &mut Option<lp::LpSolver>, x0: ArrayView1<f64>, boxes: &Boxes, flip: Flip, class: usize, warm: Option<&lp::Basis>) -> Bounded {
         let xs = x0.as_slice().expect("contiguous row");
-        let r = relax::solve(&self.net, xs, boxes, flip, self.norm, 0.0, relax::ACCURACY);
-        let bound = dual::lower_bound(&self.net, xs, boxes, flip, &r.multipliers, self.norm);
+        let simplex = lp.is_some();
+        let mut solve = |boxes: &Boxes, slack: f64, accuracy: f64, warm: Option<&lp::Basis>| match lp.as_mut() {
+            Some(s) => s.solve(&self.net, xs, boxes, flip, self.norm, slack, warm),
+            None => relax::solve(&self.net, xs, boxes, flip, self.norm, slack, accuracy),
+        };
+        let r = solve(boxes, 0.0, relax::ACCURACY, warm);
+        let mut bound = dual::lower_bound(&self.net, xs, boxes, flip, &r.multipliers, self.norm);
+        if r.status == relax::Status::Infeasible {
+            // a certificate's sign convention is the solver's: either sign gives a valid bound
+            let neg = relax::negated(&r.multipliers);
+            let other = dual::lower_bound(&self.net, xs, boxes, flip, &neg, self.norm);
+            if other.constraints > bound.constraints {
+                bound = other;
+            }
+        }
         let mut lower = bound.distortion;
         let mut empty = bound.constraints > 0.0;
-        let solved = matches!(r.status, SolverStatus::Solved | SolverStatus::AlmostSolved);
+        let solved = r.status == relax::Status::Solved;
         // the optimum on the ball's surface: the ball's multiplier carries part of the bound, and the
         // split of the input's coefficients between the ball and the box may lose it
         let on_ball = solved && boxes.ball.is_finite() && r.objective >= boxes.ball * (1.0 - 1e-6) && lower < r.objective * (1.0 - 0.5 * self.options.exact_rel_tol);
@@ -254,7 +280,7 @@ impl ExactCertifier {
             // no point of the ball); with the optimum on the ball the problem without it has the same
             // optimum, the ball no longer active
             let unballed = Boxes { ball: f64::INFINITY, ..boxes.clone() };
-            let r2 = relax::solve(&self.net, xs, &unballed, flip, self.norm, 0.0, relax::ACCURACY);
+            let r2 = solve(&unballed, 0.0, relax::ACCURACY, None);
             let b2 = dual::lower_bound(&self.net, xs, &unballed, flip, &r2.multipliers, self.norm);
             lower = lower.max(b2.distortion);
             empty = b2.constraints > 0.0;
@@ -290,13 +316,17 @@ impl ExactCertifier {
             // to satisfy the loose ones): a point of the network, so the ends can meet. The bound first:
             // solved again more finely (the proven bound loses the dual residual times the boxes'
             // magnitudes)
-            let fine = relax::solve(&self.net, xs, boxes, flip, self.norm, 0.0, relax::FINE_ACCURACY);
+            // (a simplex optimum is a vertex, its duals exact to rounding: nothing to refine)
+            let fine = if simplex { r.clone() } else { solve(boxes, 0.0, relax::FINE_ACCURACY, None) };
             lower = lower.max(dual::lower_bound(&self.net, xs, boxes, flip, &fine.multipliers, self.norm).distortion);
             // then the witness: the optimum is on the piece's boundary, where the rounding may fall
             // either side, and the solver's point may be off it. Candidates: the fine point, then the
             // optima of the problem shrunk so that they lie strictly inside.
-            for slack in [0.0, 1e-10, 1e-8] {
-                let p = if slack == 0.0 { fine.x.clone() } else { relax::solve(&self.net, xs, boxes, flip, self.norm, slack, relax::ACCURACY).x };
+            // (the simplex's vertices are feasible to 10⁻¹⁰, so its shrinking starts finer: a tenfold step
+            // at a time, the first proven witness within the tolerance ends it)
+            let slacks: &[f64] = if simplex { &[0.0, 1e-11, 1e-10, 1e-9, 1e-8] } else { &[0.0, 1e-10, 1e-8] };
+            for &slack in slacks {
+                let p = if slack == 0.0 { fine.x.clone() } else { solve(boxes, slack, relax::ACCURACY, r.basis.as_ref()).x };
                 if let Some(w) = self.witness(x0, &p, class) {
                     witness = Some(witness.map_or(w, |v| v.min(w)));
                 }
@@ -308,7 +338,7 @@ impl ExactCertifier {
         // a sub-domain whose ends did not meet is split (on any unstable neuron when none is loose)
         let closed = empty || witness.is_some_and(|w| w - lower <= 0.5 * tol * w);
         let branch = if closed { Vec::new() } else if loose.is_empty() { pick(false) } else { loose };
-        Bounded { lower, branch, witness }
+        Bounded { lower, branch, witness, basis: r.basis }
     }
 
     /// The root boxes with the splits applied (None: a split contradicts its box, the sub-domain is
@@ -339,7 +369,9 @@ impl ExactCertifier {
         // CROWN's certified radius: a proven floor of every sub-domain's distortion (on deep networks the
         // relaxation over the attack's ball starts far below it)
         let floor = crate::cert::crown_floor(&self.net, self.decision, self.norm, self.domain.as_ref(), x0, class, self.options.pgd.eps_start).min(upper);
-        if self.splits_inputs() {
+        // input boxes need the attack's ball: without a witness (no flip up to eps_max) the boxes would
+        // tile the whole eps_max-box, so the ReLU phases' relaxations bound it instead
+        if self.splits_inputs() && upper.is_finite() {
             self.search_boxes(x0, class, upper, floor, deadline)
         } else {
             self.search_relus(x0, class, upper, floor, deadline)
@@ -352,8 +384,13 @@ impl ExactCertifier {
             SplitKind::Input => true,
             SplitKind::Relu => false,
             // the ℓ∞ ball is a box, and its nearest flip points sit at the boxes' corners; the ℓ2 and ℓ1
-            // balls are not boxes, and boxes straddling their surface stay open for long
-            SplitKind::Auto => self.norm == Norm::Linf && self.net.input_dim() <= crate::verify::AUTO_INPUT_SPLIT_DIMS,
+            // balls are not boxes, and boxes straddling their surface stay open for long. With one ReLU
+            // layer the phases are cheaper: EXACT-BAB-4 tightens every neuron by each split, and an
+            // optimum on a ReLU's graph needs no split of it
+            SplitKind::Auto => {
+                let relu_layers = self.net.layers.iter().filter(|l| matches!(l, Layer::Relu)).count();
+                self.norm == Norm::Linf && self.net.input_dim() <= crate::verify::AUTO_INPUT_SPLIT_DIMS && relu_layers >= 2
+            }
         }
     }
 
@@ -371,10 +408,12 @@ impl ExactCertifier {
             domains: 0,
             pseudo: Default::default(),
             pseudo_total: [(0.0, 0); 2],
+            lp: (self.norm != Norm::L2).then(lp::LpSolver::new),
+            wanted: flips.iter().map(|f| tighten::upper_side_neurons(&self.net, f.c, f.j, f.sign)).collect(),
         };
         let floor = floor.min(st.root.ball);
         for f in 0..flips.len() {
-            st.heap.push(Domain { flip: f, splits: Vec::new(), lower: floor, relaxed: f64::NEG_INFINITY, bounded: None });
+            st.heap.push(Domain { flip: f, splits: Vec::new(), lower: floor, relaxed: f64::NEG_INFINITY, bounded: None, basis: None, first: None });
         }
         // dives every `dive_every` pops: 4 at first, doubled after each dive that finds no better
         // witness, back to 4 after one that does
@@ -526,11 +565,23 @@ impl ExactCertifier {
     fn bound_into(&self, st: &mut State, x0: ArrayView1<f64>, class: usize, flips: &[Flip], mut dom: Domain, upper: &mut f64) -> Outcome {
         let tol = self.options.exact_rel_tol;
         let Some(mut boxes) = Self::split_boxes(&st.root, &dom.splits) else { return Outcome::Closed(f64::INFINITY, f64::INFINITY) };
-        if !tighten::first_layer_boxes(&self.net, x0, self.norm, &mut boxes, &dom.splits) {
+        // the parent's tightened first-layer box holds on the child (a subset of it, with the same boxes)
+        if let Some((_, f)) = dom.first.as_ref().filter(|(v, _)| *v == st.version) {
+            ndarray::Zip::from(&mut boxes.lower[1]).and(&f.0).for_each(|a, &b| *a = a.max(b));
+            ndarray::Zip::from(&mut boxes.upper[1]).and(&f.1).for_each(|a, &b| *a = a.min(b));
+        }
+        let tightened = (0..boxes.lower[1].len()).all(|j| boxes.lower[1][j] <= boxes.upper[1][j]) && tighten::first_layer_boxes(&self.net, x0, self.norm, &mut boxes, &dom.splits, st.wanted[dom.flip].as_deref());
+        if tightened {
+            dom.first = Some((st.version, Arc::new((boxes.lower[1].clone(), boxes.upper[1].clone()))));
+        }
+        if !tightened {
             return Outcome::Closed(f64::INFINITY, f64::INFINITY);
         }
         st.domains += 1;
-        let b = self.bound_domain(x0, &boxes, flips[dom.flip], class);
+        let b = self.bound_domain(&mut st.lp, x0, &boxes, flips[dom.flip], class, dom.basis.as_deref());
+        if let Some(basis) = b.basis {
+            dom.basis = Some(Arc::new(basis));
+        }
         if let Some(w) = b.witness {
             *upper = upper.min(w);
         }

@@ -15,11 +15,21 @@ pub const ACCURACY: f64 = 1e-10;
 /// The tolerances of a leaf's second solve.
 pub const FINE_ACCURACY: f64 = 1e-13;
 
+/// How a relaxation's solve ended (nothing of it is trusted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Optimal (or nearly so): its multipliers usually prove a tight bound.
+    Solved,
+    /// Infeasible: its multipliers are the solver's certificate, if it had one.
+    Infeasible,
+    /// Anything else (iteration limit, numerical trouble).
+    Failed,
+}
+
 /// What a solve gives back.
 #[derive(Clone, Debug)]
 pub struct Relaxed {
-    /// Clarabel's status (Solved, PrimalInfeasible, …).
-    pub status: SolverStatus,
+    pub status: Status,
     /// The optimum's input point (or the last iterate).
     pub x: Vec<f64>,
     /// The equalities' and the margin's multipliers (a certificate of infeasibility when infeasible).
@@ -29,6 +39,13 @@ pub struct Relaxed {
     pub post: Vec<Option<Vec<f64>>>,
     /// The solver's primal objective (not a proof of anything).
     pub objective: f64,
+    /// The optimal basis (the simplex's, for warm starts), when there is one.
+    pub basis: Option<super::lp::Basis>,
+}
+
+/// The multipliers with every sign flipped (a certificate read with the other sign convention).
+pub fn negated(m: &Multipliers) -> Multipliers {
+    Multipliers { layers: m.layers.iter().map(|l| l.as_ref().map(|v| v.mapv(|x| -x))).collect(), margin: -m.margin, input_box: m.input_box.as_ref().map(|b| b.iter().map(|x| -x).collect()) }
 }
 
 /// Rows of one cone kind: (column, value) entries and the right-hand side, in A·v + s = b form.
@@ -217,13 +234,17 @@ pub fn solve(net: &Network, x0: &[f64], boxes: &Boxes, flip: Flip, norm: Norm, s
     match DefaultSolver::new(&p, &q, &a, &b, &cones, settings) {
         Ok(mut solver) => {
             solver.solve();
-            status = solver.solution.status;
+            status = match solver.solution.status {
+                SolverStatus::Solved | SolverStatus::AlmostSolved => Status::Solved,
+                SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => Status::Infeasible,
+                _ => Status::Failed,
+            };
             xs = solver.solution.x.clone();
             zs = solver.solution.z.clone();
             objective = solver.solution.obj_val;
         }
         Err(_) => {
-            status = SolverStatus::NumericalError;
+            status = Status::Failed;
             xs = vec![0.0; n];
             zs = vec![0.0; m];
             objective = f64::NAN;
@@ -239,5 +260,5 @@ pub fn solve(net: &Network, x0: &[f64], boxes: &Boxes, flip: Flip, norm: Norm, s
     let multipliers = Multipliers { layers, margin: zs[m_eq + margin_row], input_box };
     let pre = net.layers.iter().enumerate().map(|(i, layer)| matches!(layer, Layer::Relu).then(|| (0..boxes.lower[i].len()).map(|j| xs[col(i, j)]).collect())).collect();
     let post = net.layers.iter().enumerate().map(|(i, layer)| matches!(layer, Layer::Relu).then(|| (0..boxes.lower[i].len()).map(|j| xs[col(i + 1, j)]).collect())).collect();
-    Relaxed { status, x: (0..d).map(|i| xs[col(0, i)]).collect(), multipliers, pre, post, objective }
+    Relaxed { status, x: (0..d).map(|i| xs[col(0, i)]).collect(), multipliers, pre, post, objective, basis: None }
 }

@@ -14,6 +14,18 @@ use ndarray::{Array2, ArrayView1};
 /// Gradient steps per bound.
 const STEPS: usize = 10;
 
+/// For a network Affine → ReLU → Affine and the flip sign·(h_j − h_c) ≥ 0: the hidden neurons whose
+/// relaxation's upper side can bind, those with sign·(W₂[j, k] − W₂[c, k]) > 0 (the flip wants their
+/// output large). For the others the relaxation's optimum lies on the ReLU's lower sides (y ≥ 0,
+/// y ≥ z), which do not depend on the neuron's bounds, so tightening them cannot move it. None for other
+/// networks (every neuron may matter).
+pub fn upper_side_neurons(net: &Network, c: usize, j: usize, sign: f64) -> Option<Vec<bool>> {
+    match net.layers.as_slice() {
+        [Layer::Affine(_), Layer::Relu, Layer::Affine(out)] => Some((0..out.in_dim()).map(|k| sign * (out.weight[[j, k]] - out.weight[[c, k]]) > 0.0).collect()),
+        _ => None,
+    }
+}
+
 /// The first affine layer's index when the network starts `Affine, Relu` (the only case tightened).
 fn first_layer(net: &Network) -> Option<usize> {
     match (net.layers.first(), net.layers.get(1)) {
@@ -23,9 +35,10 @@ fn first_layer(net: &Network) -> Option<usize> {
 }
 
 /// Tightens `boxes` (boundary 1, the first ReLU's inputs) of the sub-domain with `splits` (layer,
-/// neuron, active). Returns false when the bounds prove the sub-domain empty (a lower bound above an
-/// upper bound). Every bound kept is proven; the boxes only shrink.
-pub fn first_layer_boxes(net: &Network, x0: ArrayView1<f64>, norm: Norm, boxes: &mut Boxes, splits: &[(usize, usize, bool)]) -> bool {
+/// neuron, active), for the neurons `wanted` selects (all when None). Returns false when the bounds
+/// prove the sub-domain empty (a lower bound above an upper bound). Every bound kept is proven; the
+/// boxes only shrink.
+pub fn first_layer_boxes(net: &Network, x0: ArrayView1<f64>, norm: Norm, boxes: &mut Boxes, splits: &[(usize, usize, bool)], wanted: Option<&[bool]>) -> bool {
     let Some(l0) = first_layer(net) else { return true };
     let Layer::Affine(a) = &net.layers[l0] else { return true };
     let rho = boxes.ball;
@@ -50,7 +63,7 @@ pub fn first_layer_boxes(net: &Network, x0: ArrayView1<f64>, norm: Norm, boxes: 
     let gram = (matches!(norm, Norm::L2) && cuts.len() < d).then(|| (cw.dot(&cw.t()), cw.dot(&a.weight.t())));
     let (lo, hi) = (&mut boxes.lower[1], &mut boxes.upper[1]);
     for j in 0..a.out_dim() {
-        if !(lo[j] < 0.0 && hi[j] > 0.0) {
+        if !(lo[j] < 0.0 && hi[j] > 0.0) || wanted.is_some_and(|w| !w[j]) {
             continue;
         }
         for dir in [1.0, -1.0] {
@@ -271,7 +284,7 @@ mod tests {
                 if active { boxes.lower[1][j] = boxes.lower[1][j].max(0.0) } else { boxes.upper[1][j] = boxes.upper[1][j].min(0.0) }
             }
             let before = boxes.clone();
-            let nonempty = first_layer_boxes(&net, x0.view(), norm, &mut boxes, &splits);
+            let nonempty = first_layer_boxes(&net, x0.view(), norm, &mut boxes, &splits, None);
             for j in 0..h {
                 prop_assert!(boxes.lower[1][j] >= before.lower[1][j] && boxes.upper[1][j] <= before.upper[1][j]);
             }
