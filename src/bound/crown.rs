@@ -199,21 +199,8 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
     /// bound spec·f(x) ≥ a·x + c − slack (rows × m × inputs): where the bound is smallest in the box (its
     /// minimizing corner, a candidate point) and which inputs it depends on most (for branching).
     pub fn lower_bounds_and_coefficients(&self, spec: ArrayView3<f64>) -> (Array2<f64>, ndarray::Array3<f64>) {
-        let n = self.regions.len();
-        let (_, m, _) = spec.dim();
-        let parts: Vec<(Array1<f64>, Array2<f64>)> = (0..n.div_ceil(OWNERS_PER_TASK))
-            .into_par_iter()
-            .map(|c| {
-                let (first, last) = (c * OWNERS_PER_TASK, ((c + 1) * OWNERS_PER_TASK).min(n));
-                let lin = LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first);
-                let lin = self.backward(self.net.layers.len(), lin, None, None, None);
-                (lin.concretize(&self.regions), lin.coef)
-            })
-            .collect();
-        let lb = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.0.view()).collect::<Vec<_>>()).expect("1-D parts");
-        let coef = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.1.view()).collect::<Vec<_>>()).expect("2-D parts");
-        let d = coef.ncols();
-        (reshape_rows(lb, n), coef.into_shape_with_order((n, m, d)).expect("m rows per batch row"))
+        let (coef, lb) = self.final_bounds(spec, |lin| lin.concretize(&self.regions));
+        (lb, coef)
     }
 
     /// CROWN's final linear bounds themselves: for every batch row b, spec row r and every x in region
@@ -221,32 +208,30 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
     /// values (CROWN-1 at the input; the slack is folded into the constant, rounded down, and a NaN
     /// constant becomes −∞). The caller bounds coef·x over its own set (e.g. a box and a ball).
     pub fn linear_bounds(&self, spec: ArrayView3<f64>) -> (ndarray::Array3<f64>, Array2<f64>) {
+        self.final_bounds(spec, LinearBatch::constant_lower)
+    }
+
+    /// The backward pass of `spec` over chunks of batch rows in parallel: each chunk's input
+    /// coefficients and `per_row` of its linear bounds, as (rows × m × inputs, rows × m).
+    fn final_bounds(&self, spec: ArrayView3<f64>, per_row: impl Fn(&LinearBatch) -> Array1<f64> + Sync) -> (ndarray::Array3<f64>, Array2<f64>) {
         let n = self.regions.len();
         let (_, m, _) = spec.dim();
+        if n == 0 {
+            return (ndarray::Array3::zeros((0, m, self.net.input_dim())), Array2::zeros((0, m)));
+        }
         let parts: Vec<(Array1<f64>, Array2<f64>)> = (0..n.div_ceil(OWNERS_PER_TASK))
             .into_par_iter()
             .map(|c| {
                 let (first, last) = (c * OWNERS_PER_TASK, ((c + 1) * OWNERS_PER_TASK).min(n));
                 let lin = LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first);
                 let lin = self.backward(self.net.layers.len(), lin, None, None, None);
-                let constant = ndarray::Zip::from(&lin.constant).and(&lin.slack).map_collect(|&c, &s| {
-                    let v = crate::rigor::down(c - s);
-                    if v.is_nan() {
-                        f64::NEG_INFINITY
-                    } else {
-                        v
-                    }
-                });
-                (constant, lin.coef)
+                (per_row(&lin), lin.coef)
             })
             .collect();
-        if parts.is_empty() {
-            return (ndarray::Array3::zeros((0, m, self.net.input_dim())), Array2::zeros((0, m)));
-        }
-        let constant = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.0.view()).collect::<Vec<_>>()).expect("1-D parts");
+        let values = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.0.view()).collect::<Vec<_>>()).expect("1-D parts");
         let coef = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.1.view()).collect::<Vec<_>>()).expect("2-D parts");
         let d = coef.ncols();
-        (coef.into_shape_with_order((n, m, d)).expect("m rows per batch row"), reshape_rows(constant, n))
+        (coef.into_shape_with_order((n, m, d)).expect("m rows per batch row"), reshape_rows(values, n))
     }
 
     /// CROWN's linear bounds of single neurons of boundary `end` (a ReLU's input) for (batch row, neuron)
@@ -263,14 +248,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
             _ => (end, signed_unit_rows(pairs, self.boxes[end].lower.ncols())),
         };
         let lin = self.backward(start, lin, None, None, None);
-        let constant = ndarray::Zip::from(&lin.constant).and(&lin.slack).map_collect(|&c, &s| {
-            let v = crate::rigor::down(c - s);
-            if v.is_nan() {
-                f64::NEG_INFINITY
-            } else {
-                v
-            }
-        });
+        let constant = lin.constant_lower();
         (lin.coef, constant)
     }
 

@@ -272,6 +272,19 @@ impl LinearBatch {
         }
     }
 
+    /// Each row's constant minus its slack, rounded down (a NaN, from an overflowed bound, as −∞): then
+    /// spec·f(x) ≥ coef·h + constant_lower holds in exact arithmetic (CROWN-1).
+    pub fn constant_lower(&self) -> Array1<f64> {
+        Zip::from(&self.constant).and(&self.slack).map_collect(|&c, &s| {
+            let v = down(c - s);
+            if v.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                v
+            }
+        })
+    }
+
     /// Sound lower bounds of every row over its owner's region (CROWN-2): a·x₀ + c − ε‖a‖_q for a ball;
     /// with a domain box, the better of that and the exact minimum over the box containing the
     /// intersection (which alone is exact for ℓ∞).

@@ -324,6 +324,7 @@ fn golden_max(f: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64, iters: usize) ->
 ///   section.
 ///
 /// The searches only decide how tight the bound is, never whether it holds.
+#[allow(clippy::too_many_arguments)]
 pub fn nearest_two(norm: Norm, x0: &[f64], lo: &[f64], hi: &[f64], a: &[f64], c: f64, s: &[f64], t: f64) -> Nearest {
     let n = x0.len();
     let mag: Vec<f64> = (0..n).map(|i| lo[i].abs().max(hi[i].abs())).collect();

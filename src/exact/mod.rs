@@ -1,11 +1,12 @@
-//! Exact robust radii in every norm by branch and bound over ReLU phases (EXACT-BAB-1…4 in
-//! `proofs/EXACT.md`).
+//! Exact robust radii in every norm by branch and bound (EXACT-BAB-1…6 in `proofs/EXACT.md`), over ReLU
+//! phases (this file) or over input boxes ([`input_split`], for ℓ∞ on low-dimensional deep networks).
 //!
 //! For a row x₀ with answer c, the radius is the smallest ‖x − x₀‖ at which another class j can win.
 //! The attack gives a proven upper end U; CROWN bounds every boundary of the network over the U-ball
 //! (∩ the domain box); then each competing class is a root sub-domain. A sub-domain (its ReLU splits)
 //! is bounded by its convex relaxation — the triangle hull of every unstable ReLU, the margin, the norm
-//! (ℓ2: a second-order cone) — solved by Clarabel; the relaxation's multipliers give a *proven* lower
+//! (ℓ2: a second-order cone, solved by Clarabel; ℓ∞ and ℓ1: linear, solved by HiGHS's dual simplex
+//! warm-started from the parent's basis, [`lp`]); the relaxation's multipliers give a *proven* lower
 //! bound of the sub-domain's minimal distortion (`dual::lower_bound`, every operation rounded outward),
 //! and its point, pushed just across the boundary, a proven witness. Before the solve, the first
 //! layer's boxes are tightened to the ball ∩ the half-spaces of the sub-domain's first-layer splits
