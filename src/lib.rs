@@ -16,6 +16,7 @@ pub mod gpu;
 pub mod experiment;
 pub mod limits;
 pub mod line;
+pub mod mia;
 pub mod milp;
 pub mod net;
 pub mod progress;

@@ -35,9 +35,9 @@ pub struct TrainArgs {
     /// Fraction of rows (the first ones) used for training; the rest is the test split.
     #[arg(long, default_value_t = 0.6)]
     pub train_fraction: f64,
-    /// Hidden ReLU units of the one hidden layer.
-    #[arg(long, default_value_t = 64)]
-    pub hidden: usize,
+    /// Hidden ReLU layers' widths, comma-separated (e.g. 64,32).
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub hidden: Vec<usize>,
     /// Passes over the training split.
     #[arg(long, default_value_t = 100)]
     pub epochs: usize,
@@ -103,7 +103,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let test_x = card.transform_table(&test, &a.data)?;
     let exempt = card.numeric(&a.sensitive)?.0;
     let opts = TrainOptions {
-        hidden: a.hidden,
+        hidden: a.hidden.clone(),
         epochs: a.epochs,
         batch: a.batch,
         learning_rate: a.lr,
@@ -129,7 +129,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     eprintln!(
         "trained {}→{}→{} in {secs:.1} s: train accuracy {:.4}, test accuracy {:.4}{}; {} of {} first-layer weights are zero; wrote {}",
         card.input_dim(),
-        a.hidden,
+        a.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("→"),
         classes.len(),
         train_acc,
         test_acc,

@@ -2,6 +2,7 @@
 //! optionally one column named `label` (a true class index, used for accuracy and Cohen-style output).
 //! Every malformed cell is an error naming its line and column.
 pub mod card;
+pub mod digits;
 pub mod raw;
 pub mod synth;
 

@@ -93,5 +93,5 @@ impl ApeData {
 
 /// The paper's training recipe (SPEC §4.1), with the BMI input exempt from the ℓ1 penalty.
 pub fn paper_train_options(data: &ApeData, seed: u64) -> TrainOptions {
-    TrainOptions { hidden: 64, epochs: 100, batch: 128, learning_rate: 0.01, l1: 1e-2, l1_exempt: vec![data.attr.index], noise_sigma: 0.0, seed }
+    TrainOptions { hidden: vec![64], epochs: 100, batch: 128, learning_rate: 0.01, l1: 1e-2, l1_exempt: vec![data.attr.index], noise_sigma: 0.0, seed }
 }

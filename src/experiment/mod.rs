@@ -2,4 +2,6 @@
 pub mod ape;
 pub mod ape_out;
 pub mod data;
+pub mod mia;
+pub mod mia_out;
 pub mod plot;
