@@ -215,17 +215,19 @@ impl LinearBatch {
             let o = self.owner[r];
             let row = row.as_slice_mut().expect("standard layout");
             let unstable = &rx.unstable_idx[o];
-            // Unstable neurons: relaxed products, accumulated error terms (FP-1, FP-2).
+            let (neg_mult, neg_intercept, mag) = (row_of(&rx.neg_mult, o), row_of(&rx.neg_intercept, o), row_of(&rx.mag, o));
+            let pos_mult = alpha.map_or_else(|| row_of(&rx.pos_mult, o), |a| row_of(a, r));
+            // Unstable neurons: relaxed products, accumulated error terms (FP-1, FP-2); the line is
+            // picked by the coefficient's sign without a branch (the sign is unpredictable)
             let (mut abs_mul_mag, mut intercepts, mut abs_intercepts) = (0.0, 0.0, 0.0);
             for &j in unstable {
                 let lam = row[j];
-                let (mult, t) = if lam < 0.0 {
-                    (rx.neg_mult[[o, j]], rx.neg_intercept[[o, j]])
-                } else {
-                    (alpha.map_or(rx.pos_mult[[o, j]], |a| a[[r, j]]), 0.0)
-                };
+                let (nm, pm, ni) = (neg_mult[j], pos_mult[j], neg_intercept[j]);
+                let neg = lam < 0.0;
+                let mult = if neg { nm } else { pm };
+                let t = if neg { ni } else { 0.0 };
                 let prod = lam * mult;
-                abs_mul_mag += (prod * rx.mag[[o, j]]).abs();
+                abs_mul_mag += (prod * mag[j]).abs();
                 let lt = lam * t;
                 intercepts += lt;
                 abs_intercepts += lt.abs();
@@ -322,6 +324,7 @@ impl LinearBatch {
         out
     }
 }
+
 
 /// Row `o` of a standard-layout matrix as a slice.
 #[inline]

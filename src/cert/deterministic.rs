@@ -17,10 +17,11 @@ pub fn crown_floor(net: &Network, decision: Decision, norm: Norm, domain: Option
     let spec = decision.margin_spec(class, net.output_dim());
     let crown = BoundMethod::crown();
     let search = RadiusSearch { eps_start, ..Default::default() };
+    let at0 = net.forward(x0.reborrow());
     search
-        .run(|eps| {
+        .run_margin(least(&spec.dot(&at0)), |eps| {
             let region = crate::spec::Region { center: x0.reborrow(), eps, norm, domain };
-            crown.lower_bounds(net, &region, &spec).iter().all(|&v| v > 0.0)
+            least(&crown.lower_bounds(net, &region, &spec))
         })
         .certified
 }
@@ -38,13 +39,14 @@ pub struct BoundCertifier {
 }
 
 impl BoundCertifier {
-    /// For each row b: whether the ε_b-ball around `centers[b]` provably keeps answer `classes[b]`.
-    pub fn certifies(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>) -> Vec<bool> {
+    /// For each row b: the least proven lower bound of the margins of answer `classes[b]` over the
+    /// ε_b-ball around `centers[b]` (> 0: the ball provably keeps the answer).
+    pub fn certifies(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>) -> Vec<f64> {
         let k = self.net.output_dim();
         let specs: Vec<Array2<f64>> = classes.iter().map(|&c| self.decision.margin_spec(c, k)).collect();
         let regions = RegionBatch { centers: centers.reborrow(), eps: eps.view(), norm: self.norm, domain: self.domain.as_ref(), boxes: None };
         let lb = self.method.lower_bounds_batch(&self.net, &regions, stack_specs(&specs).view());
-        lb.outer_iter().map(|r| r.iter().all(|&v| v > 0.0)).collect()
+        lb.outer_iter().map(|r| least(r)).collect()
     }
 
     fn check_batch(&self, batch: &Batch<'_>) -> crate::Result<()> {
@@ -70,9 +72,15 @@ impl Certifier for BoundCertifier {
     }
 }
 
+/// The least of some margins' lower bounds (a NaN, from an overflowed bound, as −∞: never certified).
+pub fn least<'a>(margins: impl IntoIterator<Item = &'a f64>) -> f64 {
+    margins.into_iter().fold(f64::INFINITY, |m, &v| if v.is_nan() { f64::NEG_INFINITY } else { m.min(v) })
+}
+
 /// The batched radius search of every deterministic certifier (CPU or GPU): each row's answer is the
-/// network's, and `check(centers, classes, eps)` says for each row whether its ε-ball provably keeps that
-/// answer. Rows whose answer is a tie get radius 0. The reported radius is a checked ε (RADIUS-1).
+/// network's, and `check(centers, classes, eps)` gives for each row the least proven lower bound of
+/// that answer's margins over its ε-ball (> 0: certified), which steers the root finder. Rows whose
+/// answer is a tie get radius 0. The reported radius is a checked ε (RADIUS-1).
 pub fn lockstep_search(
     net: &Network,
     decision: Decision,
@@ -80,11 +88,14 @@ pub fn lockstep_search(
     search: &RadiusSearch,
     batch: Batch<'_>,
     progress: &dyn Progress,
-    check: impl Fn(ndarray::ArrayView2<f64>, &[usize], &Array1<f64>) -> Vec<bool>,
+    check: impl Fn(ndarray::ArrayView2<f64>, &[usize], &Array1<f64>) -> Vec<f64>,
 ) -> crate::Result<Vec<Certificate>> {
     let n = batch.inputs.nrows();
     let decided = batch.answers(net, decision)?;
-    let mut states: Vec<_> = decided.iter().map(|_| search.start()).collect();
+    // each row's own margin at ε = 0 (plain floating point: it only steers the first growth)
+    let k = net.output_dim();
+    let outputs = net.forward_batch(batch.inputs);
+    let mut states: Vec<_> = decided.iter().enumerate().map(|(i, &(c, _))| search.start_at(least(&decision.margin_spec(c, k).dot(&outputs.row(i))))).collect();
     let mut time = vec![Duration::ZERO; n];
     for (i, &(_, unique)) in decided.iter().enumerate() {
         if !unique {
@@ -103,8 +114,8 @@ pub fn lockstep_search(
         let eps: Array1<f64> = active.iter().map(|&i| states[i].eps).collect();
         let ok = check(centers.view(), &classes, &eps);
         let share = start.elapsed() / active.len() as u32;
-        for (&i, ok) in active.iter().zip(ok) {
-            search.step(&mut states[i], ok);
+        for (&i, margin) in active.iter().zip(ok) {
+            search.step_margin(&mut states[i], margin);
             time[i] += share;
             if states[i].done {
                 progress.advance(1);

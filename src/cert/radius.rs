@@ -1,6 +1,11 @@
-//! The certified-radius search (RADIUS-1 in `proofs/RADIUS.md`): grow ε geometrically until the check
-//! fails, then bisect to a relative tolerance. The reported radius is always an ε at which the check
-//! itself succeeded (the certified end of the bracket), so soundness never rests on monotonicity.
+//! The certified-radius search (RADIUS-1 in `proofs/RADIUS.md`): grow ε until the check fails, then
+//! narrow the bracket to a relative tolerance. With the check's margin (the least proven lower bound of
+//! the answer's margins over the ε-ball: certified iff > 0) the search is a safeguarded root finder on
+//! it (RADIUS-2) — secant extrapolation while growing, Illinois / Anderson–Björck regula falsi inside
+//! the bracket, a step of at least half the tolerance, and bisection where the bound falls off a cliff
+//! or two steps did not halve the bracket (Brent's safeguard); with a yes/no check it doubles and
+//! bisects. The reported radius is always an ε at which the check itself succeeded (the
+//! certified end of the bracket), so soundness never rests on monotonicity or on the root finder.
 use serde::{Deserialize, Serialize};
 
 /// Options of the radius search.
@@ -56,32 +61,111 @@ impl RadiusSearch {
 
     /// A fresh search, whose first check is at `eps_start`.
     pub fn start(&self) -> SearchState {
-        SearchState { lo: 0.0, hi: None, eps: self.eps_start, checks: 0, done: false }
+        self.start_at(f64::NAN)
     }
 
-    /// Records the outcome of the check at `state.eps` and picks the next ε (or finishes).
+    /// A fresh search that knows the answer's margin at ε = 0 (the network's own margin at x₀), from
+    /// which its first growth can extrapolate.
+    pub fn start_at(&self, margin0: f64) -> SearchState {
+        SearchState { lo: 0.0, hi: None, eps: self.eps_start, checks: 0, done: false, lo_margin: margin0, hi_margin: f64::NAN, prev: None, weights: (1.0, 1.0), last: Side::None, widths: [f64::INFINITY; 2], bisect: false }
+    }
+
+    /// Records a yes/no check at `state.eps` and picks the next ε (or finishes): doubling, then
+    /// bisection.
     pub fn step(&self, state: &mut SearchState, certified: bool) {
+        self.record(state, certified, f64::NAN);
+    }
+
+    /// Records the check's margin at `state.eps` (certified iff `margin` > 0; NaN is not) and picks the
+    /// next ε by the safeguarded root finder.
+    pub fn step_margin(&self, state: &mut SearchState, margin: f64) {
+        self.record(state, margin > 0.0, margin);
+    }
+
+    fn record(&self, state: &mut SearchState, certified: bool, margin: f64) {
         state.checks += 1;
         let eps = state.eps;
+        let width = state.hi.map(|h| h - state.lo);
         if certified {
-            state.lo = eps;
-            match state.hi {
-                None if eps >= self.eps_max => state.done = true,
-                None => state.eps = (2.0 * eps).min(self.eps_max),
-                Some(h) => state.eps = 0.5 * (eps + h),
+            state.prev = Some((state.lo, state.lo_margin));
+            if state.last == Side::Lo {
+                state.weights.1 *= ab_factor(state.lo_margin, margin); // the other end was kept twice
             }
+            state.lo = eps;
+            state.lo_margin = margin;
+            state.weights.0 = 1.0;
+            state.last = Side::Lo;
         } else {
+            let margin = if margin.is_nan() { f64::NAN } else { margin.min(0.0) };
+            if state.last == Side::Hi {
+                state.weights.0 *= ab_factor(state.hi_margin, margin);
+            }
             state.hi = Some(eps);
+            state.hi_margin = margin;
+            state.weights.1 = 1.0;
+            state.last = Side::Hi;
             if state.lo == 0.0 && eps < self.eps_min {
                 state.done = true;
             }
-            state.eps = 0.5 * (state.lo + eps);
         }
-        if let Some(h) = state.hi {
-            if state.lo > 0.0 && h - state.lo <= self.rel_tol * h {
-                state.done = true;
+        // Brent's safeguard: a bracket not halved over the last two steps forces a bisection
+        if let (Some(w0), Some(h)) = (width, state.hi) {
+            let w = h - state.lo;
+            state.bisect = !state.bisect && w > 0.5 * state.widths[1];
+            state.widths = [w, w0];
+        }
+        match state.hi {
+            None if certified && eps >= self.eps_max => state.done = true,
+            None => state.eps = self.grow(state),
+            Some(h) => {
+                if state.lo > 0.0 && h - state.lo <= self.rel_tol * h {
+                    state.done = true;
+                }
+                state.eps = self.inside(state, h);
             }
         }
+    }
+
+    /// The next ε while no check has failed: where the secant through the last two certified points
+    /// (or ε = 0 and the last) reaches margin 0, overshot by a tenth so that it likely brackets, growing
+    /// at least ×1.25 and at most ×8; doubling without margins.
+    fn grow(&self, s: &SearchState) -> f64 {
+        let doubled = (2.0 * s.lo).min(self.eps_max);
+        let Some((e0, m0)) = s.prev else { return doubled };
+        let (e1, m1) = (s.lo, s.lo_margin);
+        if !(m0.is_finite() && m1.is_finite() && e1 > e0 && m1 < m0) {
+            return doubled;
+        }
+        let root = e1 + m1 * (e1 - e0) / (m0 - m1);
+        (1.1 * root).clamp(1.25 * e1, 8.0 * e1).min(self.eps_max)
+    }
+
+    /// The next ε inside the bracket [lo, hi]: Illinois regula falsi on the two ends' margins, kept at
+    /// least half the tolerance from either end; the midpoint without margins or after two steps that did
+    /// not halve the bracket.
+    fn inside(&self, s: &SearchState, hi: f64) -> f64 {
+        let mid = 0.5 * (s.lo + hi);
+        let (fa, fb) = (s.lo_margin, s.hi_margin);
+        if s.bisect || !(fa.is_finite() && fb.is_finite() && fa > 0.0 && fb <= 0.0) {
+            return mid;
+        }
+        // a bound falling off a cliff (as neurons turn unstable): the chord across the bracket is far
+        // steeper than the slope on the certified side, and the secant would creep along the flat side
+        let chord = (fa - fb) / (hi - s.lo);
+        let cliff = match s.prev {
+            Some((e0, m0)) if m0.is_finite() && e0 < s.lo => chord > CLIFF * ((m0 - fa) / (s.lo - e0)),
+            _ => false,
+        };
+        if cliff {
+            return mid;
+        }
+        let (fa, fb) = (s.weights.0 * fa, s.weights.1 * fb);
+        let x = hi - fb * (hi - s.lo) / (fb - fa);
+        let pad = (0.5 * self.rel_tol * hi).min(0.25 * (hi - s.lo));
+        // without a slope on the certified side a cliff cannot be told from a far root: move at least
+        // a sixteenth of the bracket
+        let low_pad = if s.prev.is_none() { pad.max((hi - s.lo) / 16.0) } else { pad };
+        x.clamp(s.lo + low_pad, hi - pad)
     }
 
     /// Runs the search with `certified_at(ε)`, a sound check that the ε-ball keeps the answer.
@@ -93,9 +177,40 @@ impl RadiusSearch {
         }
         st.result()
     }
+
+    /// Runs the root finder with `margin_at(ε)`, a sound lower bound of the answer's least margin over the
+    /// ε-ball (certified iff > 0), starting from the margin at ε = 0 (NaN when unknown).
+    pub fn run_margin(&self, margin0: f64, mut margin_at: impl FnMut(f64) -> f64) -> SearchResult {
+        let mut st = self.start_at(margin0);
+        while !st.done {
+            let m = margin_at(st.eps);
+            self.step_margin(&mut st, m);
+        }
+        st.result()
+    }
+}
+
+/// The regula falsi bisects instead when the bracket's chord is this many times steeper than the
+/// certified side's slope (or, without a slope there, when the ends' margins differ this much).
+const CLIFF: f64 = 3.0;
+
+/// Anderson–Björck's scaling of the end kept twice: 1 − f_new/f_old when that is positive, else ½
+/// (Illinois).
+fn ab_factor(f_old: f64, f_new: f64) -> f64 {
+    let m = 1.0 - f_new / f_old;
+    if m.is_finite() && m > 0.0 { m } else { 0.5 }
+}
+
+/// Which end of the bracket the last check moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    None,
+    Lo,
+    Hi,
 }
 
 /// The bracket of one row's search: `lo` was certified (or is 0), `hi` failed; `eps` is checked next.
+/// The margins at the ends (NaN when unknown) steer the root finder only.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SearchState {
     pub lo: f64,
@@ -103,6 +218,18 @@ pub struct SearchState {
     pub eps: f64,
     pub checks: usize,
     pub done: bool,
+    pub lo_margin: f64,
+    pub hi_margin: f64,
+    /// The certified point before `lo`, and its margin (for the secant while growing).
+    pub prev: Option<(f64, f64)>,
+    /// Illinois / Anderson–Björck weights of the (lo, hi) margins in the regula falsi (1 when that end
+    /// just moved).
+    pub weights: (f64, f64),
+    pub last: Side,
+    /// The bracket's width after the last two steps (∞ before a bracket).
+    pub widths: [f64; 2],
+    /// The next step bisects (Brent's safeguard).
+    pub bisect: bool,
 }
 
 impl SearchState {
@@ -130,6 +257,52 @@ mod tests {
         assert_eq!(s.run(|_| false).certified, 0.0);
         assert_eq!(s.run(|_| true).certified, s.eps_max);
         assert!(s.run(|e| e < 1e-6).certified > 0.0);
+    }
+
+    /// RADIUS-2: the root finder on smooth decreasing margins (linear, concave, convex, steep): the same bracket
+    /// guarantee as bisection, in far fewer checks.
+    #[test]
+    fn the_root_finder_brackets_the_root_in_few_checks() {
+        let s = RadiusSearch::default();
+        type Margin = Box<dyn Fn(f64) -> f64>;
+        let margins: [(&str, f64, Margin); 6] = [
+            ("linear", 0.3172, Box::new(|e: f64| 1.0 - e / 0.3172)),
+            ("concave", 0.05, Box::new(|e: f64| 2.0 - 3.0 * e - 400.0 * e * e)),
+            ("convex", 2.7, Box::new(|e: f64| (1.0 / (1.0 + e)) - 1.0 / 3.7)),
+            // piecewise linear, steeper past a kink (as CROWN's bound once neurons turn unstable)
+            ("kinked", 0.625, Box::new(|e: f64| if e < 0.5 { 1.0 - e } else { 0.5 - 4.0 * (e - 0.5) })),
+            ("tiny", 3e-7, Box::new(|e: f64| 3e-7 - e)),
+            // a triple root: regula falsi's worst case, where the safeguard's bisections carry it
+            ("flat", 1234.5, Box::new(|e: f64| (1234.5 - e).powi(3))),
+        ];
+        for (name, root, m) in margins {
+            let root = if name == "concave" { (-3.0 + (9.0f64 + 3200.0).sqrt()) / 800.0 } else { root };
+            let bis = s.run(|e| m(e) > 0.0);
+            let rf = s.run_margin(m(0.0), &m);
+            assert!(rf.certified <= root && rf.certified >= root * (1.0 - 1e-4), "{name}: {rf:?} vs {root}");
+            assert!(rf.failed.unwrap() >= root && rf.failed.unwrap() - rf.certified <= 1e-4 * rf.failed.unwrap(), "{name}: {rf:?}");
+            if name == "flat" {
+                assert!(rf.checks * 2 <= bis.checks * 3, "{name}: {} checks vs bisection's {}", rf.checks, bis.checks);
+            } else {
+                assert!(rf.checks * 2 <= bis.checks, "{name}: {} checks vs bisection's {}", rf.checks, bis.checks);
+            }
+        }
+    }
+
+    /// RADIUS-1/2: with margins the reported radius is still a checked, certified point when the margin is not
+    /// monotone, and NaN or −∞ margins are failures.
+    #[test]
+    fn the_root_finder_reports_a_checked_point_for_any_margin() {
+        let s = RadiusSearch::default();
+        for m in [|e: f64| if e <= 0.2 || (0.5..=0.6).contains(&e) { 1.0 - e } else { -1.0 }, |e: f64| if e < 0.4 { (13.0 * e).sin() + 0.1 } else { f64::NAN }, |e: f64| if e < 1.0 { 1.0 } else { f64::NEG_INFINITY }] {
+            let mut seen = Vec::new();
+            let r = s.run_margin(1.0, |e| {
+                seen.push((e, m(e)));
+                m(e)
+            });
+            assert!(r.certified == 0.0 || seen.iter().any(|&(e, v)| v > 0.0 && e == r.certified), "{r:?}");
+            assert!(m(r.certified) > 0.0 || r.certified == 0.0);
+        }
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl Certifier for GpuBoundCertifier {
         let failure = std::sync::Mutex::new(None);
         let certs = lockstep_search(&self.net, self.decision, self.norm, &self.search, batch, progress, |centers, classes, eps| {
             // one batched launch sequence per answer class (rows of a class share the specification)
-            let mut ok = vec![false; classes.len()];
+            let mut ok = vec![f64::NEG_INFINITY; classes.len()];
             let mut by_class: Vec<usize> = classes.to_vec();
             by_class.sort_unstable();
             by_class.dedup();
@@ -67,7 +67,7 @@ impl Certifier for GpuBoundCertifier {
                 match lower {
                     Ok(lb) => {
                         for (q, &i) in idx.iter().enumerate() {
-                            ok[i] = lb.row(q).iter().all(|&v| v > 0.0);
+                            ok[i] = crate::cert::deterministic::least(&lb.row(q));
                         }
                     }
                     Err(e) => *failure.lock().expect("lock") = Some(e),
