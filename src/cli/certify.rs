@@ -50,27 +50,7 @@ pub fn certify(mut a: CertifyArgs, given: &super::args::Given) -> Result<()> {
     }
     let norm = norm_for(&[a.method], a.opts.norm)?;
     let l = load(&a.model)?;
-    // the card's sensitive attribute (or --attribute, when it names one) gives the raw-unit radius
-    let raw = match &l.card {
-        Some(card) => {
-            let name = match &a.opts.exact.attribute {
-                Some(n) if card.numeric(n).is_ok() => n.clone(),
-                _ => card.sensitive.first().cloned().ok_or_else(|| anyhow::anyhow!("the card names no sensitive attribute"))?,
-            };
-            let attr = rp::ape::Attribute::from_card(card, &name)?;
-            if a.method == MethodArg::Line && a.opts.exact.attribute_range.is_none() {
-                a.opts.exact.attribute_range = Some((attr.model(attr.range.0), attr.model(attr.range.1)));
-                a.opts.exact.attribute.get_or_insert_with(|| attr.index.to_string());
-            }
-            Some((name, attr.std))
-        }
-        None => None,
-    };
-    if let Some(v) = a.opts.smooth.sigma_raw {
-        let Some((name, std)) = &raw else { bail!("--sigma-raw needs --card (it is in raw units of the card's sensitive attribute)") };
-        a.opts.smooth.sigma = vec![v / std];
-        eprintln!("--sigma-raw {v} ({name}) is σ = {:.6} in model-input units", v / std);
-    }
+    let raw = raw_units(a.method, &mut a.opts, l.card.as_ref())?;
     if a.cohen_tsv.is_some() && l.labels.is_none() {
         bail!("--cohen-tsv needs a 'label' column in the input CSV");
     }
@@ -106,6 +86,33 @@ pub fn certify(mut a: CertifyArgs, given: &super::args::Given) -> Result<()> {
     Ok(())
 }
 
+
+/// With a model card: the sensitive attribute that radii are also reported along (the card's first, or
+/// --attribute when it names a numeric one) and its std (raw units per model-input unit); fills in the
+/// line analysis's attribute and range from the card and turns --sigma-raw into --sigma.
+pub fn raw_units(method: MethodArg, opts: &mut MethodOpts, card: Option<&rp::data::card::ModelCard>) -> Result<Option<(String, f64)>> {
+    let raw = match card {
+        Some(card) => {
+            let name = match &opts.exact.attribute {
+                Some(n) if card.numeric(n).is_ok() => n.clone(),
+                _ => card.sensitive.first().cloned().ok_or_else(|| anyhow::anyhow!("the card names no sensitive attribute"))?,
+            };
+            let attr = rp::ape::Attribute::from_card(card, &name)?;
+            if method == MethodArg::Line && opts.exact.attribute_range.is_none() {
+                opts.exact.attribute_range = Some((attr.model(attr.range.0), attr.model(attr.range.1)));
+                opts.exact.attribute.get_or_insert_with(|| attr.index.to_string());
+            }
+            Some((name, attr.std))
+        }
+        None => None,
+    };
+    if let Some(v) = opts.smooth.sigma_raw {
+        let Some((name, std)) = &raw else { bail!("--sigma-raw needs --card (it is in raw units of the card's sensitive attribute)") };
+        opts.smooth.sigma = vec![v / std];
+        eprintln!("--sigma-raw {v} ({name}) is σ = {:.6} in model-input units", v / std);
+    }
+    Ok(raw)
+}
 
 /// The norm of a run of `methods`: linf by default, l2 whenever smoothing is among them.
 pub fn norm_for(methods: &[MethodArg], norm: Option<Norm>) -> Result<Norm> {

@@ -77,7 +77,7 @@ pub struct VerifyArgs {
     pub results: Option<PathBuf>,
 }
 
-fn budget(a: &VerifyArgs, instance_timeout: Option<f64>) -> Result<Budget> {
+pub fn budget(a: &VerifyArgs, instance_timeout: Option<f64>) -> Result<Budget> {
     let t = a.timeout.or(instance_timeout).unwrap_or(60.0);
     if !(t > 0.0 && t.is_finite()) {
         bail!("--timeout must be a positive number of seconds, got {t}");
@@ -88,7 +88,7 @@ fn budget(a: &VerifyArgs, instance_timeout: Option<f64>) -> Result<Budget> {
     Ok(Budget { time: Duration::from_secs_f64(t), max_domains: a.max_domains })
 }
 
-fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
+pub fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> {
     if a.split == SplitKind::Relu {
         given.refuse(&["bounds", "intermediate", "alpha_iters", "alpha_small_boxes"], "applies to input splitting; ReLU splitting bounds every sub-domain with β-CROWN (see --beta-iters)")?;
     }
