@@ -23,6 +23,7 @@ pub mod progress;
 pub mod report;
 pub mod rigor;
 pub mod rng;
+pub mod serve;
 pub mod smooth;
 pub mod spec;
 pub mod train;

@@ -57,6 +57,8 @@ enum Command {
     /// Generate data sets for the experiments.
     #[command(subcommand)]
     Data(cli::data::DataCommand),
+    /// Deploy a model behind Robust Privacy: a smoothed, derandomized, budgeted prediction service (HTTP).
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() {
@@ -91,5 +93,6 @@ fn run(cli: Cli, given: &cli::args::Given) -> Result<()> {
         Command::Train(a) => cli::train::train(a),
         Command::Ape(a) => cli::ape::ape(a),
         Command::Reproduce(c) => cli::reproduce::reproduce(c),
+        Command::Serve(a) => cli::serve::serve(a),
     }
 }

@@ -6,5 +6,6 @@ pub mod compare;
 pub mod data;
 pub mod ape;
 pub mod reproduce;
+pub mod serve;
 pub mod train;
 pub mod verify;
