@@ -40,6 +40,11 @@ impl Philox {
         Philox { key: [seed as u32, (seed >> 32) as u32] }
     }
 
+    /// The key (the seed's low and high words), for vectorized mirrors of [`philox4x32_10`].
+    pub(crate) fn key(&self) -> [u32; 2] {
+        self.key
+    }
+
     /// Four 32-bit words for the counter (stream, index).
     pub fn block(&self, stream: u64, index: u64) -> [u32; 4] {
         philox4x32_10([index as u32, (index >> 32) as u32, stream as u32, (stream >> 32) as u32], self.key)
@@ -113,9 +118,10 @@ impl Philox {
         }
     }
 
-    /// `normal_pair` of L consecutive indices, lane by lane (structure of arrays).
+    /// The Philox blocks of L consecutive indices first…first+L−1, lane by lane (structure of arrays:
+    /// `c[w][l]` is word w of index first + l), so that the compiler vectorizes the rounds.
     #[inline(always)]
-    fn normal_lanes<const L: usize>(&self, stream: u64, first: u64) -> ([f64; L], [f64; L]) {
+    pub(crate) fn block_lanes<const L: usize>(&self, stream: u64, first: u64) -> [[u32; L]; 4] {
         let mut c = [[0u32; L]; 4];
         for l in 0..L {
             let index = first + l as u64;
@@ -141,6 +147,13 @@ impl Philox {
             }
             c = next;
         }
+        c
+    }
+
+    /// `normal_pair` of L consecutive indices, lane by lane (structure of arrays).
+    #[inline(always)]
+    fn normal_lanes<const L: usize>(&self, stream: u64, first: u64) -> ([f64; L], [f64; L]) {
+        let c = self.block_lanes::<L>(stream, first);
         let (mut a, mut b) = ([0.0; L], [0.0; L]);
         for l in 0..L {
             let u1 = open_unit(c[0][l], c[1][l]);
@@ -220,7 +233,7 @@ pub fn sincos_turn(u: f64) -> (f64, f64) {
 
 /// (hi·2²⁰ + lo>>12 + ½)·2⁻⁵²: a uniform on the 2⁵² midpoints of (0, 1), never 0 or 1 (every value is
 /// exact in binary64).
-fn open_unit(hi: u32, lo: u32) -> f64 {
+pub(crate) fn open_unit(hi: u32, lo: u32) -> f64 {
     let bits52 = ((hi as u64) << 20) | ((lo as u64) >> 12);
     // (1 + bits52·2⁻⁵²) − 1 = bits52·2⁻⁵² exactly, without an int→float conversion; + 2⁻⁵³ is exact too
     (f64::from_bits(0x3ff0_0000_0000_0000 | bits52) - 1.0) + 1.0 / (1u64 << 53) as f64
