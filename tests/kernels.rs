@@ -64,6 +64,70 @@ int main() {
     }
 }
 
+/// SMOOTH-8 in the kernel header, compiled as C++: the table of cubics built by `rp_cell_cubic` and the
+/// draws of `rp_smooth_normal` (table path and AS 241 tail path) are the bits of `smooth::normals`.
+#[test]
+fn kernel_smoothing_normals_compiled_as_cpp_match_the_rust_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rp_common.cuh"), rp::gpu::COMMON_HEADER).unwrap();
+    let harness = r#"
+#include <cstdio>
+#include "rp_common.cuh"
+static double table[4 * RP_CELLS];
+int main() {
+    for (int i = 0; i < RP_CELLS; ++i) rp_cell_cubic(i, table + 4 * i);
+    for (int i = 0; i < 4 * RP_CELLS; ++i) std::printf("%016llx\n", rp_bits(table[i]));
+    unsigned long long seed, stream, index;
+    while (std::scanf("%llu %llu %llu", &seed, &stream, &index) == 3) {
+        std::printf("%016llx\n", rp_bits(rp_smooth_normal(seed, stream, index, table)));
+    }
+    return 0;
+}
+"#;
+    std::fs::write(dir.path().join("h.cpp"), harness).unwrap();
+    let exe = dir.path().join("h");
+    let built = match Command::new("g++").args(["-O2", "-ffp-contract=off", "-std=c++17", "-o"]).arg(&exe).arg(dir.path().join("h.cpp")).output() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("skipped: no g++ to compile the kernel header as C++ ({e}); scripts/bootstrap.sh installs it");
+            return;
+        }
+    };
+    assert!(built.status.success(), "the kernel header does not compile as C++: {}", String::from_utf8_lossy(&built.stderr));
+    // a spread of counters, and enough consecutive draws (20 000 per stream) to hit the tail path
+    let mut cases = Vec::new();
+    for seed in [0u64, 7, u64::MAX] {
+        for stream in [1u64, 4 * 999 + 1, 1 << 40] {
+            cases.extend((0..20_000u64).map(|i| (seed, stream, i)));
+            cases.extend([(seed, stream, u32::MAX as u64 * 4 + 3), (seed, stream, (1 << 35) + 1)]);
+        }
+    }
+    let input: String = cases.iter().map(|(s, t, i)| format!("{s} {t} {i}\n")).collect();
+    let mut child = Command::new(&exe).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    // the table is printed before any input is read: feed stdin from a thread so that neither side blocks
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(input.as_bytes()).unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let table = rp::smooth::normals::table();
+    assert_eq!(lines.len(), 4 * table.len() + cases.len());
+    for (i, line) in lines[..4 * table.len()].iter().enumerate() {
+        assert_eq!(*line, format!("{:016x}", table[i / 4][i % 4].to_bits()), "table entry {i}");
+    }
+    let mut tails = 0;
+    for ((seed, stream, index), line) in cases.iter().zip(&lines[4 * table.len()..]) {
+        let want = rp::smooth::normals::normal(&Philox::new(*seed), *stream, *index);
+        tails += (want.abs() > 3.66) as usize;
+        assert_eq!(*line, format!("{:016x}", want.to_bits()), "seed {seed} stream {stream} index {index}");
+    }
+    assert!(tails > 10, "the tail path was exercised {tails} times");
+}
+
 #[cfg(feature = "cuda")]
 mod cuda {
     use super::required;
@@ -111,6 +175,13 @@ mod cuda {
         for (i, pair) in got.chunks(2).enumerate() {
             let want = rng.normal_pair(4 * 7 + 1, 1000 + i as u64);
             assert_eq!((pair[0].to_bits(), pair[1].to_bits()), (want[0].to_bits(), want[1].to_bits()), "pair {i}");
+        }
+        let table = g.normal_table().unwrap();
+        let want: Vec<u64> = rp::smooth::normals::table().iter().flatten().map(|v| v.to_bits()).collect();
+        assert_eq!(table.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "device table of cubics");
+        let got = g.smooth_normals(42, 4 * 7 + 1, 1000, 50_000).unwrap();
+        for (i, z) in got.iter().enumerate() {
+            assert_eq!(z.to_bits(), rp::smooth::normals::normal(&rng, 4 * 7 + 1, 1000 + i as u64).to_bits(), "smoothing normal {i}");
         }
         let net = seeded_mlp(&[11, 64, 3], 5);
         let x = Array2::from_shape_fn((6, 11), |(i, j)| ((i * 11 + j) as f64).sin());

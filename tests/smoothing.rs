@@ -191,3 +191,35 @@ fn invalid_options_are_rejected_with_the_fix() {
     assert!(SmoothOptions { n: 7, alpha: 0.01, ..Default::default() }.validate().is_ok());
     assert!(SmoothOptions { n: 1, mode: SmoothMode::AlwaysLabel, ..Default::default() }.validate().is_ok());
 }
+
+/// SMOOTH-9: `--eval f32` smooths the float32 network on the same draws. Its counts differ from the
+/// binary64 ones only where rounding moves a draw across the boundary (a handful of 10⁵), in both noise
+/// spaces; and an f32 run is a pure function of (seed, row, sample) like an f64 one.
+#[test]
+fn f32_evaluation_counts_agree_with_f64_on_the_same_draws() {
+    use rp::smooth::sampler::Eval;
+    let net = random_net(&[12, 5, 8, 3], 17, 1.0);
+    let x0 = random_point(12, 9) * 0.2;
+    let n = 100_000u64;
+    let rec = [NoisyRecord { x: x0.view(), row: 3 }];
+    for space in [NoiseSpace::Input, NoiseSpace::FirstLayer] {
+        let c64 = Sampler::new(&net, 0.8, 5, Decision::Argmax, space).unwrap().counts(&rec, Phase::Estimation, n).unwrap();
+        let s32 = Sampler::new(&net, 0.8, 5, Decision::Argmax, space).unwrap().evaluated_in(Eval::F32);
+        let c32 = s32.counts(&rec, Phase::Estimation, n).unwrap();
+        let moved: u64 = c64[0].iter().zip(&c32[0]).map(|(a, b)| a.abs_diff(*b)).sum();
+        assert!(moved <= 50, "{space:?}: f64 {:?} vs f32 {:?}", c64[0], c32[0]);
+        assert!(c64[0].iter().filter(|&&c| c > 1000).count() >= 2, "a mixed point: {:?}", c64[0]);
+        // the same counts however the samples are split
+        let twice = s32.counts(&[NoisyRecord { x: x0.view(), row: 3 }, NoisyRecord { x: x0.view(), row: 3 }], Phase::Estimation, n).unwrap();
+        assert_eq!(twice[0], c32[0]);
+        assert_eq!(twice[1], c32[0]);
+    }
+}
+
+/// `eval` is a typed option: serde reads "f32"/"f64", refuses anything else, and defaults to f64.
+#[test]
+fn eval_option_is_typed() {
+    let o: SmoothOptions = serde_json::from_str(&serde_json::to_string(&SmoothOptions::default()).unwrap().replace("\"f64\"", "\"f32\"")).unwrap();
+    assert_eq!(o.eval, rp::smooth::sampler::Eval::F32);
+    assert!(serde_json::from_str::<SmoothOptions>(&serde_json::to_string(&SmoothOptions::default()).unwrap().replace("\"f64\"", "\"f16\"")).is_err());
+}

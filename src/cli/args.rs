@@ -6,7 +6,7 @@ use rp::bound::{AlphaCrownOptions, BoundMethod, Intermediate};
 use rp::data::card::ModelCard;
 use rp::milp::Formulation;
 use rp::net::{read_onnx, Network};
-use rp::smooth::sampler::NoiseSpace;
+use rp::smooth::sampler::{Eval, NoiseSpace};
 use rp::smooth::{RadiusRule, SmoothMode};
 use rp::spec::{Decision, DomainBox, Norm};
 use std::path::{Path, PathBuf};
@@ -103,7 +103,7 @@ impl Given {
 }
 
 /// Options of `MethodOpts` by the methods they apply to (clap ids).
-pub const SMOOTH_OPTIONS: [&str; 9] = ["sigma", "sigma_raw", "n0", "n", "alpha", "mode", "smooth_radius", "seed", "noise_space"];
+pub const SMOOTH_OPTIONS: [&str; 10] = ["sigma", "sigma_raw", "n0", "n", "alpha", "mode", "smooth_radius", "seed", "noise_space", "eval"];
 pub const MILP_OPTIONS: [&str; 1] = ["milp_formulation"];
 pub const LINE_OPTIONS: [&str; 2] = ["attribute", "attribute_range"];
 pub const PGD_OPTIONS: [&str; 2] = ["pgd_steps", "pgd_restarts"];
@@ -237,6 +237,12 @@ pub struct SmoothArgs {
     /// distribution; cheaper when that layer narrows). `auto` picks first-layer when it is narrower.
     #[arg(long, value_enum, default_value_t = NoiseSpace::Auto)]
     pub noise_space: NoiseSpace,
+    /// Smoothing: the arithmetic of the base classifier on the noisy samples. f64 (default): the
+    /// network in binary64. f32: the float32 network of the file as ONNX runtimes run it (binary32
+    /// weights, activations and sums; ~2x faster); the guarantee is then about that float32 classifier.
+    /// The GPU backend evaluates in f64 only.
+    #[arg(long, value_enum, default_value_t = Eval::F64)]
+    pub eval: Eval,
 }
 
 #[derive(Args, Clone)]

@@ -142,6 +142,9 @@ fn on_device(backend: rp::gpu::Backend, method: MethodArg, a: &MethodOpts, norm:
                     bail!("--domain-lo/--domain-hi do not apply to randomized smoothing (its noise is unbounded)");
                 }
                 let mut opts = smooth_options(a)?;
+                if opts.eval != rp::smooth::sampler::Eval::F64 {
+                    bail!("--eval f32 is not available on the GPU backend yet; use --eval f64 (or the CPU backend)");
+                }
                 opts.noise_space = rp::smooth::sampler::NoiseSpace::Input;
                 eprintln!("running smoothing on the GPU ({}), noise drawn in input space", gpu.name());
                 return Ok(Box::new(GpuSmoothing { gpu: gpu.clone(), inner: SmoothingCertifier { net, decision, options: opts } }));
@@ -168,6 +171,7 @@ fn smooth_options(a: &MethodOpts) -> Result<SmoothOptions> {
         radius: a.smooth.smooth_radius,
         seed: a.smooth.seed,
         noise_space: a.smooth.noise_space,
+        eval: a.smooth.eval,
     };
     options.validate()?;
     Ok(options)

@@ -40,11 +40,15 @@ pub struct Gpu {
     stream: Arc<CudaStream>,
     name: String,
     f: Kernels,
+    /// The smoothing normals' table of cubics (SMOOTH-8), built on the device by `rp_normal_table`.
+    normal_table: CudaSlice<f64>,
 }
 
 struct Kernels {
     smooth_counts: CudaFunction,
     normals: CudaFunction,
+    smooth_normals: CudaFunction,
+    normal_table: CudaFunction,
     ibp_affine: CudaFunction,
     input_box: CudaFunction,
     crown_init: CudaFunction,
@@ -85,7 +89,7 @@ impl Gpu {
         for (file, ptx) in compile_kernels(arch)? {
             let module = ctx.load_module(ptx).map_err(err)?;
             let names: &[&str] = match file {
-                "smooth.cu" => &["rp_smooth_counts", "rp_normals"],
+                "smooth.cu" => &["rp_smooth_counts", "rp_normals", "rp_smooth_normals", "rp_normal_table"],
                 "ibp.cu" => &["rp_ibp_affine", "rp_input_box"],
                 _ => &["rp_crown_init", "rp_crown_affine", "rp_crown_relu", "rp_crown_concretize"],
             };
@@ -97,6 +101,8 @@ impl Gpu {
         let f = Kernels {
             smooth_counts: take("rp_smooth_counts")?,
             normals: take("rp_normals")?,
+            smooth_normals: take("rp_smooth_normals")?,
+            normal_table: take("rp_normal_table")?,
             ibp_affine: take("rp_ibp_affine")?,
             input_box: take("rp_input_box")?,
             crown_init: take("rp_crown_init")?,
@@ -104,7 +110,14 @@ impl Gpu {
             crown_relu: take("rp_crown_relu")?,
             crown_concretize: take("rp_crown_concretize")?,
         };
-        Ok(Gpu { stream: ctx.default_stream(), name, f })
+        let stream = ctx.default_stream();
+        let cells = crate::smooth::normals::CELLS;
+        let mut normal_table = stream.alloc_zeros::<f64>(4 * cells).map_err(err)?;
+        let mut b = stream.launch_builder(&f.normal_table);
+        b.arg(&mut normal_table);
+        // SAFETY: argument types match rp_normal_table; the table holds RP_CELLS × 4 doubles (RP_CELLS = CELLS).
+        unsafe { b.launch(cfg(cells)) }.map_err(err)?;
+        Ok(Gpu { stream, name, f, normal_table })
     }
 
     /// The device's name.
@@ -119,6 +132,21 @@ impl Gpu {
         b.arg(&seed).arg(&stream).arg(&first).arg(&pairs).arg(&mut out);
         // SAFETY: argument types and order match rp_normals; `out` holds 2·pairs doubles.
         unsafe { b.launch(cfg(pairs as usize)) }.map_err(err)?;
+        self.stream.clone_dtoh(&out).map_err(err)
+    }
+
+    /// The device's table of cubics of the smoothing normals (4 coefficients per cell).
+    pub fn normal_table(&self) -> GpuResult<Vec<f64>> {
+        self.stream.clone_dtoh(&self.normal_table).map_err(err)
+    }
+
+    /// Smoothing normals (SMOOTH-8) number first…first+count−1 of (seed, stream).
+    pub fn smooth_normals(&self, seed: u64, stream: u64, first: u64, count: u64) -> GpuResult<Vec<f64>> {
+        let mut out = self.stream.alloc_zeros::<f64>(count as usize).map_err(err)?;
+        let mut b = self.stream.launch_builder(&self.f.smooth_normals);
+        b.arg(&seed).arg(&stream).arg(&first).arg(&count).arg(&self.normal_table).arg(&mut out);
+        // SAFETY: argument types and order match rp_smooth_normals; `out` holds count doubles.
+        unsafe { b.launch(cfg(count as usize)) }.map_err(err)?;
         self.stream.clone_dtoh(&out).map_err(err)
     }
 

@@ -127,7 +127,7 @@ impl<'a> LineSampler<'a> {
                         let a = self.active.len();
                         let stream = 4 * ((rec.row << 20) | j as u64) + phase as u64;
                         let noise = &mut ws.noise[..len * a];
-                        self.rng.fill_normal_pairs(stream, start * a as u64 / 2, noise);
+                        super::normals::fill(&self.rng, stream, start * a as u64, noise);
                         let z = ndarray::ArrayView2::from_shape((len, a), &*noise).expect("block of normals");
                         let mut pre = ws.acts[0].slice_mut(ndarray::s![..len, ..]);
                         general_mat_mul(1.0, &z, &self.active_cols_t, 0.0, &mut pre);
@@ -150,7 +150,7 @@ impl<'a> LineSampler<'a> {
         let dims = self.net.boundary_dims().expect("validated");
         Buffers {
             acts: dims[self.first + 1..].iter().map(|&d| Array2::zeros((BLOCK as usize, d))).collect(),
-            noise: vec![0.0; BLOCK as usize * 2 * self.active.len().max(1).div_ceil(2)],
+            noise: vec![0.0; BLOCK as usize * self.active.len()],
         }
     }
 
@@ -208,7 +208,7 @@ impl<'a> LineSampler<'a> {
     fn block_counts(&self, rec: &NoisyRecord, wk: &Array1<f64>, ts: &[f64], phase: Phase, start: u64, len: usize) -> Vec<u64> {
         let d = rec.x.len();
         let mut noisy = Array2::<f64>::zeros((len, d));
-        let mut noise = vec![0.0; len * 2 * d.div_ceil(2)];
+        let mut noise = vec![0.0; len * d];
         fill_noisy_inputs(&self.rng, self.sigma, rec, phase, start, &mut noise, noisy.view_mut());
         let Layer::Affine(first) = &self.net.layers[self.first] else { unreachable!("checked in new") };
         let mut base = Array2::<f64>::zeros((len, first.out_dim()));

@@ -15,7 +15,7 @@ use crate::cert::{Answer, Batch, Certificate, Certifier, Extent, Outcome, Radius
 use crate::net::Network;
 use crate::progress::Progress;
 use crate::spec::{Decision, Norm};
-use sampler::{NoiseSpace, NoisyRecord, Phase, Sampler};
+use sampler::{Eval, NoiseSpace, NoisyRecord, Phase, Sampler};
 use serde::{Deserialize, Serialize};
 use stats::{binomial_test_half, clopper_pearson_lower, clopper_pearson_upper, cohen_radius, min_samples_to_certify, min_samples_to_predict, two_class_radius};
 use std::time::Instant;
@@ -63,6 +63,9 @@ pub struct SmoothOptions {
     pub seed: u64,
     /// Where the noise is drawn (the same distribution either way; it changes which numbers a seed gives).
     pub noise_space: NoiseSpace,
+    /// The arithmetic of the base classifier: the guarantees are about f evaluated in it.
+    #[serde(default)]
+    pub eval: Eval,
 }
 
 impl Default for SmoothOptions {
@@ -77,6 +80,7 @@ impl Default for SmoothOptions {
             radius: RadiusRule::Cohen,
             seed: 0,
             noise_space: NoiseSpace::Auto,
+            eval: Eval::F64,
         }
     }
 }
@@ -163,7 +167,7 @@ impl SmoothingCertifier {
         o.validate()?;
         batch.check_width(self.net.input_dim())?;
         batch.answers(&self.net, self.decision)?; // the noiseless outputs: finite, and a classifier's
-        let sampler = Sampler::new(&self.net, o.sigma, o.seed, self.decision, o.noise_space)?;
+        let sampler = Sampler::new(&self.net, o.sigma, o.seed, self.decision, o.noise_space)?.evaluated_in(o.eval);
         // Records in groups, so that progress moves and memory stays bounded; each record's draws
         // depend only on (seed, row, phase, sample).
         let mut out = Vec::with_capacity(batch.inputs.nrows());
@@ -214,6 +218,18 @@ impl SmoothingCertifier {
         Ok(Decider { certifier: self, lower, upper })
     }
 
+    /// The total-variation distance between the implemented noise of one sample and N(0, σ²I) (SMOOTH-8):
+    /// m·TV_PER_NORMAL for the m normals a sample draws (m ≤ the widest layer boundary in first-layer
+    /// space, d in input space). Probabilities under the two laws differ by at most this much.
+    pub fn noise_tv(&self) -> f64 {
+        let dims = self.net.boundary_dims().unwrap_or_default();
+        let m = match self.options.noise_space {
+            NoiseSpace::Input => self.net.input_dim(),
+            NoiseSpace::FirstLayer | NoiseSpace::Auto => dims.iter().copied().max().unwrap_or(0),
+        };
+        m as f64 * normals::TV_PER_NORMAL
+    }
+
     fn decide_with(&self, selection: Option<&[u64]>, counts: &[u64], lower: impl Fn(u64, f64) -> f64, upper: impl Fn(u64, f64) -> f64) -> (Answer, f64, f64) {
         let o = &self.options;
         let top = |c: &[u64]| (0..c.len()).fold(0, |b, i| if c[i] > c[b] { i } else { b });
@@ -234,6 +250,11 @@ impl SmoothingCertifier {
                 }
             }
             SmoothMode::Certify => {
+                // SMOOTH-8: the counts estimate probabilities under the implemented noise, within `tv` of
+                // those under N(0, σ²I); the bounds are widened by it
+                let tv = self.noise_tv();
+                let lower = |k, a| (lower(k, a) - tv).max(0.0);
+                let upper = |k, a| (upper(k, a) + tv).min(1.0);
                 let c = top(selection.expect("selection counts in certify mode"));
                 let na = counts[c];
                 match o.radius {

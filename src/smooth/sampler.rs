@@ -1,17 +1,24 @@
 //! Monte Carlo class counts of the base classifier under Gaussian noise, batched and in parallel.
 //!
-//! Noise scheme (SMOOTH-3 in `proofs/SMOOTHING.md`, mirrored by the CUDA kernel): for record `row`,
-//! phase `phase` (0 = selection, 1 = estimation) and sample `s`, coordinates 2k and 2k+1 of the standard
-//! normal vector z are the Box–Muller pair of Philox4x32-10 keyed by the seed at counter
-//! (stream = 4·row + phase, index = s·⌈m/2⌉ + k). In input space (m = d) the sample is x₀ + σz; in
+//! Noise scheme (SMOOTH-3 and SMOOTH-8 in `proofs/SMOOTHING.md`, mirrored by the CUDA kernel): for record
+//! `row`, phase `phase` (0 = selection, 1 = estimation) and sample `s`, coordinate k of the standard
+//! normal vector z is normal number s·m + k of stream 4·row + phase ([`normals`]: one Philox4x32-10 word
+//! through a table-based inverse CDF, within total variation m·[`normals::TV_PER_NORMAL`] of N(0, I_m)).
+//! In input space (m = d) the sample is x₀ + σz; in
 //! first-layer space (m = h, the first affine layer's width) the first pre-activation is W₁x₀ + b₁ + Lz
 //! with LLᵀ = σ²W₁W₁ᵀ, which has exactly the distribution of W₁(x₀ + σε) + b₁ (SMOOTH-5). Counts are
 //! integers summed per record, so they are identical for every thread count, block order and sharding.
+//!
+//! Evaluation precision ([`Eval`]): `F64` runs the folded network in binary64; `F32` runs it as deployed
+//! (ONNX weights are binary32): weights, activations and accumulation in binary32, on x₀ + σz computed in
+//! binary64 and rounded to binary32 (first-layer space: W₁x₀ + b₁ and Lz rounded, Lz accumulated in
+//! binary32). Either way the function smoothed is the base classifier as this module evaluates it.
+use super::normals;
 use crate::net::{Layer, Network};
 use crate::rng::Philox;
 use crate::spec::Decision;
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, ArrayView1, Axis};
+use ndarray::{Array1, Array2, ArrayView1, Axis, Zip};
 use serde::{Deserialize, Serialize};
 use rayon::prelude::*;
 
@@ -43,6 +50,18 @@ pub enum NoiseSpace {
     Auto,
 }
 
+/// The arithmetic in which the base network is evaluated on the noisy samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Eval {
+    /// binary64 weights, activations and accumulation (the network's weights widened exactly).
+    #[default]
+    F64,
+    /// binary32 weights, activations and accumulation: the float32 network of the file, as ONNX runtimes
+    /// evaluate it (noisy inputs formed in binary64 and rounded to binary32).
+    F32,
+}
+
 /// The sampling plan fixed for a network and σ.
 enum Plan {
     Input,
@@ -50,10 +69,21 @@ enum Plan {
     FirstLayer { layer: usize, chol_t: Array2<f64> },
 }
 
-/// Preallocated buffers of one worker: every boundary's activations for a block, and its normals.
+/// One layer of the binary32 copy of the folded network.
+enum Op32 {
+    /// y = x·wt + b (wt: the weight transposed, in × out).
+    Affine { wt: Array2<f32>, bias: Array1<f32> },
+    Relu,
+    Copy,
+}
+
+/// Preallocated buffers of one worker: every boundary's activations for a block (in the evaluation
+/// precision), and its normals.
 struct Workspace {
     acts: Vec<Array2<f64>>,
+    acts32: Vec<Array2<f32>>,
     noise: Vec<f64>,
+    logits: Array1<f64>,
 }
 
 /// The draws of one record: x₀ and its record id (which names its noise streams).
@@ -71,6 +101,8 @@ pub struct Sampler<'a> {
     rng: Philox,
     decision: Decision,
     plan: Plan,
+    /// The binary32 network and first-layer factor when evaluating in [`Eval::F32`].
+    f32_ops: Option<(Vec<Op32>, Option<Array2<f32>>)>,
 }
 
 impl<'a> Sampler<'a> {
@@ -102,7 +134,45 @@ impl<'a> Sampler<'a> {
                 }
             }
         };
-        Ok(Sampler { net, sigma, rng: Philox::new(seed), decision, plan })
+        Ok(Sampler { net, sigma, rng: Philox::new(seed), decision, plan, f32_ops: None })
+    }
+
+    /// The same sampler evaluating the network in `eval` (the draws do not change).
+    pub fn evaluated_in(mut self, eval: Eval) -> Self {
+        self.f32_ops = match eval {
+            Eval::F64 => None,
+            Eval::F32 => {
+                let ops = self
+                    .net
+                    .layers
+                    .iter()
+                    .map(|l| match l {
+                        Layer::Affine(a) => Op32::Affine { wt: a.weight.t().mapv(|v| v as f32), bias: a.bias.mapv(|v| v as f32) },
+                        Layer::Relu => Op32::Relu,
+                        Layer::Reshape { .. } => Op32::Copy,
+                        Layer::Elementwise(_) => unreachable!("folded into the next affine layer"),
+                    })
+                    .collect();
+                let chol = match &self.plan {
+                    Plan::Input => None,
+                    Plan::FirstLayer { chol_t, .. } => Some(chol_t.mapv(|v| v as f32)),
+                };
+                Some((ops, chol))
+            }
+        };
+        self
+    }
+
+    /// Normals drawn per sample (the m of SMOOTH-8's total-variation bound m·TV_PER_NORMAL).
+    pub fn normals_per_sample(&self) -> usize {
+        self.noise_width()
+    }
+
+    fn noise_width(&self) -> usize {
+        match &self.plan {
+            Plan::Input => self.net.input_dim(),
+            Plan::FirstLayer { chol_t, .. } => chol_t.nrows(),
+        }
     }
 
     /// Whether draws are made in first-layer space.
@@ -110,15 +180,15 @@ impl<'a> Sampler<'a> {
         matches!(self.plan, Plan::FirstLayer { .. })
     }
 
-    fn workspace(&self) -> Workspace {
+    /// Buffers for blocks of up to `rows` samples, in the evaluation precision only.
+    fn workspace(&self, rows: usize) -> Workspace {
         let dims = self.net.boundary_dims().expect("validated");
-        let m = match &self.plan {
-            Plan::Input => dims[0],
-            Plan::FirstLayer { chol_t, .. } => chol_t.nrows(),
-        };
+        let (wide, narrow) = if self.f32_ops.is_some() { (0, rows) } else { (rows, 0) };
         Workspace {
-            acts: dims.iter().map(|&d| Array2::zeros((BLOCK as usize, d))).collect(),
-            noise: vec![0.0; BLOCK as usize * 2 * m.div_ceil(2)],
+            acts: dims.iter().map(|&d| Array2::zeros((wide, d))).collect(),
+            acts32: dims.iter().map(|&d| Array2::zeros((narrow, d))).collect(),
+            noise: vec![0.0; rows * self.noise_width()],
+            logits: Array1::zeros(self.net.output_dim()),
         }
     }
 
@@ -140,12 +210,13 @@ impl<'a> Sampler<'a> {
         // (record, block) tasks in parallel, in chunks so that memory stays bounded whatever n; integer
         // sums do not depend on the order
         let blocks = n.div_ceil(BLOCK);
+        let rows = BLOCK.min(n) as usize;
         let mut out = vec![vec![0u64; k + 1]; records.len()];
         for_task_chunks(records.len() as u64 * blocks, |range| {
             let parts: Vec<(usize, Vec<u64>)> = range
                 .into_par_iter()
                 .map_init(
-                    || self.workspace(),
+                    || self.workspace(rows),
                     |ws, t| {
                         let (r, start) = ((t / blocks) as usize, (t % blocks) * BLOCK);
                         let len = BLOCK.min(n - start);
@@ -162,36 +233,84 @@ impl<'a> Sampler<'a> {
 
     fn block_counts(&self, ws: &mut Workspace, rec: &NoisyRecord, base: Option<&Array1<f64>>, phase: Phase, start: u64, len: u64) -> Vec<u64> {
         let len = len as usize;
-        let first = match &self.plan {
-            Plan::Input => {
-                self.fill_noisy(ws, rec, phase, start, len);
-                0
-            }
-            Plan::FirstLayer { layer, chol_t } => {
-                let h = chol_t.nrows();
-                let width = 2 * h.div_ceil(2);
-                let stream = 4 * rec.row + phase as u64;
-                let noise = &mut ws.noise[..len * width];
-                self.rng.fill_normal_pairs(stream, start * (width as u64 / 2), noise);
-                let z = ndarray::ArrayView2::from_shape((len, width), &*noise).expect("block of normals");
-                let mut pre = ws.acts[layer + 1].slice_mut(ndarray::s![..len, ..]);
-                general_mat_mul(1.0, &z.slice(ndarray::s![.., ..h]), chol_t, 0.0, &mut pre);
-                pre += &base.expect("base pre-activation").view().insert_axis(Axis(0));
-                layer + 1
-            }
-        };
-        forward_block(&self.net.layers[first..], &mut ws.acts[first..], len);
+        let m = self.noise_width();
+        let noise = &mut ws.noise[..len * m];
+        normals::fill(&self.rng, 4 * rec.row + phase as u64, start * m as u64, noise);
+        let z = ndarray::ArrayView2::from_shape((len, m), &*noise).expect("block of normals");
         let mut counts = vec![0u64; self.net.output_dim() + 1];
-        for logits in ws.acts.last().unwrap().slice(ndarray::s![..len, ..]).outer_iter() {
-            counts[class_or_overflow(self.decision, logits)] += 1;
+        match &self.f32_ops {
+            None => {
+                let first = match &self.plan {
+                    Plan::Input => {
+                        noisy_inputs(rec, self.sigma, z, ws.acts[0].slice_mut(ndarray::s![..len, ..]));
+                        0
+                    }
+                    Plan::FirstLayer { layer, chol_t } => {
+                        let mut pre = ws.acts[layer + 1].slice_mut(ndarray::s![..len, ..]);
+                        general_mat_mul(1.0, &z, chol_t, 0.0, &mut pre);
+                        pre += &base.expect("base pre-activation").view().insert_axis(Axis(0));
+                        layer + 1
+                    }
+                };
+                forward_block(&self.net.layers[first..], &mut ws.acts[first..], len);
+                for logits in ws.acts.last().expect("an output").slice(ndarray::s![..len, ..]).outer_iter() {
+                    counts[class_or_overflow(self.decision, logits)] += 1;
+                }
+            }
+            Some((ops, chol32)) => {
+                let first = match (&self.plan, chol32) {
+                    (Plan::FirstLayer { layer, .. }, Some(chol32)) => {
+                        let z32 = z.mapv(|v| v as f32);
+                        let mut pre = ws.acts32[layer + 1].slice_mut(ndarray::s![..len, ..]);
+                        general_mat_mul(1.0, &z32, chol32, 0.0, &mut pre);
+                        let base32 = base.expect("base pre-activation").mapv(|v| v as f32);
+                        pre += &base32.view().insert_axis(Axis(0));
+                        layer + 1
+                    }
+                    _ => {
+                        noisy_inputs_f32(rec, self.sigma, z, ws.acts32[0].slice_mut(ndarray::s![..len, ..]));
+                        0
+                    }
+                };
+                forward_block_f32(&ops[first..], &mut ws.acts32[first..], len);
+                for logits in ws.acts32.last().expect("an output").slice(ndarray::s![..len, ..]).outer_iter() {
+                    ws.logits.zip_mut_with(&logits, |o, &v| *o = v as f64);
+                    counts[class_or_overflow(self.decision, ws.logits.view())] += 1;
+                }
+            }
         }
         counts
     }
+}
 
-    /// Writes x₀ + σ·ε for samples start..start+len into the first `len` rows of the input buffer.
-    fn fill_noisy(&self, ws: &mut Workspace, rec: &NoisyRecord, phase: Phase, start: u64, len: usize) {
-        let rows = ws.acts[0].slice_mut(ndarray::s![..len, ..]);
-        fill_noisy_inputs(&self.rng, self.sigma, rec, phase, start, &mut ws.noise, rows);
+/// Writes x₀ + σz (binary64) into the rows of `out`.
+fn noisy_inputs(rec: &NoisyRecord, sigma: f64, z: ndarray::ArrayView2<f64>, mut out: ndarray::ArrayViewMut2<f64>) {
+    for (mut row, z) in out.outer_iter_mut().zip(z.outer_iter()) {
+        Zip::from(&mut row).and(&rec.x).and(&z).for_each(|o, &x, &z| *o = x + sigma * z);
+    }
+}
+
+/// Writes x₀ + σz, formed in binary64 and rounded to binary32, into the rows of `out`.
+fn noisy_inputs_f32(rec: &NoisyRecord, sigma: f64, z: ndarray::ArrayView2<f64>, mut out: ndarray::ArrayViewMut2<f32>) {
+    for (mut row, z) in out.outer_iter_mut().zip(z.outer_iter()) {
+        Zip::from(&mut row).and(&rec.x).and(&z).for_each(|o, &x, &z| *o = (x + sigma * z) as f32);
+    }
+}
+
+/// [`forward_block`] in binary32 (sgemm with binary32 accumulation; bias and ReLU in binary32).
+fn forward_block_f32(ops: &[Op32], acts: &mut [Array2<f32>], len: usize) {
+    for (i, op) in ops.iter().enumerate() {
+        let (done, rest) = acts.split_at_mut(i + 1);
+        let h = done[i].slice(ndarray::s![..len, ..]);
+        let mut out = rest[0].slice_mut(ndarray::s![..len, ..]);
+        match op {
+            Op32::Affine { wt, bias } => {
+                general_mat_mul(1.0f32, &h, wt, 0.0f32, &mut out);
+                out += &bias.view().insert_axis(Axis(0));
+            }
+            Op32::Relu => Zip::from(&mut out).and(&h).for_each(|o, &v| *o = v.max(0.0)),
+            Op32::Copy => out.assign(&h),
+        }
     }
 }
 
@@ -272,20 +391,13 @@ pub(crate) fn folded(net: &Network) -> std::borrow::Cow<'_, Network> {
 }
 
 /// Writes x₀ + σ·ε_s for samples s = start..start+len of (record, phase) into the rows of `out`
-/// (SMOOTH-3's scheme; `noise` is scratch space of at least len·2⌈d/2⌉). The pair indices of consecutive
-/// samples are consecutive, so one call draws the whole block.
-pub(crate) fn fill_noisy_inputs(rng: &Philox, sigma: f64, rec: &NoisyRecord, phase: Phase, start: u64, noise: &mut [f64], mut out: ndarray::ArrayViewMut2<f64>) {
+/// (SMOOTH-3/SMOOTH-8's scheme: coordinate k of sample s is normal number s·d + k of stream 4·row + phase;
+/// `noise` is scratch space of at least len·d).
+pub(crate) fn fill_noisy_inputs(rng: &Philox, sigma: f64, rec: &NoisyRecord, phase: Phase, start: u64, noise: &mut [f64], out: ndarray::ArrayViewMut2<f64>) {
     let (len, d) = out.dim();
-    let width = 2 * d.div_ceil(2);
-    let stream = 4 * rec.row + phase as u64;
-    let noise = &mut noise[..len * width];
-    rng.fill_normal_pairs(stream, start * (width as u64 / 2), noise);
-    let x = rec.x.as_slice().map(|s| s.to_vec()).unwrap_or_else(|| rec.x.to_vec());
-    for (mut row, z) in out.outer_iter_mut().zip(noise.chunks_exact(width)) {
-        for ((o, &xk), &zk) in row.iter_mut().zip(&x).zip(z) {
-            *o = xk + sigma * zk;
-        }
-    }
+    let noise = &mut noise[..len * d];
+    normals::fill(rng, 4 * rec.row + phase as u64, start * d as u64, noise);
+    noisy_inputs(rec, sigma, ndarray::ArrayView2::from_shape((len, d), &*noise).expect("block of normals"), out);
 }
 
 /// The lower Cholesky factor of a symmetric positive definite matrix, or None if a pivot is not
