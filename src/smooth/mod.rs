@@ -7,6 +7,7 @@
 //! - PREDICT (SMOOTH-4): with probability ≥ 1 − α, a returned class equals g(x); otherwise it abstains.
 //! - Always-label: the plain majority over n draws; no guarantee (for attack experiments).
 pub mod line;
+pub mod narrow;
 pub mod normals;
 pub mod sampler;
 pub mod stats;

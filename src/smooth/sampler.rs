@@ -103,6 +103,8 @@ pub struct Sampler<'a> {
     plan: Plan,
     /// The binary32 network and first-layer factor when evaluating in [`Eval::F32`].
     f32_ops: Option<(Vec<Op32>, Option<Array2<f32>>)>,
+    /// The layers after the noise enters, as a lane kernel, when they are a small dense ReLU chain (f32).
+    narrow: Option<super::narrow::Narrow>,
 }
 
 impl<'a> Sampler<'a> {
@@ -134,7 +136,7 @@ impl<'a> Sampler<'a> {
                 }
             }
         };
-        Ok(Sampler { net, sigma, rng: Philox::new(seed), decision, plan, f32_ops: None })
+        Ok(Sampler { net, sigma, rng: Philox::new(seed), decision, plan, f32_ops: None, narrow: None })
     }
 
     /// The same sampler evaluating the network in `eval` (the draws do not change).
@@ -160,7 +162,17 @@ impl<'a> Sampler<'a> {
                 Some((ops, chol))
             }
         };
+        self.narrow = self.f32_ops.as_ref().and_then(|(ops, _)| narrow_chain(&ops[self.first_noisy_layer()..]));
         self
+    }
+
+    /// The index of the first layer evaluated on noisy values (after the first affine layer in
+    /// first-layer space).
+    fn first_noisy_layer(&self) -> usize {
+        match &self.plan {
+            Plan::Input => 0,
+            Plan::FirstLayer { layer, .. } => layer + 1,
+        }
     }
 
     /// Normals drawn per sample (the m of SMOOTH-8's total-variation bound m·TV_PER_NORMAL).
@@ -272,6 +284,10 @@ impl<'a> Sampler<'a> {
                         0
                     }
                 };
+                if let Some(narrow) = &self.narrow {
+                    narrow.count(ws.acts32[first].slice(ndarray::s![..len, ..]), self.decision, &mut counts);
+                    return counts;
+                }
                 forward_block_f32(&ops[first..], &mut ws.acts32[first..], len);
                 for logits in ws.acts32.last().expect("an output").slice(ndarray::s![..len, ..]).outer_iter() {
                     ws.logits.zip_mut_with(&logits, |o, &v| *o = v as f64);
@@ -295,6 +311,28 @@ fn noisy_inputs_f32(rec: &NoisyRecord, sigma: f64, z: ndarray::ArrayView2<f64>, 
     for (mut row, z) in out.outer_iter_mut().zip(z.outer_iter()) {
         Zip::from(&mut row).and(&rec.x).and(&z).for_each(|o, &x, &z| *o = (x + sigma * z) as f32);
     }
+}
+
+/// The lane kernel of `ops` when they form a small dense ReLU chain.
+fn narrow_chain(ops: &[Op32]) -> Option<super::narrow::Narrow> {
+    use super::narrow::{Narrow, Step};
+    // the kernel wants out × in row-major weights; `wt` is in × out
+    let weights: Vec<(Vec<f32>, usize)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op32::Affine { wt, .. } => Some((wt.t().iter().copied().collect(), wt.nrows())),
+            Op32::Relu | Op32::Copy => None,
+        })
+        .collect();
+    let mut next = weights.iter();
+    Narrow::new(ops.iter().map(|op| match op {
+        Op32::Affine { bias, .. } => {
+            let (w, n_in) = next.next().expect("one weight per affine op");
+            Step::Affine { weight: w, n_in: *n_in, bias: bias.as_slice().expect("contiguous bias") }
+        }
+        Op32::Relu => Step::Relu,
+        Op32::Copy => Step::Copy,
+    }))
 }
 
 /// [`forward_block`] in binary32 (sgemm with binary32 accumulation; bias and ReLU in binary32).
