@@ -180,7 +180,7 @@ RP_FN double rp_smooth_normal(rp_u64 seed, rp_u64 stream, rp_u64 i, const double
         double v = rp_open_unit(t[k], t[k + 1]) * (1.0 / 8192.0);
         return rp_with_sign(rp_ppnd16(v), w);
     }
-    double v = (double)(int)(b | RP_TAIL_BITS) * (1.0 / 4294967296.0) + 1.0 / 8589934592.0;
+    double v = (double)(int)b * (1.0 / 4294967296.0) + 1.0 / 8589934592.0;  // b >= RP_TAIL_BITS here
     rp_u64 bits = rp_bits(v);
     int cell = (int)((bits >> (52 - RP_CELL_BITS)) - (RP_LOW_EXPONENT << RP_CELL_BITS));
     double tt = rp_from_bits(0x3ff0000000000000ull | ((bits << RP_CELL_BITS) & 0x000fffffffffffffull)) - 1.0;

@@ -122,7 +122,7 @@ pub fn table() -> &'static [[f64; 4]] {
 fn table_normal(table: &[[f64; 4]], w: u32) -> f64 {
     let b = w & 0x7fff_ffff;
     // v = (2b + 1)·2⁻³³ exactly; clamped into the table's range for tail words (overwritten later)
-    let v = ((b | TAIL_BITS) as i32 as f64) * (1.0 / 4_294_967_296.0) + 1.0 / 8_589_934_592.0;
+    let v = (b.max(TAIL_BITS) as i32 as f64) * (1.0 / 4_294_967_296.0) + 1.0 / 8_589_934_592.0;
     let bits = v.to_bits();
     let cell = ((bits >> (52 - CELL_BITS)) - (LOW_EXPONENT << CELL_BITS)) as usize;
     // t: the mantissa bits below the cell's, as a fraction in [0, 1) (exact)
@@ -297,7 +297,7 @@ mod avx2 {
                 let b = _mm_and_si128(w, low31);
                 tail = _mm_or_si128(tail, _mm_cmpgt_epi32(tail_bits, b));
                 let v = _mm256_add_pd(
-                    _mm256_mul_pd(_mm256_cvtepi32_pd(_mm_or_si128(b, tail_bits)), _mm256_set1_pd(1.0 / 4_294_967_296.0)),
+                    _mm256_mul_pd(_mm256_cvtepi32_pd(_mm_max_epi32(b, tail_bits)), _mm256_set1_pd(1.0 / 4_294_967_296.0)),
                     _mm256_set1_pd(1.0 / 8_589_934_592.0),
                 );
                 let bits = _mm256_castpd_si256(v);
@@ -425,6 +425,24 @@ mod tests {
         assert!(10.0 * (tv + gap) < TV_PER_NORMAL, "tv {tv:e} + {gap:e}");
     }
 
+    /// The table path is Φ⁻¹ of the word's own v = (2b + 1)·2⁻³³ to within the interpolation error, at
+    /// every octave and cell edge (a wrong bit in the word → (cell, t) map would show here first).
+    #[test]
+    fn table_path_is_the_quantile_of_the_words_own_v() {
+        let t = table();
+        let mut worst = 0.0f64;
+        let words = (0..2_000_000u32).map(|k| k.wrapping_mul(2_654_435_761)).chain((0..31).flat_map(|e| [1u32 << e, (1u32 << e) - 1, (1u32 << e) + 1]));
+        for w in words.chain([0x7fff_ffff, 0xffff_ffff, TAIL_BITS, TAIL_BITS | 1 << 31]) {
+            if is_tail(w) {
+                continue;
+            }
+            let v = ((w & 0x7fff_ffff) as f64 * 2.0 + 1.0) / 8_589_934_592.0;
+            let want = with_sign(ppnd16(v), w);
+            worst = worst.max((table_normal(t, w) - want).abs());
+        }
+        assert!(worst < 1e-9, "worst |table − Φ⁻¹(v)| = {worst:e}");
+    }
+
     #[test]
     fn fill_is_bit_identical_to_normal_for_any_offset_and_length() {
         let g = Philox::new(0xC0FFEE);
@@ -467,6 +485,13 @@ mod tests {
         // standard errors: 1/√n ≈ 0.001, √(2/n) ≈ 0.0014, √(96/n) ≈ 0.0096; 5 of them
         assert!(mean.abs() < 0.005, "mean {mean}");
         assert!((m2 - 1.0).abs() < 0.007, "E z² {m2}");
+        // and the second moment of the body alone, whose deficit a skewed (cell, t) map would show
+        let a = -ppnd16(1.0 / 8192.0);
+        let body = v.iter().filter(|x| x.abs() < a).map(|x| x * x).sum::<f64>() / n as f64;
+        let nd0 = Normal::standard();
+        let pt = 2.0 * nd0.cdf(-a);
+        let want = 1.0 - pt - 2.0 * a * (-a * a / 2.0f64).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        assert!((body - want).abs() < 0.004, "E z²·1{{|z| < a}} {body} vs {want}");
         assert!((m4 - 3.0).abs() < 0.05, "E z⁴ {m4}");
         v.sort_by(f64::total_cmp);
         let nd = Normal::standard();
