@@ -84,6 +84,8 @@ struct Workspace {
     acts32: Vec<Array2<f32>>,
     noise: Vec<f64>,
     logits: Array1<f64>,
+    /// Samples per block the buffers hold.
+    rows: usize,
 }
 
 /// The draws of one record: x₀ and its record id (which names its noise streams).
@@ -105,6 +107,23 @@ pub struct Sampler<'a> {
     f32_ops: Option<(Vec<Op32>, Option<Array2<f32>>)>,
     /// The layers after the noise enters, as a lane kernel, when they are a small dense ReLU chain (f32).
     narrow: Option<super::narrow::Narrow>,
+    /// Workspaces of finished tasks, reused by later ones and later calls (fresh buffers of this size
+    /// cost page faults that showed as a fifth of a small net's time).
+    pool: std::sync::Mutex<Vec<Workspace>>,
+}
+
+/// A workspace taken from a sampler's pool, given back when dropped.
+struct Pooled<'s> {
+    ws: Option<Workspace>,
+    pool: &'s std::sync::Mutex<Vec<Workspace>>,
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let (Some(ws), Ok(mut pool)) = (self.ws.take(), self.pool.lock()) {
+            pool.push(ws);
+        }
+    }
 }
 
 impl<'a> Sampler<'a> {
@@ -136,7 +155,7 @@ impl<'a> Sampler<'a> {
                 }
             }
         };
-        Ok(Sampler { net, sigma, rng: Philox::new(seed), decision, plan, f32_ops: None, narrow: None })
+        Ok(Sampler { net, sigma, rng: Philox::new(seed), decision, plan, f32_ops: None, narrow: None, pool: Default::default() })
     }
 
     /// The same sampler evaluating the network in `eval` (the draws do not change).
@@ -162,6 +181,7 @@ impl<'a> Sampler<'a> {
                 Some((ops, chol))
             }
         };
+        self.pool = Default::default();
         self.narrow = self.f32_ops.as_ref().and_then(|(ops, _)| narrow_chain(&ops[self.first_noisy_layer()..]));
         self
     }
@@ -192,6 +212,15 @@ impl<'a> Sampler<'a> {
         matches!(self.plan, Plan::FirstLayer { .. })
     }
 
+    /// A workspace for blocks of up to `rows` samples: a pooled one when one is large enough.
+    fn pooled(&self, rows: usize) -> Pooled<'_> {
+        let reused = self.pool.lock().ok().and_then(|mut pool| {
+            let i = pool.iter().position(|ws| ws.noise.len() >= rows * self.noise_width() && ws.rows >= rows)?;
+            Some(pool.swap_remove(i))
+        });
+        Pooled { ws: Some(reused.unwrap_or_else(|| self.workspace(rows))), pool: &self.pool }
+    }
+
     /// Buffers for blocks of up to `rows` samples, in the evaluation precision only.
     fn workspace(&self, rows: usize) -> Workspace {
         let dims = self.net.boundary_dims().expect("validated");
@@ -201,6 +230,7 @@ impl<'a> Sampler<'a> {
             acts32: dims.iter().map(|&d| Array2::zeros((narrow, d))).collect(),
             noise: vec![0.0; rows * self.noise_width()],
             logits: Array1::zeros(self.net.output_dim()),
+            rows,
         }
     }
 
@@ -228,8 +258,9 @@ impl<'a> Sampler<'a> {
             let parts: Vec<(usize, Vec<u64>)> = range
                 .into_par_iter()
                 .map_init(
-                    || self.workspace(rows),
-                    |ws, t| {
+                    || self.pooled(rows),
+                    |pooled, t| {
+                        let ws = pooled.ws.as_mut().expect("a workspace until dropped");
                         let (r, start) = ((t / blocks) as usize, (t % blocks) * BLOCK);
                         let len = BLOCK.min(n - start);
                         (r, self.block_counts(ws, &records[r], bases[r].as_ref(), phase, start, len))
