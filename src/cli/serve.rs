@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// always-label (the majority class, never abstains).
     #[arg(long, value_enum, default_value_t = SmoothMode::Predict)]
     pub mode: SmoothMode,
+    /// The arithmetic of the served base classifier: f64, or f32 (the float32 network as ONNX runtimes
+    /// evaluate it; faster). The answers are the smoothed classifier of that network.
+    #[arg(long, value_enum, default_value_t = rp::smooth::sampler::Eval::F64)]
+    pub eval: rp::smooth::sampler::Eval,
     /// A file of at least 16 secret bytes (mode 600): keys the noise of each record.
     #[arg(long)]
     pub secret_file: PathBuf,
@@ -93,7 +97,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         (None, Some(_), None) => bail!("--sigma-raw needs --card (it is in raw units of the card's sensitive attribute)"),
         _ => bail!("give --sigma or --sigma-raw"),
     };
-    let options = SmoothOptions { sigma, n0: a.n0, n: a.n, alpha: a.alpha, mode: a.mode, ..Default::default() };
+    let options = SmoothOptions { sigma, n0: a.n0, n: a.n, alpha: a.alpha, mode: a.mode, eval: a.eval, ..Default::default() };
     let secret = rp::serve::read_secret(&a.secret_file)?;
     let keys = a.keys.as_deref().map(rp::serve::Keys::read).transpose()?;
     let store = rp::serve::store::Store::open(&a.db)?;

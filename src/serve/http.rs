@@ -52,7 +52,16 @@ struct App {
 
 struct Job {
     inputs: Vec<Vec<f64>>,
-    reply: oneshot::Sender<Result<Vec<Served>, String>>,
+    /// Who is charged for the answers, and their budget.
+    key: String,
+    budget: Option<u64>,
+    reply: oneshot::Sender<Result<Charged, String>>,
+}
+
+/// A job's answers, charged and logged (committed) — or refused because they would pass the budget.
+enum Charged {
+    Answers(Vec<Served>),
+    OverBudget(super::store::OverBudget),
 }
 
 /// A response to a client's mistake (or an overloaded server): status, message, and `Retry-After`.
@@ -137,9 +146,32 @@ async fn batcher(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<Job>) {
         match result {
             Ok(Ok(served)) => {
                 let mut it = served.into_iter();
-                for j in jobs {
-                    let part: Vec<Served> = it.by_ref().take(j.inputs.len()).collect();
-                    let _ = j.reply.send(Ok(part)); // a client that gave up is no error
+                let parts: Vec<Vec<Served>> = jobs.iter().map(|j| it.by_ref().take(j.inputs.len()).collect()).collect();
+                // the batch's charges and audit rows in one transaction, committed before any answer leaves
+                let entries: Vec<Vec<AuditEntry>> = jobs
+                    .iter()
+                    .zip(&parts)
+                    .map(|(j, p)| p.iter().map(|s| AuditEntry { key: j.key.clone(), time: now(), input_hash: s.mac_hex.clone(), answer: label_text(&app.deployed.label(s.answer)) }).collect())
+                    .collect();
+                let requests: Vec<(String, Option<u64>, Vec<AuditEntry>)> = jobs.iter().zip(entries).map(|(j, e)| (j.key.clone(), j.budget, e)).collect();
+                let app2 = app.clone();
+                let charged = tokio::task::spawn_blocking(move || {
+                    let refs: Vec<(&str, Option<u64>, &[AuditEntry])> = requests.iter().map(|(k, b, e)| (k.as_str(), *b, e.as_slice())).collect();
+                    app2.store.charge_all(&refs)
+                })
+                .await;
+                match charged {
+                    Ok(Ok(outcomes)) => {
+                        for ((j, part), o) in jobs.into_iter().zip(parts).zip(outcomes) {
+                            let c = match o {
+                                Ok(_) => Charged::Answers(part),
+                                Err(over) => Charged::OverBudget(over),
+                            };
+                            let _ = j.reply.send(Ok(c)); // a client that gave up is no error
+                        }
+                    }
+                    Ok(Err(e)) => jobs.into_iter().for_each(|j| drop(j.reply.send(Err(e.to_string())))),
+                    Err(e) => jobs.into_iter().for_each(|j| drop(j.reply.send(Err(format!("the budget store failed: {e}"))))),
                 }
             }
             Ok(Err(e)) => jobs.into_iter().for_each(|j| drop(j.reply.send(Err(e.to_string())))),
@@ -186,13 +218,10 @@ async fn answer(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Value, Ap
             return Err(err(StatusCode::TOO_MANY_REQUESTS, format!("key '{key}' has used {used} of its {b} records; this request asks for {}", inputs.len())));
         }
     }
-    let served = submit(app, inputs).await?;
-    let entries: Vec<AuditEntry> = served.iter().map(|s| AuditEntry { key: key.clone(), time: now(), input_hash: s.mac_hex.clone(), answer: label_text(&app.deployed.label(s.answer)) }).collect();
-    match app.store.charge(&key, budget, &entries) {
-        Ok(Ok(_)) => {}
-        Ok(Err(o)) => return Err(err(StatusCode::TOO_MANY_REQUESTS, format!("key '{key}' has used {} of its {} records", o.used, o.budget))),
-        Err(e) => return Err(err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
+    let served = match submit(app, inputs, &key, budget).await? {
+        Charged::Answers(s) => s,
+        Charged::OverBudget(o) => return Err(err(StatusCode::TOO_MANY_REQUESTS, format!("key '{key}' has used {} of its {} records", o.used, o.budget))),
+    };
     let d = &app.deployed;
     let answers: Vec<Value> = served
         .iter()
@@ -263,8 +292,9 @@ fn model_input(d: &Deployed, i: usize, r: &Value) -> Result<Vec<f64>, ApiError> 
     Ok(x)
 }
 
-/// Queues the records for the batcher (503 when the queue is full) and waits for their answers.
-async fn submit(app: &App, inputs: Vec<Vec<f64>>) -> Result<Vec<Served>, ApiError> {
+/// Queues the records for the batcher (503 when the queue is full) and waits for their answers, charged
+/// to `key` and logged.
+async fn submit(app: &App, inputs: Vec<Vec<f64>>, key: &str, budget: Option<u64>) -> Result<Charged, ApiError> {
     let n = inputs.len();
     let before = app.pending.fetch_add(n, Ordering::SeqCst);
     if before + n > app.opts.queue_records {
@@ -273,7 +303,7 @@ async fn submit(app: &App, inputs: Vec<Vec<f64>>) -> Result<Vec<Served>, ApiErro
     }
     app.metrics.queue.set((before + n) as i64);
     let (tx, rx) = oneshot::channel();
-    app.jobs.send(Job { inputs, reply: tx }).map_err(|_| err(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
+    app.jobs.send(Job { inputs, key: key.to_string(), budget, reply: tx }).map_err(|_| err(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
     match tokio::time::timeout(app.opts.timeout, rx).await {
         Ok(Ok(Ok(served))) => Ok(served),
         Ok(Ok(Err(e))) => Err(err(StatusCode::INTERNAL_SERVER_ERROR, e)),

@@ -57,24 +57,31 @@ impl Store {
     /// Charges `entries.len()` records to `key` and logs them, atomically and durably; refuses (and
     /// changes nothing) when that would exceed `budget`.
     pub fn charge(&self, key: &str, budget: Option<u64>, entries: &[AuditEntry]) -> crate::Result<Result<u64, OverBudget>> {
+        Ok(self.charge_all(&[(key, budget, entries)])?.remove(0))
+    }
+
+    /// [`charge`](Self::charge) for several requests in one transaction (one disk sync for a whole
+    /// batch of answers), in order: each is charged or refused on its own.
+    pub fn charge_all(&self, requests: &[(&str, Option<u64>, &[AuditEntry])]) -> crate::Result<Vec<Result<u64, OverBudget>>> {
         let mut conn = self.conn.lock().expect("no panics while holding the database");
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
-        let used: i64 = tx.query_row("SELECT used FROM budget WHERE key = ?1", params![key], |r| r.get(0)).optional().map_err(db_error)?.unwrap_or(0);
-        let after = used as u64 + entries.len() as u64;
-        if let Some(b) = budget {
-            if after > b {
-                return Ok(Err(OverBudget { used: used as u64, budget: b }));
+        let mut out = Vec::with_capacity(requests.len());
+        for &(key, budget, entries) in requests {
+            let used: i64 = tx.query_row("SELECT used FROM budget WHERE key = ?1", params![key], |r| r.get(0)).optional().map_err(db_error)?.unwrap_or(0);
+            let after = used as u64 + entries.len() as u64;
+            if let Some(b) = budget.filter(|&b| after > b) {
+                out.push(Err(OverBudget { used: used as u64, budget: b }));
+                continue;
             }
-        }
-        tx.execute("INSERT INTO budget (key, used) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET used = ?2", params![key, after as i64]).map_err(db_error)?;
-        {
+            tx.execute("INSERT INTO budget (key, used) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET used = ?2", params![key, after as i64]).map_err(db_error)?;
             let mut stmt = tx.prepare_cached("INSERT INTO audit (key, time, input_hash, answer) VALUES (?1, ?2, ?3, ?4)").map_err(db_error)?;
             for e in entries {
                 stmt.execute(params![e.key, e.time, e.input_hash, e.answer]).map_err(db_error)?;
             }
+            out.push(Ok(after));
         }
         tx.commit().map_err(db_error)?;
-        Ok(Ok(after))
+        Ok(out)
     }
 
     /// The audit log, oldest first.
