@@ -11,12 +11,28 @@ fn required(var: &str) -> bool {
     std::env::var(var).map(|v| v == "1").unwrap_or(false)
 }
 
+/// Writes the kernel header and `harness` (C++ including it) to `dir` and compiles them with g++
+/// without FMA contraction; None (with the reason printed) when there is no g++ here.
+fn build_harness(dir: &std::path::Path, harness: &str) -> Option<std::path::PathBuf> {
+    std::fs::write(dir.join("rp_common.cuh"), rp::gpu::COMMON_HEADER).unwrap();
+    std::fs::write(dir.join("h.cpp"), harness).unwrap();
+    let exe = dir.join("h");
+    let built = match Command::new("g++").args(["-O2", "-ffp-contract=off", "-std=c++17", "-o"]).arg(&exe).arg(dir.join("h.cpp")).output() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("skipped: no g++ to compile the kernel header as C++ ({e}); scripts/bootstrap.sh installs it");
+            return None;
+        }
+    };
+    assert!(built.status.success(), "the kernel header does not compile as C++: {}", String::from_utf8_lossy(&built.stderr));
+    Some(exe)
+}
+
 /// The kernels' Philox, uniforms, ln, sincos and Box–Muller, compiled by g++ without FMA contraction,
 /// give the same bits as `rng::Philox::normal_pair` on a spread of (seed, stream, index).
 #[test]
 fn kernel_math_compiled_as_cpp_matches_the_rust_noise() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rp_common.cuh"), rp::gpu::COMMON_HEADER).unwrap();
     let harness = r#"
 #include <cstdio>
 #include "rp_common.cuh"
@@ -30,17 +46,7 @@ int main() {
     return 0;
 }
 "#;
-    std::fs::write(dir.path().join("h.cpp"), harness).unwrap();
-    let exe = dir.path().join("h");
-    let built = Command::new("g++").args(["-O2", "-ffp-contract=off", "-std=c++17", "-o"]).arg(&exe).arg(dir.path().join("h.cpp")).output();
-    let built = match built {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("skipped: no g++ to compile the kernel header as C++ ({e}); scripts/bootstrap.sh installs it");
-            return;
-        }
-    };
-    assert!(built.status.success(), "the kernel header does not compile as C++: {}", String::from_utf8_lossy(&built.stderr));
+    let Some(exe) = build_harness(dir.path(), harness) else { return };
     let mut cases = Vec::new();
     for (i, seed) in [0u64, 1, 0xDEAD_BEEF_CAFE, u64::MAX].into_iter().enumerate() {
         for stream in [0u64, 1, 4 * 12345 + 1, 1 << 40] {
@@ -69,7 +75,6 @@ int main() {
 #[test]
 fn kernel_smoothing_normals_compiled_as_cpp_match_the_rust_noise() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rp_common.cuh"), rp::gpu::COMMON_HEADER).unwrap();
     let harness = r#"
 #include <cstdio>
 #include "rp_common.cuh"
@@ -84,16 +89,7 @@ int main() {
     return 0;
 }
 "#;
-    std::fs::write(dir.path().join("h.cpp"), harness).unwrap();
-    let exe = dir.path().join("h");
-    let built = match Command::new("g++").args(["-O2", "-ffp-contract=off", "-std=c++17", "-o"]).arg(&exe).arg(dir.path().join("h.cpp")).output() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("skipped: no g++ to compile the kernel header as C++ ({e}); scripts/bootstrap.sh installs it");
-            return;
-        }
-    };
-    assert!(built.status.success(), "the kernel header does not compile as C++: {}", String::from_utf8_lossy(&built.stderr));
+    let Some(exe) = build_harness(dir.path(), harness) else { return };
     // a spread of counters, and enough consecutive draws (20 000 per stream) to hit the tail path
     let mut cases = Vec::new();
     for seed in [0u64, 7, u64::MAX] {

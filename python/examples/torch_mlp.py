@@ -6,7 +6,6 @@ exact l2 radius of the base network against the smoothed classifier's certified 
 """
 import argparse
 
-import numpy as np
 import torch
 
 import rp

@@ -13,9 +13,8 @@ released while rp computes. See README.md, section "Python".
 """
 from __future__ import annotations
 
-import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np

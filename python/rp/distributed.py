@@ -13,7 +13,7 @@ with this package installed; the model path must be readable on every node (or p
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 

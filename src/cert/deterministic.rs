@@ -46,7 +46,7 @@ impl BoundCertifier {
         let specs: Vec<Array2<f64>> = classes.iter().map(|&c| self.decision.margin_spec(c, k)).collect();
         let regions = RegionBatch { centers: centers.reborrow(), eps: eps.view(), norm: self.norm, domain: self.domain.as_ref(), boxes: None };
         let lb = self.method.lower_bounds_batch(&self.net, &regions, stack_specs(&specs).view());
-        lb.outer_iter().map(|r| least(r)).collect()
+        lb.outer_iter().map(least).collect()
     }
 
     fn check_batch(&self, batch: &Batch<'_>) -> crate::Result<()> {
@@ -91,10 +91,10 @@ pub fn lockstep_search(
     check: impl Fn(ndarray::ArrayView2<f64>, &[usize], &Array1<f64>) -> Vec<f64>,
 ) -> crate::Result<Vec<Certificate>> {
     let n = batch.inputs.nrows();
-    let decided = batch.answers(net, decision)?;
+    let outputs = batch.finite_outputs(net)?;
+    let decided = batch.decide(outputs.view(), decision)?;
     // each row's own margin at ε = 0 (plain floating point: it only steers the first growth)
     let k = net.output_dim();
-    let outputs = net.forward_batch(batch.inputs);
     let mut states: Vec<_> = decided.iter().enumerate().map(|(i, &(c, _))| search.start_at(least(&decision.margin_spec(c, k).dot(&outputs.row(i))))).collect();
     let mut time = vec![Duration::ZERO; n];
     for (i, &(_, unique)) in decided.iter().enumerate() {

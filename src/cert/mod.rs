@@ -265,7 +265,11 @@ impl Batch<'_> {
     /// The answer of every row (`decide_checked`: an error names the first row whose outputs are not
     /// finite, or a model with fewer than two outputs).
     pub fn answers(&self, net: &crate::net::Network, decision: crate::spec::Decision) -> crate::Result<Vec<(usize, bool)>> {
-        let logits = self.finite_outputs(net)?;
+        self.decide(self.finite_outputs(net)?.view(), decision)
+    }
+
+    /// As [`answers`](Self::answers), from the rows' outputs already computed.
+    pub fn decide(&self, logits: ndarray::ArrayView2<f64>, decision: crate::spec::Decision) -> crate::Result<Vec<(usize, bool)>> {
         logits.outer_iter().zip(self.row_ids).map(|(l, &r)| decision.decide_checked(l, r)).collect()
     }
 

@@ -67,7 +67,7 @@ impl RadiusSearch {
     /// A fresh search that knows the answer's margin at ε = 0 (the network's own margin at x₀), from
     /// which its first growth can extrapolate.
     pub fn start_at(&self, margin0: f64) -> SearchState {
-        SearchState { lo: 0.0, hi: None, eps: self.eps_start, checks: 0, done: false, lo_margin: margin0, hi_margin: f64::NAN, prev: None, weights: (1.0, 1.0), last: Side::None, widths: [f64::INFINITY; 2], bisect: false }
+        SearchState { lo: 0.0, hi: None, eps: self.eps_start, checks: 0, done: false, lo_margin: margin0, hi_margin: f64::NAN, prev: None, weights: (1.0, 1.0), last: Side::None, width_before_last: f64::INFINITY, bisect: false }
     }
 
     /// Records a yes/no check at `state.eps` and picks the next ε (or finishes): doubling, then
@@ -110,9 +110,8 @@ impl RadiusSearch {
         }
         // Brent's safeguard: a bracket not halved over the last two steps forces a bisection
         if let (Some(w0), Some(h)) = (width, state.hi) {
-            let w = h - state.lo;
-            state.bisect = !state.bisect && w > 0.5 * state.widths[1];
-            state.widths = [w, w0];
+            state.bisect = !state.bisect && h - state.lo > 0.5 * state.width_before_last;
+            state.width_before_last = w0;
         }
         match state.hi {
             None if certified && eps >= self.eps_max => state.done = true,
@@ -191,7 +190,7 @@ impl RadiusSearch {
 }
 
 /// The regula falsi bisects instead when the bracket's chord is this many times steeper than the
-/// certified side's slope (or, without a slope there, when the ends' margins differ this much).
+/// certified side's slope (without a slope there it moves at least a sixteenth of the bracket).
 const CLIFF: f64 = 3.0;
 
 /// Anderson–Björck's scaling of the end kept twice: 1 − f_new/f_old when that is positive, else ½
@@ -226,8 +225,9 @@ pub struct SearchState {
     /// just moved).
     pub weights: (f64, f64),
     pub last: Side,
-    /// The bracket's width after the last two steps (∞ before a bracket).
-    pub widths: [f64; 2],
+    /// The bracket's width before the last step (∞ before a bracket): with the width now, whether the
+    /// last two steps halved it.
+    pub width_before_last: f64,
     /// The next step bisects (Brent's safeguard).
     pub bisect: bool,
 }

@@ -90,10 +90,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     rp::spec::check_classes(net.output_dim())?;
     let sigma = match (a.sigma, a.sigma_raw, &card) {
         (Some(s), None, _) => s,
-        (None, Some(v), Some(c)) => {
-            let name = c.sensitive.first().context("the card names no sensitive attribute")?;
-            v / c.numeric(name)?.1
-        }
+        (None, Some(v), Some(c)) => v / c.sensitive_std()?.context("the card names no sensitive attribute")?.1,
         (None, Some(_), None) => bail!("--sigma-raw needs --card (it is in raw units of the card's sensitive attribute)"),
         _ => bail!("give --sigma or --sigma-raw"),
     };

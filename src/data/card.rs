@@ -140,6 +140,12 @@ impl ModelCard {
         Ok(out)
     }
 
+    /// The first sensitive attribute and its std (raw units per model-input unit); None when the card
+    /// names none.
+    pub fn sensitive_std(&self) -> Result<Option<(String, f64)>> {
+        self.sensitive.first().map(|name| Ok((name.clone(), self.numeric(name)?.1))).transpose()
+    }
+
     /// A radius along standardized feature `name` in raw units: R_raw = R · std.
     pub fn radius_raw(&self, name: &str, radius_model: f64) -> Result<f64> {
         Ok(radius_model * self.numeric(name)?.1)

@@ -51,7 +51,11 @@ pub fn record_mac(secret: &[u8], x: &[f64]) -> [u8; 32] {
 /// The noise seed of a record: the first 8 bytes of its MAC (little endian). `rp certify --method smooth
 /// --seed S` on the record as row 0 gives the server's answer.
 pub fn noise_seed(secret: &[u8], x: &[f64]) -> u64 {
-    let mac = record_mac(secret, x);
+    seed_of(&record_mac(secret, x))
+}
+
+/// The noise seed a record's MAC gives: its first 8 bytes, little endian.
+fn seed_of(mac: &[u8; 32]) -> u64 {
     u64::from_le_bytes(mac[..8].try_into().expect("32 bytes"))
 }
 
@@ -150,13 +154,7 @@ pub struct Served {
 impl Deployed {
     pub fn new(net: Network, card: Option<ModelCard>, decision: Decision, options: SmoothOptions, secret: Vec<u8>, model_bytes: &[u8]) -> crate::Result<Self> {
         options.validate()?;
-        let raw = match &card {
-            Some(c) => match c.sensitive.first() {
-                Some(name) => Some((name.clone(), c.numeric(name)?.1)),
-                None => None,
-            },
-            None => None,
-        };
+        let raw = card.as_ref().map(ModelCard::sensitive_std).transpose()?.flatten();
         let model_sha256 = hex(&Sha256::digest(model_bytes));
         Ok(Deployed { net, card, decision, options, secret, model_sha256, raw })
     }
@@ -170,8 +168,7 @@ impl Deployed {
 
     fn answer_one(&self, x: &[f64]) -> crate::Result<Served> {
         let mac = record_mac(&self.secret, x);
-        let seed = u64::from_le_bytes(mac[..8].try_into().expect("32 bytes"));
-        let certifier = SmoothingCertifier { net: self.net.clone(), decision: self.decision, options: SmoothOptions { seed, ..self.options.clone() } };
+        let certifier = SmoothingCertifier { net: self.net.clone(), decision: self.decision, options: SmoothOptions { seed: seed_of(&mac), ..self.options.clone() } };
         let row = ndarray::ArrayView2::from_shape((1, x.len()), x).map_err(|e| crate::Error::Option(e.to_string()))?;
         let cert: Certificate = certifier.certify(Batch { inputs: row, row_ids: &[0] }, &crate::progress::NoProgress)?.remove(0);
         Ok(Served { answer: cert.answer(), radius: cert.radius_value(), guarantee: cert.guarantee_name(), mac_hex: hex(&mac) })
