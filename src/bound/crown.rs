@@ -4,20 +4,27 @@
 //!
 //! Which neurons get a backward pass is chosen by [`Intermediate`]; the others keep the interval that
 //! interval arithmetic on the previous layers' bounds gives them (which proves them stable).
-use super::ibp::{affine_box, elementwise_box, first_affine};
-use super::linear::{input_box, relu_state, reshape_rows, signed_affine_rows, signed_unit_rows, AffineMags, LinearBatch, ReluRelax, ReluState};
+//!
+//! The driver here is the only CROWN: it runs on any [`Backend`] (the CPU, or the GPU through
+//! `crate::gpu`), which evaluates the steps it decides.
+use super::backend::{infallible, Backend, Cpu};
+use super::ibp::{elementwise_box, first_affine_on};
+use super::linear::{input_box, relu_state, reshape_rows, signed_affine_rows, signed_unit_rows, LinearBatch, ReluRelax, ReluState};
 use super::{BoxBatch, Intermediate, RegionBatch};
 use crate::net::{Layer, Network};
 use ndarray::{Array1, Array2, ArrayView3, Axis};
 use rayon::prelude::*;
 
 /// What CROWN knows about a batch of input regions: the relaxation of every ReLU layer and the
-/// rounding-error data of every affine layer. Built once, then used for any output specification.
-pub struct CrownBatch<'n, 'r> {
+/// rounding-error data of every affine layer, on backend `B`. Built once, then used for any output
+/// specification.
+pub struct CrownBatch<'n, 'r, B: Backend = Cpu> {
     net: &'n Network,
+    backend: &'n B,
+    weights: &'n B::Weights,
     regions: RegionBatch<'r>,
-    relax: Vec<Option<ReluRelax>>,
-    mags: Vec<Option<AffineMags>>,
+    relax: Vec<Option<(ReluRelax, B::Relax)>>,
+    mags: Vec<Option<B::Mags>>,
     /// Bounds on |input| of each elementwise layer, for the rounding-error terms of its backward step.
     elem_mags: Vec<Option<Array2<f64>>>,
     /// Sound (tightest known) boxes of every boundary; a ReLU's input boundary holds its CROWN-refined
@@ -25,21 +32,31 @@ pub struct CrownBatch<'n, 'r> {
     boxes: Vec<BoxBatch>,
 }
 
-/// Batch rows per parallel task of a backward pass (a constant: rows never depend on the grouping).
-const OWNERS_PER_TASK: usize = 16;
-
-/// Splits `items` (sorted by owner) into groups of consecutive owners, runs `f` on the groups in
-/// parallel, and concatenates the results in order.
-fn par_by_owner<T: Sync>(items: &[T], owner: impl Fn(&T) -> usize + Sync, f: impl Fn(&[T]) -> Array1<f64> + Sync) -> Array1<f64> {
+/// Splits `items` (sorted by owner) into groups of the backend's rows per task (consecutive owners),
+/// runs `f` on the groups (in parallel where the backend says so), and concatenates the results in
+/// order. `per_owner` is the most coefficients one owner's rows hold (for the backend's sizing).
+fn by_owner<T: Sync, B: Backend>(
+    backend: &B,
+    per_owner: usize,
+    items: &[T],
+    owner: impl Fn(&T) -> usize + Sync,
+    f: impl Fn(&[T]) -> Result<Array1<f64>, B::Error> + Sync,
+) -> Result<Array1<f64>, B::Error> {
+    let (per_task, parallel) = backend.task_rows(per_owner);
+    let per_task = per_task.max(1);
     let mut bounds = vec![0];
     for i in 1..items.len() {
-        if owner(&items[i]) / OWNERS_PER_TASK != owner(&items[i - 1]) / OWNERS_PER_TASK {
+        if owner(&items[i]) / per_task != owner(&items[i - 1]) / per_task {
             bounds.push(i);
         }
     }
     bounds.push(items.len());
-    let parts: Vec<Array1<f64>> = bounds.par_windows(2).map(|w| f(&items[w[0]..w[1]])).collect();
-    ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.view()).collect::<Vec<_>>()).expect("1-D parts")
+    let parts: Vec<Array1<f64>> = if parallel {
+        bounds.par_windows(2).map(|w| f(&items[w[0]..w[1]])).collect::<Result<_, _>>()?
+    } else {
+        bounds.windows(2).map(|w| f(&items[w[0]..w[1]])).collect::<Result<_, _>>()?
+    };
+    Ok(ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.view()).collect::<Vec<_>>()).expect("1-D parts"))
 }
 
 /// Whether some ReLU's input is not a single affine map of the input (so CROWN refines its bounds by
@@ -62,17 +79,20 @@ pub(crate) fn has_refined_relu(net: &Network) -> bool {
 /// α-CROWN's record of the backward pass: the coefficients on each ReLU's output, by layer.
 pub(crate) type Tape = Vec<(usize, Array2<f64>)>;
 
+/// Per-layer options of a backward pass: α lower slopes and β·s split terms (rows × neurons, by layer).
+pub(crate) type LayerArrays<'a> = Option<&'a [Option<Array2<f64>>]>;
+
 impl<'n, 'r> CrownBatch<'n, 'r> {
-    /// Computes, layer by layer, sound boxes and (for ReLU inputs) CROWN bounds.
+    /// Computes, layer by layer, sound boxes and (for ReLU inputs) CROWN bounds, on the CPU.
     pub fn new(net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate) -> Self {
-        Self::build(net, regions, intermediate, None, None)
+        infallible(Self::build(&Cpu, &(), net, regions, intermediate, None, None))
     }
 
     /// As [`new`](Self::new), but each ReLU layer i takes `given[i]` (sound bounds of its input for
     /// every x of the row's sub-domain, e.g. a parent's bounds clamped by split constraints, BETA-2)
     /// intersected with the interval bounds, instead of a backward pass of its own.
     pub(crate) fn with_relu_bounds(net: &'n Network, regions: RegionBatch<'r>, given: &[Option<BoxBatch>]) -> Self {
-        Self::build(net, regions, Intermediate::Ibp, Some(given), None)
+        infallible(Self::build(&Cpu, &(), net, regions, Intermediate::Ibp, Some(given), None))
     }
 
     /// As [`with_relu_bounds`](Self::with_relu_bounds), but where `refine_after[row]` is `Some(k)`,
@@ -81,12 +101,77 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
     /// whose clamped bound tightens the relaxations below it); the result is intersected with
     /// `given[i]`, so it is never looser.
     pub(crate) fn with_relu_bounds_refined(net: &'n Network, regions: RegionBatch<'r>, given: &[Option<BoxBatch>], refine_after: &[Option<usize>]) -> Self {
-        Self::build(net, regions, Intermediate::UnstableOnly, Some(given), Some(refine_after))
+        infallible(Self::build(&Cpu, &(), net, regions, Intermediate::UnstableOnly, Some(given), Some(refine_after)))
     }
 
-    fn build(net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate, given: Option<&[Option<BoxBatch>]>, refine_after: Option<&[Option<usize>]>) -> Self {
+    /// Sound CROWN lower bounds of spec[b]·f(x) (auto_LiRPA's `method='CROWN'`); rows × m.
+    pub fn lower_bounds(&self, spec: ArrayView3<f64>) -> Array2<f64> {
+        infallible(self.try_lower_bounds(spec))
+    }
+
+    /// As [`lower_bounds`](Self::lower_bounds), with the input coefficients a of each final linear
+    /// bound spec·f(x) ≥ a·x + c − slack (rows × m × inputs): where the bound is smallest in the box (its
+    /// minimizing corner, a candidate point) and which inputs it depends on most (for branching).
+    pub fn lower_bounds_and_coefficients(&self, spec: ArrayView3<f64>) -> (Array2<f64>, ndarray::Array3<f64>) {
+        let (coef, lb) = infallible(self.final_bounds(spec, |lin| Ok(lin.concretize(&self.regions))));
+        (lb, coef)
+    }
+
+    /// CROWN's final linear bounds themselves: for every batch row b, spec row r and every x in region
+    /// b, spec[b, r]·f(x) ≥ coef[b, r]·x + constant[b, r] in exact real arithmetic with the returned f64
+    /// values (CROWN-1 at the input; the slack is folded into the constant, rounded down, and a NaN
+    /// constant becomes −∞). The caller bounds coef·x over its own set (e.g. a box and a ball).
+    pub fn linear_bounds(&self, spec: ArrayView3<f64>) -> (ndarray::Array3<f64>, Array2<f64>) {
+        infallible(self.final_bounds(spec, |lin| Ok(lin.constant_lower())))
+    }
+
+    /// CROWN's linear bounds of single neurons of boundary `end` (a ReLU's input) for (batch row, neuron)
+    /// pairs: row 2k of the result bounds +z, row 2k + 1 bounds −z of the k-th pair, each as
+    /// ±z ≥ coef·x + constant for every x of the row's region, in exact real arithmetic (as
+    /// [`linear_bounds`](Self::linear_bounds)).
+    pub(crate) fn neuron_linear_bounds(&self, end: usize, pairs: &[(usize, usize)]) -> (Array2<f64>, Array1<f64>) {
+        let d = self.net.input_dim();
+        if pairs.is_empty() {
+            return (Array2::zeros((0, d)), Array1::zeros(0));
+        }
+        let (start, lin) = self.neuron_rows(end, pairs);
+        let lin = self.backward(start, lin, None, None, None);
+        let constant = lin.constant_lower();
+        (lin.coef, constant)
+    }
+
+    /// Moves `lin` back to the input on the CPU (see [`try_backward`](Self::try_backward)).
+    pub(crate) fn backward(&self, end: usize, lin: LinearBatch, alpha: LayerArrays, signed_beta: LayerArrays, tape: Option<&mut Tape>) -> LinearBatch {
+        infallible(self.try_backward(end, lin, alpha, signed_beta, tape))
+    }
+}
+
+impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
+    /// [`CrownBatch::new`] on `backend`, whose `weights` are `net`'s (from [`Backend::weights`]).
+    pub fn on(backend: &'n B, weights: &'n B::Weights, net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate) -> Result<Self, B::Error> {
+        Self::build(backend, weights, net, regions, intermediate, None, None)
+    }
+
+    fn build(
+        backend: &'n B,
+        weights: &'n B::Weights,
+        net: &'n Network,
+        regions: RegionBatch<'r>,
+        intermediate: Intermediate,
+        given: Option<&[Option<BoxBatch>]>,
+        refine_after: Option<&[Option<usize>]>,
+    ) -> Result<Self, B::Error> {
         let n = net.layers.len();
-        let mut ctx = CrownBatch { net, regions, relax: vec![None; n], mags: vec![None; n], elem_mags: vec![None; n], boxes: Vec::with_capacity(n + 1) };
+        let mut ctx = CrownBatch {
+            net,
+            backend,
+            weights,
+            regions,
+            relax: (0..n).map(|_| None).collect(),
+            mags: (0..n).map(|_| None).collect(),
+            elem_mags: vec![None; n],
+            boxes: Vec::with_capacity(n + 1),
+        };
         ctx.boxes.push(input_box(&ctx.regions));
         let mut on_input = true; // reached from the input by reshapes only
         let mut exact = true; // the current boundary's box is exact (an affine image of the input)
@@ -94,12 +179,12 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
             let cur = ctx.boxes.last().unwrap();
             let next = match layer {
                 Layer::Affine(a) => {
-                    ctx.mags[i] = Some(AffineMags::new(a, &cur.magnitude()));
+                    ctx.mags[i] = Some(backend.affine_mags(weights, i, a, &cur.magnitude())?);
                     exact = on_input;
                     if on_input {
-                        first_affine(a, &ctx.regions)
+                        first_affine_on(backend, weights, i, a, &ctx.regions)?
                     } else {
-                        affine_box(a, cur)
+                        backend.affine_box(weights, i, a, cur)?
                     }
                 }
                 Layer::Elementwise(e) => {
@@ -116,18 +201,20 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
                             if exact || !(0..base.lower.nrows()).any(redo) {
                                 base
                             } else {
-                                ctx.refine_rows(i, &base, intermediate, &redo).intersect(&base)
+                                ctx.refine_rows(i, &base, intermediate, &redo)?.intersect(&base)
                             }
                         }
                         None if exact => reference.clone(),
-                        None => ctx.refine(i, &reference, intermediate),
+                        None => ctx.refine_rows(i, &reference, intermediate, &|_| true)?,
                     };
                     // auto_LiRPA carries the bounds it computed, not their intersection with the interval
                     let tight = match intermediate {
                         Intermediate::AutoLirpa => bounds.clone(),
                         Intermediate::All | Intermediate::UnstableOnly | Intermediate::Ibp => bounds.intersect(&reference),
                     };
-                    ctx.relax[i] = Some(ReluRelax::new(&bounds, &tight));
+                    let rx = ReluRelax::new(&bounds, &tight);
+                    let dev = backend.relax(&rx)?;
+                    ctx.relax[i] = Some((rx, dev));
                     exact = false;
                     let post = tight.relu();
                     *ctx.boxes.last_mut().unwrap() = tight;
@@ -138,17 +225,12 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
             on_input &= matches!(layer, Layer::Reshape { .. });
             ctx.boxes.push(next);
         }
-        ctx
+        Ok(ctx)
     }
 
-    /// CROWN bounds of boundary `end` for the (row, neuron) pairs [`Intermediate`] selects; the others
-    /// keep their reference interval.
-    fn refine(&self, end: usize, reference: &BoxBatch, intermediate: Intermediate) -> BoxBatch {
-        self.refine_rows(end, reference, intermediate, &|_| true)
-    }
-
-    /// As [`refine`](Self::refine), for the rows `row` selects (the others keep `reference`).
-    fn refine_rows(&self, end: usize, reference: &BoxBatch, intermediate: Intermediate, row: &dyn Fn(usize) -> bool) -> BoxBatch {
+    /// CROWN bounds of boundary `end` for the (row, neuron) pairs [`Intermediate`] selects among the
+    /// rows `row` selects; the others keep their reference interval.
+    fn refine_rows(&self, end: usize, reference: &BoxBatch, intermediate: Intermediate, row: &dyn Fn(usize) -> bool) -> Result<BoxBatch, B::Error> {
         let unstable = |b: usize, j: usize| relu_state(reference.lower[[b, j]], reference.upper[[b, j]]) == ReluState::Unstable;
         let (rows, dim) = reference.lower.dim();
         let all = || (0..rows).flat_map(|b| (0..dim).map(move |j| (b, j))).collect::<Vec<_>>();
@@ -167,89 +249,70 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
         };
         let pairs: Vec<(usize, usize)> = pairs.into_iter().filter(|&(b, _)| row(b)).collect();
         if pairs.is_empty() {
-            return reference.clone();
+            return Ok(reference.clone());
         }
-        let lb = par_by_owner(&pairs, |p| p.0, |part| {
-            let (start, lin) = match end.checked_sub(1).map(|i| &self.net.layers[i]) {
-                Some(Layer::Affine(a)) => (end - 1, signed_affine_rows(part, a)),
-                _ => (end, signed_unit_rows(part, reference.lower.ncols())),
-            };
-            self.backward(start, lin, None, None, None).concretize(&self.regions)
-        });
+        let widest = self.boxes.iter().map(|b| b.lower.ncols()).max().unwrap_or(1);
+        let lb = by_owner(self.backend, 2 * dim * widest, &pairs, |p| p.0, |part| {
+            let (start, lin) = self.neuron_rows(end, part);
+            let lin = self.try_backward(start, self.backend.upload(lin)?, None, None, None)?;
+            self.backend.concretize(&lin, &self.regions)
+        })?;
         let mut out = reference.clone();
         for (k, &(b, j)) in pairs.iter().enumerate() {
             out.lower[[b, j]] = lb[2 * k];
             out.upper[[b, j]] = -lb[2 * k + 1];
         }
-        out
+        Ok(out)
     }
 
-    /// Sound CROWN lower bounds of spec[b]·f(x) (auto_LiRPA's `method='CROWN'`); rows × m.
-    pub fn lower_bounds(&self, spec: ArrayView3<f64>) -> Array2<f64> {
+    /// The rows ±e_j of boundary `end` for the pairs, moved through the affine layer before it when
+    /// there is one (exactly: I·W needs no product): the layer where their backward pass starts.
+    fn neuron_rows(&self, end: usize, pairs: &[(usize, usize)]) -> (usize, LinearBatch) {
+        match end.checked_sub(1).map(|i| &self.net.layers[i]) {
+            Some(Layer::Affine(a)) => (end - 1, signed_affine_rows(pairs, a)),
+            _ => (end, signed_unit_rows(pairs, self.boxes[end].lower.ncols())),
+        }
+    }
+
+    /// Sound CROWN lower bounds of spec[b]·f(x) on the backend (auto_LiRPA's `method='CROWN'`); rows × m.
+    pub fn try_lower_bounds(&self, spec: ArrayView3<f64>) -> Result<Array2<f64>, B::Error> {
         let owners: Vec<usize> = (0..self.regions.len()).collect();
-        let lb = par_by_owner(&owners, |&b| b, |part| {
+        let widest = self.boxes.iter().map(|b| b.lower.ncols()).max().unwrap_or(1);
+        let lb = by_owner(self.backend, spec.shape()[1] * widest, &owners, |&b| b, |part| {
             let (first, last) = (part[0], part[part.len() - 1] + 1);
-            let lin = LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first);
-            self.backward(self.net.layers.len(), lin, None, None, None).concretize(&self.regions)
-        });
-        reshape_rows(lb, self.regions.len())
+            let lin = self.backend.upload(LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first))?;
+            let lin = self.try_backward(self.net.layers.len(), lin, None, None, None)?;
+            self.backend.concretize(&lin, &self.regions)
+        })?;
+        Ok(reshape_rows(lb, self.regions.len()))
     }
 
-    /// As [`lower_bounds`](Self::lower_bounds), with the input coefficients a of each final linear
-    /// bound spec·f(x) ≥ a·x + c − slack (rows × m × inputs): where the bound is smallest in the box (its
-    /// minimizing corner, a candidate point) and which inputs it depends on most (for branching).
-    pub fn lower_bounds_and_coefficients(&self, spec: ArrayView3<f64>) -> (Array2<f64>, ndarray::Array3<f64>) {
-        let (coef, lb) = self.final_bounds(spec, |lin| lin.concretize(&self.regions));
-        (lb, coef)
-    }
-
-    /// CROWN's final linear bounds themselves: for every batch row b, spec row r and every x in region
-    /// b, spec[b, r]·f(x) ≥ coef[b, r]·x + constant[b, r] in exact real arithmetic with the returned f64
-    /// values (CROWN-1 at the input; the slack is folded into the constant, rounded down, and a NaN
-    /// constant becomes −∞). The caller bounds coef·x over its own set (e.g. a box and a ball).
-    pub fn linear_bounds(&self, spec: ArrayView3<f64>) -> (ndarray::Array3<f64>, Array2<f64>) {
-        self.final_bounds(spec, LinearBatch::constant_lower)
-    }
-
-    /// The backward pass of `spec` over chunks of batch rows in parallel: each chunk's input
-    /// coefficients and `per_row` of its linear bounds, as (rows × m × inputs, rows × m).
-    fn final_bounds(&self, spec: ArrayView3<f64>, per_row: impl Fn(&LinearBatch) -> Array1<f64> + Sync) -> (ndarray::Array3<f64>, Array2<f64>) {
+    /// The backward pass of `spec` over groups of batch rows: each group's input coefficients and
+    /// `per_row` of its linear bounds, as (rows × m × inputs, rows × m).
+    fn final_bounds(&self, spec: ArrayView3<f64>, per_row: impl Fn(&LinearBatch<B>) -> Result<Array1<f64>, B::Error> + Sync) -> Result<(ndarray::Array3<f64>, Array2<f64>), B::Error> {
         let n = self.regions.len();
         let (_, m, _) = spec.dim();
         if n == 0 {
-            return (ndarray::Array3::zeros((0, m, self.net.input_dim())), Array2::zeros((0, m)));
+            return Ok((ndarray::Array3::zeros((0, m, self.net.input_dim())), Array2::zeros((0, m))));
         }
-        let parts: Vec<(Array1<f64>, Array2<f64>)> = (0..n.div_ceil(OWNERS_PER_TASK))
-            .into_par_iter()
-            .map(|c| {
-                let (first, last) = (c * OWNERS_PER_TASK, ((c + 1) * OWNERS_PER_TASK).min(n));
-                let lin = LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first);
-                let lin = self.backward(self.net.layers.len(), lin, None, None, None);
-                (per_row(&lin), lin.coef)
-            })
-            .collect();
+        let widest = self.boxes.iter().map(|b| b.lower.ncols()).max().unwrap_or(1);
+        let (per_task, parallel) = self.backend.task_rows(m * widest);
+        let per_task = per_task.max(1);
+        let task = |c: usize| -> Result<(Array1<f64>, Array2<f64>), B::Error> {
+            let (first, last) = (c * per_task, ((c + 1) * per_task).min(n));
+            let lin = self.backend.upload(LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first))?;
+            let lin = self.try_backward(self.net.layers.len(), lin, None, None, None)?;
+            Ok((per_row(&lin)?, self.backend.coef_to_host(&lin)?))
+        };
+        let parts: Vec<(Array1<f64>, Array2<f64>)> = if parallel {
+            (0..n.div_ceil(per_task)).into_par_iter().map(task).collect::<Result<_, _>>()?
+        } else {
+            (0..n.div_ceil(per_task)).map(task).collect::<Result<_, _>>()?
+        };
         let values = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.0.view()).collect::<Vec<_>>()).expect("1-D parts");
         let coef = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.1.view()).collect::<Vec<_>>()).expect("2-D parts");
         let d = coef.ncols();
-        (coef.into_shape_with_order((n, m, d)).expect("m rows per batch row"), reshape_rows(values, n))
-    }
-
-    /// CROWN's linear bounds of single neurons of boundary `end` (a ReLU's input) for (batch row, neuron)
-    /// pairs: row 2k of the result bounds +z, row 2k + 1 bounds −z of the k-th pair, each as
-    /// ±z ≥ coef·x + constant for every x of the row's region, in exact real arithmetic (as
-    /// [`linear_bounds`](Self::linear_bounds)).
-    pub(crate) fn neuron_linear_bounds(&self, end: usize, pairs: &[(usize, usize)]) -> (Array2<f64>, Array1<f64>) {
-        let d = self.net.input_dim();
-        if pairs.is_empty() {
-            return (Array2::zeros((0, d)), Array1::zeros(0));
-        }
-        let (start, lin) = match end.checked_sub(1).map(|i| &self.net.layers[i]) {
-            Some(Layer::Affine(a)) => (end - 1, signed_affine_rows(pairs, a)),
-            _ => (end, signed_unit_rows(pairs, self.boxes[end].lower.ncols())),
-        };
-        let lin = self.backward(start, lin, None, None, None);
-        let constant = lin.constant_lower();
-        (lin.coef, constant)
+        Ok((coef.into_shape_with_order((n, m, d)).expect("m rows per batch row"), reshape_rows(values, n)))
     }
 
     /// Moves `lin` (bounds over boundary `end`) back to the input through layers end−1 … 0. ReLUs use
@@ -257,32 +320,26 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
     /// `signed_beta[layer]` is given (rows × neurons, β_j·s_j for split constraints s_j·z_j ≥ 0 of the
     /// row's sub-domain, β_j ≥ 0), its Lagrange terms are added (BETA-1); the coefficients on each
     /// ReLU's output are recorded on `tape`.
-    pub(crate) fn backward(
-        &self,
-        end: usize,
-        mut lin: LinearBatch,
-        alpha: Option<&[Option<Array2<f64>>]>,
-        signed_beta: Option<&[Option<Array2<f64>>]>,
-        mut tape: Option<&mut Tape>,
-    ) -> LinearBatch {
+    pub(crate) fn try_backward(&self, end: usize, mut lin: LinearBatch<B>, alpha: LayerArrays, signed_beta: LayerArrays, mut tape: Option<&mut Tape>) -> Result<LinearBatch<B>, B::Error> {
+        let b = self.backend;
         for i in (0..end).rev() {
             match &self.net.layers[i] {
-                Layer::Affine(a) => lin.through_affine(a, self.mags[i].as_ref().expect("computed in order")),
-                Layer::Elementwise(e) => lin.through_elementwise(e, self.elem_mags[i].as_ref().expect("computed in order")),
+                Layer::Affine(a) => b.affine_back(&mut lin, self.weights, i, a, self.mags[i].as_ref().expect("computed in order"))?,
+                Layer::Elementwise(e) => b.elementwise_back(&mut lin, e, self.elem_mags[i].as_ref().expect("computed in order"))?,
                 Layer::Relu => {
                     if let Some(t) = tape.as_deref_mut() {
-                        t.push((i, lin.coef.clone()));
+                        t.push((i, b.coef_to_host(&lin)?));
                     }
-                    let rx = self.relax[i].as_ref().expect("computed in order");
-                    lin.through_relu(rx, alpha.and_then(|a| a[i].as_ref()));
-                    if let Some(sb) = signed_beta.and_then(|b| b[i].as_ref()) {
-                        lin.add_split_terms(sb, rx);
+                    let (rx, dev) = self.relax[i].as_ref().expect("computed in order");
+                    b.relu_back(&mut lin, rx, dev, alpha.and_then(|a| a[i].as_ref()))?;
+                    if let Some(sb) = signed_beta.and_then(|s| s[i].as_ref()) {
+                        b.split_terms(&mut lin, sb, rx)?;
                     }
                 }
                 Layer::Reshape { .. } => {}
             }
         }
-        lin
+        Ok(lin)
     }
 
     /// The network.
@@ -297,7 +354,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
 
     /// The relaxation of ReLU layer `layer`.
     pub(crate) fn relaxation(&self, layer: usize) -> Option<&ReluRelax> {
-        self.relax[layer].as_ref()
+        self.relax[layer].as_ref().map(|r| &r.0)
     }
 
     /// The tightest known sound box of boundary `b` (the input of layer b) for each batch row.

@@ -1,6 +1,7 @@
 //! Interval bound propagation (IBP-1 in `proofs/IBP.md`), batched. The first affine layer over an ℓp
 //! ball is bounded exactly per neuron, W·x₀ + b ± ε‖Wᵢ‖_q (as auto_LiRPA does), not by boxing the ball.
-use super::linear::{dual_norm_up, finish, input_box, reshape_rows, AffineMags, LinearBatch};
+use super::backend::{infallible, Backend, Cpu};
+use super::linear::{dual_norm_up, finish, input_box, reshape_rows, LinearBatch};
 use super::{BoxBatch, RegionBatch};
 use crate::net::{Affine, Elementwise, Layer, Network};
 use crate::rigor::{add_error, dot_error, nonneg_dot_upper, up};
@@ -10,13 +11,18 @@ use ndarray::{Array1, Array2, ArrayView3, Zip};
 /// Sound boxes for every boundary: entry 0 contains the regions, entry i+1 contains the output of
 /// layer i for every x in the region of each batch row.
 pub fn ibp_boundaries(net: &Network, regions: &RegionBatch) -> Vec<BoxBatch> {
+    infallible(try_ibp_boundaries(&Cpu, &(), net, regions))
+}
+
+/// [`ibp_boundaries`] with the affine layers on `backend` (`weights` are `net`'s).
+pub fn try_ibp_boundaries<B: Backend>(backend: &B, weights: &B::Weights, net: &Network, regions: &RegionBatch) -> Result<Vec<BoxBatch>, B::Error> {
     let mut out = vec![input_box(regions)];
     let mut on_input = true; // reached from the input by reshapes only
-    for layer in &net.layers {
+    for (i, layer) in net.layers.iter().enumerate() {
         let prev = out.last().unwrap();
         let next = match layer {
-            Layer::Affine(a) if on_input => first_affine(a, regions),
-            Layer::Affine(a) => affine_box(a, prev),
+            Layer::Affine(a) if on_input => first_affine_on(backend, weights, i, a, regions)?,
+            Layer::Affine(a) => backend.affine_box(weights, i, a, prev)?,
             Layer::Elementwise(e) => elementwise_box(e, prev),
             Layer::Relu => prev.relu(),
             Layer::Reshape { .. } => prev.clone(),
@@ -24,34 +30,61 @@ pub fn ibp_boundaries(net: &Network, regions: &RegionBatch) -> Vec<BoxBatch> {
         on_input &= matches!(layer, Layer::Reshape { .. });
         out.push(next);
     }
-    out
+    Ok(out)
 }
 
 /// Sound lower bounds of spec·f(x): IBP up to the last layer; a final affine layer is merged with the
 /// spec (C·W, C·b) before concretizing over its input box, as auto_LiRPA's IBP does with C.
 pub(crate) fn ibp_lower_bounds(net: &Network, regions: &RegionBatch, spec: ArrayView3<f64>) -> Array2<f64> {
-    let bounds = ibp_boundaries(net, regions);
-    let mut lin = LinearBatch::from_spec(spec);
+    infallible(try_ibp_lower_bounds(&Cpu, &(), net, regions, spec))
+}
+
+/// [`ibp_lower_bounds`] on `backend` (`weights` are `net`'s).
+pub fn try_ibp_lower_bounds<B: Backend>(backend: &B, weights: &B::Weights, net: &Network, regions: &RegionBatch, spec: ArrayView3<f64>) -> Result<Array2<f64>, B::Error> {
+    let bounds = try_ibp_boundaries(backend, weights, net, regions)?;
+    let mut lin = backend.upload(LinearBatch::from_spec(spec))?;
+    let last = net.layers.len();
     let lb = match net.layers.split_last() {
         Some((Layer::Affine(a), before)) => {
             let inp = &bounds[before.len()];
-            lin.through_affine(a, &AffineMags::new(a, &inp.magnitude()));
+            let mags = backend.affine_mags(weights, last - 1, a, &inp.magnitude())?;
+            backend.affine_back(&mut lin, weights, last - 1, a, &mags)?;
             if before.iter().all(|l| matches!(l, Layer::Reshape { .. })) {
-                lin.concretize(regions) // a purely affine network: exact over the region
+                backend.concretize(&lin, regions)? // a purely affine network: exact over the region
             } else {
-                lin.concretize_box(inp)
+                concretize_over_box(backend, &lin, inp)?
             }
         }
-        _ => lin.concretize_box(bounds.last().unwrap()),
+        _ => concretize_over_box(backend, &lin, bounds.last().unwrap())?,
     };
-    reshape_rows(lb, regions.len())
+    Ok(reshape_rows(lb, regions.len()))
 }
 
-/// Exact per-neuron bounds of W·x + b over each region, rigorously rounded.
-pub(crate) fn first_affine(a: &Affine, regions: &RegionBatch) -> BoxBatch {
+/// Sound lower bounds of every row when h ranges over its owner's box (CROWN-2 for a box region).
+fn concretize_over_box<B: Backend>(backend: &B, lin: &LinearBatch<B>, boxes: &BoxBatch) -> Result<Array1<f64>, B::Error> {
+    let centers = Zip::from(&boxes.lower).and(&boxes.upper).map_collect(|l, u| 0.5 * l + 0.5 * u);
+    let zeros = Array1::zeros(centers.nrows());
+    let view = super::BoxView { lower: boxes.lower.view(), upper: boxes.upper.view() };
+    backend.concretize(lin, &RegionBatch::of_boxes(view, centers.view(), zeros.view()))
+}
+
+/// Exact per-neuron bounds of W·x + b over each region (affine layer `layer`, on `backend`), rigorously
+/// rounded: over per-row boxes the interval image;
+/// over a ball each neuron's exact range (rounded outward), intersected with (ℓ2, ℓ1) or replaced by
+/// (ℓ∞, exact there) the interval image of the ball's box ∩ the domain box.
+pub(crate) fn first_affine_on<B: Backend>(backend: &B, w: &B::Weights, layer: usize, a: &Affine, regions: &RegionBatch) -> Result<BoxBatch, B::Error> {
     if regions.boxes.is_some() {
-        return affine_box(a, &input_box(regions)); // exact per neuron for a box, up to rounding
+        return backend.affine_box(w, layer, a, &input_box(regions)); // exact per neuron for a box, up to rounding
     }
+    match (regions.domain, regions.norm) {
+        (None, _) => backend.ball_affine(w, layer, a, regions),
+        (Some(_), Norm::Linf) => backend.affine_box(w, layer, a, &input_box(regions)),
+        (Some(_), Norm::L2 | Norm::L1) => Ok(backend.ball_affine(w, layer, a, regions)?.intersect(&backend.affine_box(w, layer, a, &input_box(regions))?)),
+    }
+}
+
+/// W·x₀ + b ± ε‖Wᵢ‖_q for each row's ball (centers and ε), with every rounding error added (IBP-1).
+pub(crate) fn ball_affine(a: &Affine, regions: &RegionBatch) -> BoxBatch {
     let d = a.in_dim();
     let center = regions.centers.dot(&a.weight.t());
     let abs = regions.centers.mapv(f64::abs).dot(&a.weight.mapv(f64::abs).t());
@@ -71,12 +104,7 @@ pub(crate) fn first_affine(a: &Affine, regions: &RegionBatch) -> BoxBatch {
             hi[j] = -finish(-c_row[j], -a.bias[j], pen);
         }
     }
-    let ball = BoxBatch { lower, upper };
-    match (regions.domain, regions.norm) {
-        (None, _) => ball,
-        (Some(_), Norm::Linf) => affine_box(a, &input_box(regions)),
-        (Some(_), Norm::L2 | Norm::L1) => ball.intersect(&affine_box(a, &input_box(regions))),
-    }
+    BoxBatch { lower, upper }
 }
 
 /// Interval image of boxes under W·h + b in midpoint–radius form with rigorous outward rounding.

@@ -1,6 +1,7 @@
 //! Linear lower bounds `C·f(x) ≥ Λ·h + c − slack`, for many rows at once, moved backward through the
 //! layers (CROWN's backward pass) and concretized over the input regions — with every rounding error of
 //! f64 arithmetic either rounded outward or added to the non-negative slack (`proofs/FP.md`).
+use super::backend::{Backend, Cpu};
 use super::{BoxBatch, RegionBatch};
 use crate::net::{Affine, ElemOp, Elementwise};
 use crate::rigor::{add_error, down, dot_error, gamma, linf_norm, nonneg_dot_upper, up, MIN_SUBNORMAL, UNIT_ROUNDOFF};
@@ -10,20 +11,26 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView3, Zip};
 /// Stacked linear bounds: for each row r, batch row `owner[r]` and all x in that row's region:
 /// `spec_r · f(x) ≥ coef_r · h(x) + constant_r − slack_r` in exact real arithmetic with the stored f64
 /// values (invariant CROWN-1 of `proofs/CROWN.md`).
-#[derive(Clone, Debug)]
-pub(crate) struct LinearBatch {
-    pub coef: Array2<f64>,
-    pub constant: Array1<f64>,
-    pub slack: Array1<f64>,
-    pub owner: Vec<usize>,
+/// On a device other than the CPU the same four parts live in the device's memory.
+pub struct LinearBatch<B: Backend = Cpu> {
+    pub coef: B::Mat,
+    pub constant: B::Vector,
+    pub slack: B::Vector,
+    pub owner: B::Owners,
+}
+
+impl Clone for LinearBatch {
+    fn clone(&self) -> Self {
+        LinearBatch { coef: self.coef.clone(), constant: self.constant.clone(), slack: self.slack.clone(), owner: self.owner.clone() }
+    }
 }
 
 /// Per-batch-row quantities of an affine layer for the rounding-error terms of `coef · W`: with M a
 /// bound on |h_in|, `weight_mag[b] ≥ |W|·M_b` and `tail[b] ≥ n_out·η·ΣM_b`.
 #[derive(Clone, Debug)]
-pub(crate) struct AffineMags {
-    weight_mag: Array2<f64>,
-    tail: Array1<f64>,
+pub struct AffineMags {
+    pub weight_mag: Array2<f64>,
+    pub tail: Array1<f64>,
 }
 
 impl AffineMags {
@@ -32,23 +39,27 @@ impl AffineMags {
         let n_in = a.in_dim();
         let abs_w = a.weight.mapv(f64::abs);
         let weight_mag = mag_in.dot(&abs_w.t()).mapv(|v| nonneg_dot_upper(v, n_in)).as_standard_layout().into_owned();
+        AffineMags { weight_mag, tail: Self::tail(a, mag_in) }
+    }
+
+    /// The per-row tail `n_out·η·ΣM_b`, rounded up.
+    pub fn tail(a: &Affine, mag_in: &Array2<f64>) -> Array1<f64> {
         let n_out = a.out_dim() as f64;
-        let tail = mag_in
+        mag_in
             .rows()
             .into_iter()
             .map(|r| {
                 let sum = nonneg_dot_upper(r.sum(), r.len());
                 up(n_out * up(MIN_SUBNORMAL * sum))
             })
-            .collect();
-        AffineMags { weight_mag, tail }
+            .collect()
     }
 }
 
 /// Upper relaxation of an unstable ReLU: relu(z) ≤ slope·z + intercept on [l, u], valid in exact
 /// arithmetic for the stored f64 values (FP-4).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct UpperLine {
+pub struct UpperLine {
     pub slope: f64,
     pub intercept: f64,
 }
@@ -66,13 +77,13 @@ impl UpperLine {
 
 /// How a ReLU neuron with input bounds [l, u] is treated.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum ReluState {
+pub enum ReluState {
     Active,
     Inactive,
     Unstable,
 }
 
-pub(crate) fn relu_state(l: f64, u: f64) -> ReluState {
+pub fn relu_state(l: f64, u: f64) -> ReluState {
     if l >= 0.0 {
         ReluState::Active
     } else if u <= 0.0 {
@@ -86,7 +97,7 @@ pub(crate) fn relu_state(l: f64, u: f64) -> ReluState {
 /// λ ≥ 0 becomes λ·`pos_mult` (1 active, 0 inactive, the lower slope when unstable), λ < 0 becomes
 /// λ·`neg_mult` (1, 0, the chord slope) and adds λ·`neg_intercept` (0, 0, the chord intercept).
 #[derive(Clone, Debug)]
-pub(crate) struct ReluRelax {
+pub struct ReluRelax {
     pub state: Array2<ReluState>,
     pub pos_mult: Array2<f64>,
     pub neg_mult: Array2<f64>,
@@ -291,7 +302,8 @@ impl LinearBatch {
     /// with a domain box, the better of that and the exact minimum over the box containing the
     /// intersection (which alone is exact for ℓ∞).
     pub fn concretize(&self, regions: &RegionBatch) -> Array1<f64> {
-        let boxes = (regions.domain.is_some() || regions.boxes.is_some()).then(|| input_box(regions));
+        let mode = Concretization::of(regions);
+        let boxes = (mode != Concretization::Ball).then(|| input_box(regions));
         let d = self.coef.ncols();
         let mut out = Array1::zeros(self.coef.nrows());
         for (r, row) in self.coef.outer_iter().enumerate() {
@@ -304,11 +316,14 @@ impl LinearBatch {
                 let eps_nrm = up(regions.eps[o] * dual_norm_up(regions.norm, row));
                 finish(dot, c, up(up(s + err) + eps_nrm))
             };
-            out[r] = match (&boxes, regions.norm) {
-                (Some(b), _) if regions.boxes.is_some() => box_min(row, b.lower.row(o), b.upper.row(o), c, s),
-                (None, _) => ball(),
-                (Some(b), Norm::Linf) => box_min(row, b.lower.row(o), b.upper.row(o), c, s),
-                (Some(b), Norm::L2 | Norm::L1) => ball().max(box_min(row, b.lower.row(o), b.upper.row(o), c, s)),
+            let in_box = || {
+                let b = boxes.as_ref().expect("a box mode");
+                box_min(row, b.lower.row(o), b.upper.row(o), c, s)
+            };
+            out[r] = match mode {
+                Concretization::Ball => ball(),
+                Concretization::Box => in_box(),
+                Concretization::Both => ball().max(in_box()),
             };
         }
         out
@@ -325,6 +340,29 @@ impl LinearBatch {
     }
 }
 
+
+/// How CROWN-2 bounds a linear function over a batch's regions (decided once for every backend).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Concretization {
+    /// Over the ball: a·x₀ − ε‖a‖_q.
+    Ball = 0,
+    /// Over the region's box, exactly (per-row boxes, or an ℓ∞ ball ∩ a domain box).
+    Box = 1,
+    /// The better of the ball's and the box's bound (an ℓ2/ℓ1 ball ∩ a domain box).
+    Both = 2,
+}
+
+impl Concretization {
+    /// The rule for `regions`.
+    pub fn of(regions: &RegionBatch) -> Self {
+        match (regions.boxes.is_some(), regions.domain.is_some(), regions.norm) {
+            (true, _, _) => Concretization::Box,
+            (false, false, _) => Concretization::Ball,
+            (false, true, Norm::Linf) => Concretization::Box,
+            (false, true, Norm::L2 | Norm::L1) => Concretization::Both,
+        }
+    }
+}
 
 /// Row `o` of a standard-layout matrix as a slice.
 #[inline]

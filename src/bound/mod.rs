@@ -5,15 +5,18 @@
 //! `L[b, i]` satisfies `L[b, i] ≤ (C_b · f(x))_i` for the exact real-valued network `f`, although all
 //! arithmetic is f64. Each row's result depends only on that row (not on the batch it came in).
 mod alpha;
+mod backend;
 mod crown;
 mod ibp;
-mod linear;
+pub mod linear;
 pub mod refine;
 pub mod split;
 
 pub use alpha::AlphaCrownOptions;
 pub use crown::CrownBatch;
-pub use ibp::ibp_boundaries;
+pub use backend::{Backend, Cpu};
+pub use ibp::{ibp_boundaries, try_ibp_boundaries, try_ibp_lower_bounds};
+pub use linear::{AffineMags, LinearBatch, ReluRelax, ReluState, UpperLine};
 
 use crate::net::{Layer, Network};
 use crate::spec::{logit_spec, DomainBox, Norm, Region};

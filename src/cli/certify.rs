@@ -126,27 +126,24 @@ pub fn norm_for(methods: &[MethodArg], norm: Option<Norm>) -> Result<Norm> {
 
 /// The certifier of `method` on `backend`: IBP, CROWN and smoothing have GPU implementations.
 #[allow(unused_variables)]
-fn on_device(backend: rp::gpu::Backend, method: MethodArg, a: &MethodOpts, norm: Norm, net: Network, decision: Decision, domain: Option<DomainBox>, header: &[String]) -> Result<Box<dyn Certifier>> {
+fn on_device(backend: rp::gpu::Device, method: MethodArg, a: &MethodOpts, norm: Norm, net: Network, decision: Decision, domain: Option<DomainBox>, header: &[String]) -> Result<Box<dyn Certifier>> {
     #[cfg(feature = "cuda")]
-    if let rp::gpu::Backend::Cuda(gpu) = &backend {
+    if let rp::gpu::Device::Cuda(gpu) = &backend {
         use rp::gpu::certifier::{GpuBoundCertifier, GpuBounds, GpuSmoothing};
         let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
         match method {
             MethodArg::Ibp | MethodArg::Crown if rp::gpu::dense_layout(&net).is_some() => {
-                let bounds = if method == MethodArg::Ibp { GpuBounds::Ibp } else { GpuBounds::Crown };
+                search.validate()?;
+                let bounds = GpuBounds::of(&self::method(method, &a.alpha, Intermediate::UnstableOnly)?)?;
                 eprintln!("running {} on the GPU ({})", if method == MethodArg::Ibp { "ibp" } else { "crown" }, gpu.name());
-                return Ok(Box::new(GpuBoundCertifier { gpu: gpu.clone(), net, bounds, norm, decision, domain, search }));
+                return Ok(Box::new(GpuBoundCertifier::new(gpu.clone(), net, bounds, norm, decision, domain, search)?));
             }
             MethodArg::Smooth if rp::gpu::dense_layout(&net).is_some() => {
                 if domain.is_some() {
                     bail!("--domain-lo/--domain-hi do not apply to randomized smoothing (its noise is unbounded)");
                 }
-                let mut opts = smooth_options(a)?;
-                if opts.eval != rp::smooth::sampler::Eval::F64 {
-                    bail!("--eval f32 is not available on the GPU backend yet; use --eval f64 (or the CPU backend)");
-                }
-                opts.noise_space = rp::smooth::sampler::NoiseSpace::Input;
-                eprintln!("running smoothing on the GPU ({}), noise drawn in input space", gpu.name());
+                let opts = smooth_options(a)?;
+                eprintln!("running smoothing on the GPU ({})", gpu.name());
                 return Ok(Box::new(GpuSmoothing { gpu: gpu.clone(), inner: SmoothingCertifier { net, decision, options: opts } }));
             }
             _ => eprintln!("this method or network runs on the CPU"),

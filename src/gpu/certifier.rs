@@ -1,25 +1,43 @@
 //! Certifiers that run on the GPU, each the CPU certifier's contract on the other device: the same
 //! lockstep radius search with GPU bounds (sound: directed rounding), and CERTIFY/PREDICT with GPU counts
 //! (the same draws as the CPU path in input space, so the same answers).
+use super::backend::{DevWeights, GpuBackend};
 use super::cuda::Gpu;
+use super::GpuError;
+use crate::bound::{stack_specs, try_ibp_lower_bounds, BoundMethod, CrownBatch, Intermediate, RegionBatch};
 use crate::cert::{deterministic::lockstep_search, Batch, Certificate, Certifier, Extent, RadiusSearch};
 use crate::net::Network;
 use crate::progress::Progress;
 use crate::smooth::sampler::{NoisyRecord, Phase};
 use crate::smooth::{SmoothMode, SmoothingCertifier};
 use crate::spec::{Decision, DomainBox, Norm};
+use ndarray::{Array1, Array2};
 use std::sync::Arc;
 
-/// Which bounds the GPU computes.
+/// Which bounds the GPU computes: the CPU's IBP, or its CROWN with the same intermediate-bound rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GpuBounds {
     Ibp,
-    Crown,
+    Crown(Intermediate),
 }
 
-/// The deterministic certifier on the GPU.
+impl GpuBounds {
+    /// The GPU form of a CPU bound method (α-CROWN's slope optimization runs on the CPU only).
+    pub fn of(method: &BoundMethod) -> Result<Self, GpuError> {
+        match method {
+            BoundMethod::Ibp => Ok(GpuBounds::Ibp),
+            BoundMethod::Crown(i) => Ok(GpuBounds::Crown(*i)),
+            BoundMethod::AlphaCrown(_) => Err(GpuError::Unsupported("α-CROWN (its slope optimization runs on the CPU)".into())),
+        }
+    }
+}
+
+/// The deterministic certifier on the GPU: [`crate::cert::BoundCertifier`]'s contract (the same
+/// driver, relaxation, intermediate-bound rule, domain box and radius search) with the bound steps on
+/// the device, whose weights are uploaded once.
 pub struct GpuBoundCertifier {
-    pub gpu: Arc<Gpu>,
+    backend: GpuBackend,
+    weights: DevWeights,
     pub net: Network,
     pub bounds: GpuBounds,
     pub norm: Norm,
@@ -28,11 +46,38 @@ pub struct GpuBoundCertifier {
     pub search: RadiusSearch,
 }
 
+impl GpuBoundCertifier {
+    /// The certifier, with `net`'s weights on the device.
+    pub fn new(gpu: Arc<Gpu>, net: Network, bounds: GpuBounds, norm: Norm, decision: Decision, domain: Option<DomainBox>, search: RadiusSearch) -> Result<Self, GpuError> {
+        let backend = GpuBackend { gpu };
+        let weights = crate::bound::Backend::weights(&backend, &net)?;
+        Ok(GpuBoundCertifier { backend, weights, net, bounds, norm, decision, domain, search })
+    }
+
+    /// Sound lower bounds of spec[b]·f(x) over each region on the device (rows × m).
+    pub fn lower_bounds(&self, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>) -> Result<Array2<f64>, GpuError> {
+        match self.bounds {
+            GpuBounds::Ibp => try_ibp_lower_bounds(&self.backend, &self.weights, &self.net, regions, spec),
+            GpuBounds::Crown(inter) => CrownBatch::on(&self.backend, &self.weights, &self.net, regions.clone(), inter)?.try_lower_bounds(spec),
+        }
+    }
+
+    /// For each row: the least proven lower bound of the margins of answer `classes[b]` over the
+    /// ε_b-ball (as [`crate::cert::BoundCertifier::certifies`]).
+    pub fn certifies(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>) -> Result<Vec<f64>, GpuError> {
+        let k = self.net.output_dim();
+        let specs: Vec<Array2<f64>> = classes.iter().map(|&c| self.decision.margin_spec(c, k)).collect();
+        let regions = RegionBatch { centers: centers.reborrow(), eps: eps.view(), norm: self.norm, domain: self.domain.as_ref(), boxes: None };
+        let lb = self.lower_bounds(&regions, stack_specs(&specs).view())?;
+        Ok(lb.outer_iter().map(crate::cert::deterministic::least).collect())
+    }
+}
+
 impl Certifier for GpuBoundCertifier {
     fn method(&self) -> &'static str {
         match self.bounds {
             GpuBounds::Ibp => "ibp",
-            GpuBounds::Crown => "crown",
+            GpuBounds::Crown(_) => "crown",
         }
     }
 
@@ -44,39 +89,19 @@ impl Certifier for GpuBoundCertifier {
         self.search.validate()?;
         batch.check_width(self.net.input_dim())?;
         batch.check_domain(self.domain.as_ref())?;
-        let k = self.net.output_dim();
         let failure = std::sync::Mutex::new(None);
         let certs = lockstep_search(&self.net, self.decision, self.norm, &self.search, batch, progress, |centers, classes, eps| {
-            // one batched launch sequence per answer class (rows of a class share the specification)
-            let mut ok = vec![f64::NEG_INFINITY; classes.len()];
-            let mut by_class: Vec<usize> = classes.to_vec();
-            by_class.sort_unstable();
-            by_class.dedup();
-            for c in by_class {
-                let idx: Vec<usize> = (0..classes.len()).filter(|&i| classes[i] == c).collect();
-                let spec = self.decision.margin_spec(c, k);
-                let rows = centers.select(ndarray::Axis(0), &idx);
-                let e = eps.select(ndarray::Axis(0), &idx);
-                let lower = match self.bounds {
-                    GpuBounds::Crown => self.gpu.crown_lower(&self.net, rows.view(), e.view(), self.norm, self.domain.as_ref(), spec.view()),
-                    GpuBounds::Ibp => self
-                        .gpu
-                        .ibp(&self.net, rows.view(), e.view(), self.domain.as_ref())
-                        .map(|(lo, hi)| ndarray::Array2::from_shape_fn((idx.len(), spec.nrows()), |(r, s)| margin_lower(spec.row(s), lo.row(r), hi.row(r)))),
-                };
-                match lower {
-                    Ok(lb) => {
-                        for (q, &i) in idx.iter().enumerate() {
-                            ok[i] = crate::cert::deterministic::least(&lb.row(q));
-                        }
-                    }
-                    Err(e) => *failure.lock().expect("lock") = Some(e),
+            match self.certifies(centers, classes, eps) {
+                Ok(v) => v,
+                Err(e) => {
+                    // never certified: the search ends, and the error is returned below
+                    *failure.lock().expect("lock") = Some(e);
+                    vec![f64::NEG_INFINITY; classes.len()]
                 }
             }
-            ok
         })?;
         match failure.into_inner().expect("lock") {
-            Some(e) => Err(crate::Error::Option(format!("GPU certification failed: {e}"))),
+            Some(e) => Err(e.into()),
             None => Ok(certs),
         }
     }
@@ -102,7 +127,14 @@ impl Certifier for GpuSmoothing {
         o.validate()?;
         batch.check_width(self.inner.net.input_dim())?;
         let recs: Vec<NoisyRecord> = (0..batch.inputs.nrows()).map(|i| NoisyRecord { x: batch.inputs.row(i), row: batch.row_ids[i] as u64 }).collect();
-        let run = |phase, n| self.gpu.smooth_counts(&self.inner.net, o.sigma, o.seed, self.inner.decision, &recs, phase, n).map_err(crate::Error::Option);
+        let sampler = crate::smooth::sampler::Sampler::new(&self.inner.net, o.sigma, o.seed, self.inner.decision, o.noise_space)?;
+        if sampler.first_layer_space() {
+            return Err(GpuError::Unsupported("noise drawn in first-layer space (the CPU's choice for this network under --noise-space auto/first-layer); pass --noise-space input".into()).into());
+        }
+        if o.eval != crate::smooth::sampler::Eval::F64 {
+            return Err(GpuError::Unsupported("--eval f32 (the kernel evaluates in binary64); pass --eval f64".into()).into());
+        }
+        let run = |phase, n| self.gpu.smooth_counts(&self.inner.net, o.sigma, o.seed, self.inner.decision, &recs, phase, n).map_err(crate::Error::from);
         let start = std::time::Instant::now();
         let selection = match o.mode {
             SmoothMode::Certify => Some(run(Phase::Selection, o.n0)?),
@@ -119,14 +151,4 @@ impl Certifier for GpuSmoothing {
         progress.advance(recs.len() as u64);
         Ok(certs)
     }
-}
-
-/// Lower bound of w·y over the output box [lo, hi], rigorous in floating point: the dot product at the
-/// worst-case corner minus its FP-2 rounding bound.
-fn margin_lower(w: ndarray::ArrayView1<f64>, lo: ndarray::ArrayView1<f64>, hi: ndarray::ArrayView1<f64>) -> f64 {
-    let k = lo.len();
-    let corner: Vec<f64> = w.iter().enumerate().map(|(j, &v)| if v >= 0.0 { lo[j] } else { hi[j] }).collect();
-    let value: f64 = w.iter().zip(&corner).map(|(a, x)| a * x).sum();
-    let abs: f64 = w.iter().zip(&corner).map(|(a, x)| (a * x).abs()).sum();
-    crate::rigor::down(value - crate::rigor::dot_error(k, crate::rigor::nonneg_dot_upper(abs, k)))
 }

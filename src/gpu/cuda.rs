@@ -1,13 +1,17 @@
-//! The cudarc backend: opens the first GPU, compiles the kernels with NVRTC for its compute capability,
-//! and runs IBP, CROWN and smoothing counts on it. cudarc panics when the driver or NVRTC library is
-//! missing (BUILD-NOTES), so both are checked with `is_culib_present` before any other call.
-use super::{dense_layout, kernel_sources, NVRTC_OPTIONS};
-use crate::net::{Affine, Network};
+//! The cudarc device: opens the first GPU, compiles the kernels with NVRTC for its own architecture,
+//! holds one stream, one cuBLAS handle (pedantic math: plain IEEE double GEMMs, no emulation or
+//! reduced-precision modes) and the kernels, and launches them with 64-bit grid-stride loops. cudarc
+//! panics when the driver, NVRTC or cuBLAS library is missing (BUILD-NOTES), so each is checked with
+//! `is_culib_present` before any other call. The bound backend on it is `super::backend`; the
+//! smoothing draws and counts are here.
+use super::{driver, kernel_sources, GpuError, NVRTC_OPTIONS};
+use crate::net::Network;
 use crate::smooth::sampler::{NoisyRecord, Phase};
-use crate::spec::{Decision, DomainBox, Norm};
-use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use crate::spec::Decision;
+use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
-use ndarray::{Array2, ArrayView1, ArrayView2};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Whether the NVRTC library can be loaded (without it cudarc panics on first use).
@@ -16,10 +20,29 @@ pub fn nvrtc_present() -> bool {
     unsafe { cudarc::nvrtc::sys::is_culib_present() }
 }
 
+/// Every kernel entry point, by source file.
+pub const ENTRIES: [(&str, &[&str]); 2] = [
+    ("smooth.cu", &["rp_smooth_counts", "rp_normals", "rp_smooth_normals", "rp_normal_table"]),
+    (
+        "bound.cu",
+        &[
+            "rp_affine_slack",
+            "rp_relu_back",
+            "rp_concretize",
+            "rp_constant_lower",
+            "rp_mid_rad",
+            "rp_abs_of",
+            "rp_box_finish",
+            "rp_ball_finish",
+            "rp_mags_finish",
+        ],
+    ),
+];
+
 /// Compiles every kernel to PTX for `arch` (e.g. "compute_90"): the CI check that needs no GPU.
-pub fn compile_kernels(arch: &'static str) -> Result<Vec<(&'static str, Ptx)>, String> {
+pub fn compile_kernels(arch: &'static str) -> Result<Vec<(&'static str, Ptx)>, GpuError> {
     if !nvrtc_present() {
-        return Err("the NVRTC library (libnvrtc.so.12) is not on the library path".into());
+        return Err(GpuError::NoNvrtc);
     }
     kernel_sources()
         .into_iter()
@@ -30,94 +53,75 @@ pub fn compile_kernels(arch: &'static str) -> Result<Vec<(&'static str, Ptx)>, S
                 name: Some(name.to_string()),
                 ..Default::default()
             };
-            compile_ptx_with_opts(src, opts).map(|p| (name, p)).map_err(|e| format!("{name}: {e:?}"))
+            compile_ptx_with_opts(src, opts).map(|p| (name, p)).map_err(|e| GpuError::Compile { kernel: name.to_string(), log: format!("{e:?}") })
         })
         .collect()
 }
 
 /// An open GPU with the kernels loaded.
 pub struct Gpu {
-    stream: Arc<CudaStream>,
+    ctx: Arc<CudaContext>,
+    pub(crate) stream: Arc<CudaStream>,
+    pub(crate) blas: CudaBlas,
     name: String,
-    f: Kernels,
+    functions: HashMap<&'static str, CudaFunction>,
     /// The smoothing normals' table of cubics (SMOOTH-8), built on the device by `rp_normal_table`.
     normal_table: CudaSlice<f64>,
 }
 
-struct Kernels {
-    smooth_counts: CudaFunction,
-    normals: CudaFunction,
-    smooth_normals: CudaFunction,
-    normal_table: CudaFunction,
-    ibp_affine: CudaFunction,
-    input_box: CudaFunction,
-    crown_init: CudaFunction,
-    crown_affine: CudaFunction,
-    crown_relu: CudaFunction,
-    crown_concretize: CudaFunction,
-}
-
-type GpuResult<T> = Result<T, String>;
-
-fn err(e: impl std::fmt::Debug) -> String {
-    format!("CUDA: {e:?}")
-}
+pub(crate) type GpuResult<T> = Result<T, GpuError>;
 
 /// Threads per block: 256 keeps every kernel within the 64 K registers a block may use even at 255
 /// registers per thread.
 const BLOCK_THREADS: u32 = 256;
 
-fn cfg(n: usize) -> LaunchConfig {
-    LaunchConfig { grid_dim: ((n.max(1) as u32).div_ceil(BLOCK_THREADS), 1, 1), block_dim: (BLOCK_THREADS, 1, 1), shared_mem_bytes: 0 }
+/// A grid for `count` items of a grid-stride kernel: enough blocks to cover them, at most 2²⁰ (each
+/// thread then loops with 64-bit indices).
+fn grid(count: u64) -> LaunchConfig {
+    let blocks = count.max(1).div_ceil(BLOCK_THREADS as u64).min(1 << 20) as u32;
+    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK_THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 
 impl Gpu {
     /// The first GPU, or why there is none usable.
     pub fn open() -> GpuResult<Self> {
-        // SAFETY: only tries to dlopen the driver library.
+        // SAFETY: each only tries to dlopen its library.
         if !unsafe { cudarc::driver::sys::is_culib_present() } {
-            return Err("no CUDA driver library (libcuda.so) found".into());
+            return Err(GpuError::NoDriver);
         }
         if !nvrtc_present() {
-            return Err("the NVRTC library (libnvrtc.so.12) is not on the library path".into());
+            return Err(GpuError::NoNvrtc);
         }
-        let ctx = CudaContext::new(0).map_err(|e| format!("no usable GPU ({e:?})"))?;
-        let (major, minor) = ctx.compute_capability().map_err(err)?;
+        // SAFETY: as above.
+        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+            return Err(GpuError::NoDevice("the cuBLAS library (libcublas.so.12) is not on the library path".into()));
+        }
+        let ctx = CudaContext::new(0).map_err(|e| GpuError::NoDevice(format!("{e:?}")))?;
+        let (major, minor) = ctx.compute_capability().map_err(driver("cuDeviceGetAttribute"))?;
         let arch: &'static str = Box::leak(format!("compute_{major}{minor}").into_boxed_str());
-        let name = ctx.name().map_err(err)?;
-        let mut functions = std::collections::HashMap::new();
+        let name = ctx.name().map_err(driver("cuDeviceGetName"))?;
+        let mut functions = HashMap::new();
         for (file, ptx) in compile_kernels(arch)? {
-            let module = ctx.load_module(ptx).map_err(err)?;
-            let names: &[&str] = match file {
-                "smooth.cu" => &["rp_smooth_counts", "rp_normals", "rp_smooth_normals", "rp_normal_table"],
-                "ibp.cu" => &["rp_ibp_affine", "rp_input_box"],
-                _ => &["rp_crown_init", "rp_crown_affine", "rp_crown_relu", "rp_crown_concretize"],
-            };
+            let module = ctx.load_module(ptx).map_err(driver("cuModuleLoadData"))?;
+            let names = ENTRIES.iter().find(|(f, _)| *f == file).map(|(_, n)| *n).unwrap_or(&[]);
             for &n in names {
-                functions.insert(n, module.load_function(n).map_err(err)?);
+                functions.insert(n, module.load_function(n).map_err(driver("cuModuleGetFunction"))?);
             }
         }
-        let mut take = |n: &str| functions.remove(n).ok_or_else(|| format!("kernel {n} missing"));
-        let f = Kernels {
-            smooth_counts: take("rp_smooth_counts")?,
-            normals: take("rp_normals")?,
-            smooth_normals: take("rp_smooth_normals")?,
-            normal_table: take("rp_normal_table")?,
-            ibp_affine: take("rp_ibp_affine")?,
-            input_box: take("rp_input_box")?,
-            crown_init: take("rp_crown_init")?,
-            crown_affine: take("rp_crown_affine")?,
-            crown_relu: take("rp_crown_relu")?,
-            crown_concretize: take("rp_crown_concretize")?,
-        };
         let stream = ctx.default_stream();
+        let blas = CudaBlas::new(stream.clone()).map_err(driver("cublasCreate"))?;
+        // SAFETY: the handle is live; pedantic math only forbids faster, less exact modes.
+        unsafe { cudarc::cublas::sys::cublasSetMathMode(*blas.handle(), cudarc::cublas::sys::cublasMath_t::CUBLAS_PEDANTIC_MATH) }
+            .result()
+            .map_err(driver("cublasSetMathMode"))?;
         let cells = crate::smooth::normals::CELLS;
-        let mut normal_table = stream.alloc_zeros::<f64>(4 * cells).map_err(err)?;
-        let mut b = stream.launch_builder(&f.normal_table);
-        b.arg(&mut normal_table);
+        let normal_table = stream.alloc_zeros::<f64>(4 * cells).map_err(driver("cuMemAlloc"))?;
+        let gpu = Gpu { ctx, stream, blas, name, functions, normal_table };
+        let mut b = gpu.stream.launch_builder(gpu.function("rp_normal_table")?);
+        b.arg(&gpu.normal_table);
         // SAFETY: argument types match rp_normal_table; the table holds RP_CELLS × 4 doubles (RP_CELLS = CELLS).
-        unsafe { b.launch(cfg(cells)) }.map_err(err)?;
-        Ok(Gpu { stream, name, f, normal_table })
+        unsafe { b.launch(grid(cells as u64)) }.map_err(driver("rp_normal_table"))?;
+        Ok(gpu)
     }
 
     /// The device's name.
@@ -125,192 +129,128 @@ impl Gpu {
         &self.name
     }
 
+    /// Free and total device memory in bytes.
+    pub fn memory(&self) -> GpuResult<(usize, usize)> {
+        self.ctx.mem_get_info().map_err(driver("cuMemGetInfo"))
+    }
+
+    pub(crate) fn function(&self, name: &str) -> GpuResult<&CudaFunction> {
+        self.functions.get(name).ok_or_else(|| GpuError::Compile { kernel: name.to_string(), log: "entry point not found in the compiled module".into() })
+    }
+
+    /// The grid for `count` items of a grid-stride kernel.
+    pub(crate) fn grid(&self, count: u64) -> LaunchConfig {
+        grid(count)
+    }
+
+    /// A host slice on the device.
+    pub(crate) fn upload<T: DeviceRepr + ValidAsZeroBits>(&self, host: &[T]) -> GpuResult<CudaSlice<T>> {
+        if host.is_empty() {
+            return self.zeros(0);
+        }
+        self.stream.clone_htod(host).map_err(driver("cuMemcpyHtoD"))
+    }
+
+    /// A zeroed device buffer of `len` values (one, at least, so an empty batch still has a pointer).
+    pub(crate) fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> GpuResult<CudaSlice<T>> {
+        self.stream.alloc_zeros::<T>(len.max(1)).map_err(|e| {
+            let free = self.memory().map(|m| m.0 as u64).unwrap_or(0);
+            if format!("{e:?}").contains("OUT_OF_MEMORY") {
+                GpuError::OutOfMemory { wanted_bytes: (len * std::mem::size_of::<T>()) as u64, free_bytes: free }
+            } else {
+                driver("cuMemAlloc")(e)
+            }
+        })
+    }
+
+    /// The first `len` values of a device buffer on the host.
+    pub(crate) fn download<T: DeviceRepr + Default + Clone>(&self, dev: &CudaSlice<T>, len: usize) -> GpuResult<Vec<T>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = vec![T::default(); len];
+        self.stream.memcpy_dtoh(&dev.slice(..len), &mut out).map_err(driver("cuMemcpyDtoH"))?;
+        Ok(out)
+    }
+
+    /// Row-major C (r × n) = A (r × k) · B, where B is row-major k × n, or, with `b_transposed`,
+    /// row-major n × k (then C = A·Bᵀ). One cuBLAS DGEMM on the column-major views.
+    pub(crate) fn gemm(&self, a: &CudaSlice<f64>, r: usize, k: usize, b: &CudaSlice<f64>, n: usize, b_transposed: bool) -> GpuResult<CudaSlice<f64>> {
+        let mut c = self.zeros::<f64>(r * n)?;
+        if r == 0 || n == 0 || k == 0 {
+            return Ok(c);
+        }
+        let int = |v: usize| i32::try_from(v).map_err(|_| GpuError::Unsupported(format!("a matrix dimension of {v} (cuBLAS takes at most 2³¹ − 1)")));
+        use cudarc::cublas::sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
+        let cfg = GemmConfig {
+            transa: if b_transposed { CUBLAS_OP_T } else { CUBLAS_OP_N },
+            transb: CUBLAS_OP_N,
+            m: int(n)?,
+            n: int(r)?,
+            k: int(k)?,
+            alpha: 1.0,
+            lda: int(if b_transposed { k } else { n })?,
+            ldb: int(k)?,
+            beta: 0.0,
+            ldc: int(n)?,
+        };
+        // SAFETY: a holds r·k, b holds k·n and c holds r·n doubles, as the column-major views above read.
+        unsafe { self.blas.gemm(cfg, b, a, &mut c) }.map_err(driver("cublasDgemm"))?;
+        Ok(c)
+    }
+
     /// Standard normals of (seed, stream) for pair indices first…first+pairs−1 (two per pair).
     pub fn normals(&self, seed: u64, stream: u64, first: u64, pairs: u64) -> GpuResult<Vec<f64>> {
-        let mut out = self.stream.alloc_zeros::<f64>(2 * pairs as usize).map_err(err)?;
-        let mut b = self.stream.launch_builder(&self.f.normals);
-        b.arg(&seed).arg(&stream).arg(&first).arg(&pairs).arg(&mut out);
+        let out = self.zeros::<f64>(2 * pairs as usize)?;
+        let mut b = self.stream.launch_builder(self.function("rp_normals")?);
+        b.arg(&seed).arg(&stream).arg(&first).arg(&pairs).arg(&out);
         // SAFETY: argument types and order match rp_normals; `out` holds 2·pairs doubles.
-        unsafe { b.launch(cfg(pairs as usize)) }.map_err(err)?;
-        self.stream.clone_dtoh(&out).map_err(err)
+        unsafe { b.launch(grid(pairs)) }.map_err(driver("rp_normals"))?;
+        self.download(&out, 2 * pairs as usize)
     }
 
     /// The device's table of cubics of the smoothing normals (4 coefficients per cell).
     pub fn normal_table(&self) -> GpuResult<Vec<f64>> {
-        self.stream.clone_dtoh(&self.normal_table).map_err(err)
+        self.download(&self.normal_table, 4 * crate::smooth::normals::CELLS)
     }
 
     /// Smoothing normals (SMOOTH-8) number first…first+count−1 of (seed, stream).
     pub fn smooth_normals(&self, seed: u64, stream: u64, first: u64, count: u64) -> GpuResult<Vec<f64>> {
-        let mut out = self.stream.alloc_zeros::<f64>(count as usize).map_err(err)?;
-        let mut b = self.stream.launch_builder(&self.f.smooth_normals);
-        b.arg(&seed).arg(&stream).arg(&first).arg(&count).arg(&self.normal_table).arg(&mut out);
+        let out = self.zeros::<f64>(count as usize)?;
+        let mut b = self.stream.launch_builder(self.function("rp_smooth_normals")?);
+        b.arg(&seed).arg(&stream).arg(&first).arg(&count).arg(&self.normal_table).arg(&out);
         // SAFETY: argument types and order match rp_smooth_normals; `out` holds count doubles.
-        unsafe { b.launch(cfg(count as usize)) }.map_err(err)?;
-        self.stream.clone_dtoh(&out).map_err(err)
+        unsafe { b.launch(grid(count)) }.map_err(driver("rp_smooth_normals"))?;
+        self.download(&out, count as usize)
     }
 
     /// Class counts over `n` input-space draws of `phase` for each record (the CPU `Sampler` with
-    /// `NoiseSpace::Input` draws the same noise).
+    /// `NoiseSpace::Input` draws the same noise), by the fused kernel for dense ReLU networks.
     pub fn smooth_counts(&self, net: &Network, sigma: f64, seed: u64, decision: Decision, records: &[NoisyRecord], phase: Phase, n: u64) -> GpuResult<Vec<Vec<u64>>> {
-        let layers = dense_layout(net).ok_or("the GPU smoothing kernel takes dense ReLU networks only")?;
+        let layers = super::dense_layout(net).ok_or_else(|| GpuError::Unsupported("networks other than affine layers with ReLUs between them in the smoothing kernel".into()))?;
         let packed = Packed::new(&layers);
         let d = net.input_dim();
         let k = net.output_dim();
         let x0: Vec<f64> = records.iter().flat_map(|r| r.x.iter().copied()).collect();
         let rows: Vec<u64> = records.iter().map(|r| r.row).collect();
-        let s = &self.stream;
-        let (x0_d, rows_d) = (s.clone_htod(&x0).map_err(err)?, s.clone_htod(&rows).map_err(err)?);
-        let (w_d, b_d) = (s.clone_htod(&packed.w).map_err(err)?, s.clone_htod(&packed.b).map_err(err)?);
-        let (wo_d, bo_d, dims_d) = (s.clone_htod(&packed.w_off).map_err(err)?, s.clone_htod(&packed.b_off).map_err(err)?, s.clone_htod(&packed.dims).map_err(err)?);
+        let (x0_d, rows_d) = (self.upload(&x0)?, self.upload(&rows)?);
+        let (w_d, b_d) = (self.upload(&packed.w)?, self.upload(&packed.b)?);
+        let (wo_d, bo_d, dims_d) = (self.upload(&packed.w_off)?, self.upload(&packed.b_off)?, self.upload(&packed.dims)?);
         let max_width = packed.dims.iter().copied().max().unwrap_or(1);
         let jobs = records.len() as u64 * n;
-        let threads = jobs.clamp(1, 1 << 16) as usize;
-        let launch = cfg(threads);
-        let total_threads = (launch.grid_dim.0 * launch.block_dim.0) as usize;
-        let mut scratch = s.alloc_zeros::<f64>(total_threads * 2 * max_width as usize).map_err(err)?;
-        let mut counts = s.alloc_zeros::<u64>(records.len() * k).map_err(err)?;
+        let launch = grid(jobs.clamp(1, 1 << 16));
+        let total_threads = (launch.grid_dim.0 as usize) * (launch.block_dim.0 as usize);
+        let scratch = self.zeros::<f64>(total_threads * 2 * max_width as usize)?;
+        let counts = self.zeros::<u64>(records.len() * k)?;
         let (nrec, nl, argmin, phase_v) = (records.len() as u64, layers.len() as i32, (decision == Decision::Argmin) as i32, phase as u64);
         let d32 = d as i32;
-        let mut b = s.launch_builder(&self.f.smooth_counts);
+        let mut b = self.stream.launch_builder(self.function("rp_smooth_counts")?);
         b.arg(&x0_d).arg(&nrec).arg(&d32).arg(&rows_d).arg(&sigma).arg(&seed).arg(&phase_v).arg(&n);
-        b.arg(&w_d).arg(&b_d).arg(&wo_d).arg(&bo_d).arg(&dims_d).arg(&nl).arg(&max_width).arg(&argmin).arg(&mut scratch).arg(&mut counts);
+        b.arg(&w_d).arg(&b_d).arg(&wo_d).arg(&bo_d).arg(&dims_d).arg(&nl).arg(&max_width).arg(&argmin).arg(&self.normal_table).arg(&scratch).arg(&counts);
         // SAFETY: argument types and order match rp_smooth_counts; buffers are sized as it indexes them.
-        unsafe { b.launch(launch) }.map_err(err)?;
-        let flat = s.clone_dtoh(&counts).map_err(err)?;
+        unsafe { b.launch(launch) }.map_err(driver("rp_smooth_counts"))?;
+        let flat = self.download(&counts, records.len() * k)?;
         Ok(flat.chunks(k).map(|c| c.to_vec()).collect())
-    }
-
-    /// The input box of each region (ℓ∞ box of radius ε ∩ domain) on the device.
-    fn input_box(&self, centers: ArrayView2<f64>, eps: ArrayView1<f64>, domain: Option<&DomainBox>) -> GpuResult<(CudaSlice<f64>, CudaSlice<f64>)> {
-        let (rows, d) = centers.dim();
-        let s = &self.stream;
-        let x0 = s.clone_htod(&centers.as_standard_layout().iter().copied().collect::<Vec<_>>()).map_err(err)?;
-        let e = s.clone_htod(&eps.to_vec()).map_err(err)?;
-        let (dl, dh) = match domain {
-            Some(b) => (b.lower.to_vec(), b.upper.to_vec()),
-            None => (vec![0.0; d], vec![0.0; d]),
-        };
-        let (dl, dh) = (s.clone_htod(&dl).map_err(err)?, s.clone_htod(&dh).map_err(err)?);
-        let mut lo = s.alloc_zeros::<f64>(rows * d).map_err(err)?;
-        let mut hi = s.alloc_zeros::<f64>(rows * d).map_err(err)?;
-        let (r32, d32, has) = (rows as i32, d as i32, domain.is_some() as i32);
-        let mut b = s.launch_builder(&self.f.input_box);
-        b.arg(&x0).arg(&e).arg(&r32).arg(&d32).arg(&dl).arg(&dh).arg(&has).arg(&mut lo).arg(&mut hi);
-        // SAFETY: matches rp_input_box.
-        unsafe { b.launch(cfg(rows * d)) }.map_err(err)?;
-        Ok((lo, hi))
-    }
-
-    /// IBP bounds (rows × outputs) of the network's outputs over each region, with directed rounding.
-    pub fn ibp(&self, net: &Network, centers: ArrayView2<f64>, eps: ArrayView1<f64>, domain: Option<&DomainBox>) -> GpuResult<(Array2<f64>, Array2<f64>)> {
-        let layers = dense_layout(net).ok_or("the GPU IBP kernel takes dense ReLU networks only")?;
-        let rows = centers.nrows();
-        let (mut lo, mut hi) = self.input_box(centers, eps, domain)?;
-        for (l, a) in layers.iter().enumerate() {
-            let (nl, nh) = self.ibp_affine(&lo, &hi, rows, a, l > 0)?;
-            lo = nl;
-            hi = nh;
-        }
-        let k = net.output_dim();
-        let to = |v: Vec<f64>| Array2::from_shape_vec((rows, k), v).expect("rows × outputs");
-        Ok((to(self.stream.clone_dtoh(&lo).map_err(err)?), to(self.stream.clone_dtoh(&hi).map_err(err)?)))
-    }
-
-    fn ibp_affine(&self, lo: &CudaSlice<f64>, hi: &CudaSlice<f64>, rows: usize, a: &Affine, relu_first: bool) -> GpuResult<(CudaSlice<f64>, CudaSlice<f64>)> {
-        let s = &self.stream;
-        let w = s.clone_htod(&a.weight.as_standard_layout().iter().copied().collect::<Vec<_>>()).map_err(err)?;
-        let bias = s.clone_htod(&a.bias.to_vec()).map_err(err)?;
-        let mut lo_out = s.alloc_zeros::<f64>(rows * a.out_dim()).map_err(err)?;
-        let mut hi_out = s.alloc_zeros::<f64>(rows * a.out_dim()).map_err(err)?;
-        let (r32, n_in, n_out, relu) = (rows as i32, a.in_dim() as i32, a.out_dim() as i32, relu_first as i32);
-        let mut b = s.launch_builder(&self.f.ibp_affine);
-        b.arg(lo).arg(hi).arg(&r32).arg(&n_in).arg(&w).arg(&bias).arg(&n_out).arg(&relu).arg(&mut lo_out).arg(&mut hi_out);
-        // SAFETY: matches rp_ibp_affine.
-        unsafe { b.launch(cfg(rows * a.out_dim())) }.map_err(err)?;
-        Ok((lo_out, hi_out))
-    }
-
-    /// CROWN lower bounds (rows × specs) of spec·f(x) over each region, with CROWN intermediate bounds
-    /// on every ReLU input (each neuron bounded from both sides by its own backward pass, intersected
-    /// with IBP). Sound for the exact network: interval coefficients with directed rounding.
-    pub fn crown_lower(&self, net: &Network, centers: ArrayView2<f64>, eps: ArrayView1<f64>, norm: Norm, domain: Option<&DomainBox>, spec: ArrayView2<f64>) -> GpuResult<Array2<f64>> {
-        let layers = dense_layout(net).ok_or("the GPU CROWN kernels take dense ReLU networks only")?;
-        let rows = centers.nrows();
-        // pre-activation bounds of each hidden layer, from IBP then tightened by CROWN
-        let (mut lo, mut hi) = self.input_box(centers, eps, domain)?;
-        let mut pre: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
-        for (l, a) in layers.iter().enumerate().take(layers.len() - 1) {
-            let (il, ih) = self.ibp_affine(&lo, &hi, rows, a, l > 0)?;
-            let (mut pl, mut ph) = (self.stream.clone_dtoh(&il).map_err(err)?, self.stream.clone_dtoh(&ih).map_err(err)?);
-            let h = a.out_dim();
-            let both = Array2::from_shape_fn((2 * h, h), |(i, j)| if i == j { 1.0 } else if i == j + h { -1.0 } else { 0.0 });
-            let cb = self.backward(&layers[..=l], &pre, centers, eps, norm, both.view())?;
-            for r in 0..rows {
-                for j in 0..h {
-                    pl[r * h + j] = pl[r * h + j].max(cb[[r, j]]);
-                    ph[r * h + j] = ph[r * h + j].min(-cb[[r, h + j]]);
-                }
-            }
-            lo = self.stream.clone_htod(&pl).map_err(err)?;
-            hi = self.stream.clone_htod(&ph).map_err(err)?;
-            pre.push((pl, ph));
-        }
-        self.backward(&layers, &pre, centers, eps, norm, spec)
-    }
-
-    /// One backward pass from the output of `layers` with specification `spec` (specs × out), through
-    /// ReLUs whose pre-activation bounds are `pre` (one per ReLU), concretized over each region.
-    fn backward(&self, layers: &[&Affine], pre: &[(Vec<f64>, Vec<f64>)], centers: ArrayView2<f64>, eps: ArrayView1<f64>, norm: Norm, spec: ArrayView2<f64>) -> GpuResult<Array2<f64>> {
-        let s = &self.stream;
-        let (rows, d) = centers.dim();
-        let (specs, k) = spec.dim();
-        let (r32, s32) = (rows as i32, specs as i32);
-        let spec_d = s.clone_htod(&spec.as_standard_layout().iter().copied().collect::<Vec<_>>()).map_err(err)?;
-        let mut lam_lo = s.alloc_zeros::<f64>(rows * specs * k).map_err(err)?;
-        let mut lam_hi = s.alloc_zeros::<f64>(rows * specs * k).map_err(err)?;
-        let mut c = s.alloc_zeros::<f64>(rows * specs).map_err(err)?;
-        let k32 = k as i32;
-        let mut b = s.launch_builder(&self.f.crown_init);
-        b.arg(&spec_d).arg(&r32).arg(&s32).arg(&k32).arg(&mut lam_lo).arg(&mut lam_hi).arg(&mut c);
-        // SAFETY: matches rp_crown_init.
-        unsafe { b.launch(cfg(rows * specs * k)) }.map_err(err)?;
-        for (l, a) in layers.iter().enumerate().rev() {
-            let (m, n) = (a.out_dim() as i32, a.in_dim() as i32);
-            let w = s.clone_htod(&a.weight.as_standard_layout().iter().copied().collect::<Vec<_>>()).map_err(err)?;
-            let bias = s.clone_htod(&a.bias.to_vec()).map_err(err)?;
-            let mut out_lo = s.alloc_zeros::<f64>(rows * specs * a.in_dim()).map_err(err)?;
-            let mut out_hi = s.alloc_zeros::<f64>(rows * specs * a.in_dim()).map_err(err)?;
-            let mut b = s.launch_builder(&self.f.crown_affine);
-            b.arg(&lam_lo).arg(&lam_hi).arg(&r32).arg(&s32).arg(&m).arg(&w).arg(&bias).arg(&n).arg(&mut out_lo).arg(&mut out_hi).arg(&mut c);
-            // SAFETY: matches rp_crown_affine.
-            unsafe { b.launch(cfg(rows * specs * a.in_dim())) }.map_err(err)?;
-            lam_lo = out_lo;
-            lam_hi = out_hi;
-            if l > 0 {
-                let (pl, ph) = &pre[l - 1];
-                let (pl, ph) = (s.clone_htod(pl).map_err(err)?, s.clone_htod(ph).map_err(err)?);
-                let mut b = s.launch_builder(&self.f.crown_relu);
-                b.arg(&mut lam_lo).arg(&mut lam_hi).arg(&r32).arg(&s32).arg(&n).arg(&pl).arg(&ph).arg(&mut c);
-                // SAFETY: matches rp_crown_relu.
-                unsafe { b.launch(cfg(rows * specs)) }.map_err(err)?;
-            }
-        }
-        let x0 = s.clone_htod(&centers.as_standard_layout().iter().copied().collect::<Vec<_>>()).map_err(err)?;
-        let e = s.clone_htod(&eps.to_vec()).map_err(err)?;
-        let norm_code: i32 = match norm {
-            Norm::Linf => 0,
-            Norm::L2 => 1,
-            Norm::L1 => 2,
-        };
-        let d32 = d as i32;
-        let mut out = s.alloc_zeros::<f64>(rows * specs).map_err(err)?;
-        let mut b = s.launch_builder(&self.f.crown_concretize);
-        b.arg(&lam_lo).arg(&lam_hi).arg(&r32).arg(&s32).arg(&d32).arg(&x0).arg(&e).arg(&norm_code).arg(&c).arg(&mut out);
-        // SAFETY: matches rp_crown_concretize.
-        unsafe { b.launch(cfg(rows * specs)) }.map_err(err)?;
-        let v = s.clone_dtoh(&out).map_err(err)?;
-        Ok(Array2::from_shape_vec((rows, specs), v).expect("rows × specs"))
     }
 }
 
@@ -324,7 +264,7 @@ struct Packed {
 }
 
 impl Packed {
-    fn new(layers: &[&Affine]) -> Self {
+    fn new(layers: &[&crate::net::Affine]) -> Self {
         let mut p = Packed { w: vec![], b: vec![], w_off: vec![], b_off: vec![], dims: vec![layers[0].in_dim() as i32] };
         for a in layers {
             p.w_off.push(p.w.len() as u64);

@@ -4,9 +4,15 @@
 //! still sound, smoothing draws identical bit for bit. Without the feature, or without a driver or a
 //! device at run time, everything runs on the CPU and the CLI says so once.
 #[cfg(feature = "cuda")]
+pub mod backend;
+#[cfg(feature = "cuda")]
 pub mod certifier;
+mod error;
+pub use error::{driver, GpuError};
 #[cfg(feature = "cuda")]
 pub mod cuda;
+#[cfg(feature = "cuda")]
+pub mod nvrtc;
 
 /// The device a user asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -22,44 +28,44 @@ pub enum DeviceArg {
     Cuda,
 }
 
-/// The device chosen.
+/// The device chosen (the bound algorithms' device seam is [`crate::bound::Backend`]).
 #[derive(Clone)]
-pub enum Backend {
+pub enum Device {
     Cpu,
     #[cfg(feature = "cuda")]
     Cuda(std::sync::Arc<cuda::Gpu>),
 }
 
-impl Backend {
+impl Device {
     pub fn name(&self) -> &'static str {
         match self {
-            Backend::Cpu => "cpu",
+            Device::Cpu => "cpu",
             #[cfg(feature = "cuda")]
-            Backend::Cuda(_) => "cuda",
+            Device::Cuda(_) => "cuda",
         }
     }
 }
 
 /// The backend for `choice`, and a one-line note when `auto` fell back to the CPU (to show once).
-pub fn select(choice: DeviceArg) -> crate::Result<(Backend, Option<String>)> {
+pub fn select(choice: DeviceArg) -> crate::Result<(Device, Option<String>)> {
     match choice {
-        DeviceArg::Cpu => Ok((Backend::Cpu, None)),
+        DeviceArg::Cpu => Ok((Device::Cpu, None)),
         DeviceArg::Auto | DeviceArg::Cuda => match probe() {
             Ok(b) => Ok((b, None)),
-            Err(why) if choice == DeviceArg::Auto => Ok((Backend::Cpu, Some(format!("running on the CPU: {why}")))),
+            Err(why) if choice == DeviceArg::Auto => Ok((Device::Cpu, Some(format!("running on the CPU: {why}")))),
             Err(why) => Err(crate::Error::Option(format!("--device cuda: {why}; use --device cpu or auto"))),
         },
     }
 }
 
 #[cfg(feature = "cuda")]
-fn probe() -> Result<Backend, String> {
-    cuda::Gpu::open().map(|g| Backend::Cuda(std::sync::Arc::new(g)))
+fn probe() -> Result<Device, GpuError> {
+    cuda::Gpu::open().map(|g| Device::Cuda(std::sync::Arc::new(g)))
 }
 
 #[cfg(not(feature = "cuda"))]
-fn probe() -> Result<Backend, String> {
-    Err("this build has no CUDA backend (rebuild with `cargo build --release --features cuda`)".into())
+fn probe() -> Result<Device, GpuError> {
+    Err(GpuError::NotCompiled)
 }
 
 /// The kernel sources (name, text with the shared header inlined), as NVRTC compiles them.
@@ -67,16 +73,18 @@ pub fn kernel_sources() -> Vec<(&'static str, String)> {
     const COMMON: &str = include_str!("../../kernels/rp_common.cuh");
     [
         ("smooth.cu", include_str!("../../kernels/smooth.cu")),
-        ("ibp.cu", include_str!("../../kernels/ibp.cu")),
-        ("crown.cu", include_str!("../../kernels/crown.cu")),
+        ("bound.cu", include_str!("../../kernels/bound.cu")),
     ]
     .into_iter()
-    .map(|(name, src)| (name, src.replace("#include \"rp_common.cuh\"", COMMON).replace("#pragma once", "")))
+    .map(|(name, src)| (name, src.replace("#include \"rp_common.cuh\"", COMMON).replace("#include \"rp_bound.cuh\"", BOUND_HEADER).replace("#pragma once", "")))
     .collect()
 }
 
 /// The shared per-thread header (also compiled as C++ by the CPU mirror test).
 pub const COMMON_HEADER: &str = include_str!("../../kernels/rp_common.cuh");
+
+/// The bound kernels' per-row arithmetic (also compiled as C++ by the CPU mirror test).
+pub const BOUND_HEADER: &str = include_str!("../../kernels/rp_bound.cuh");
 
 /// NVRTC options of every kernel: IEEE division and square root, no FMA contraction (so the noise
 /// matches the CPU bit for bit), no flush-to-zero.

@@ -1,0 +1,85 @@
+// The bound backend's small kernels (src/gpu/backend.rs): each applies one per-row or per-entry
+// function of rp_bound.cuh over a grid-stride loop with 64-bit indices. The GEMMs around them are
+// cuBLAS DGEMM in pedantic math mode (no emulation, no reduced precision: FP-2 covers any summation
+// order, with or without FMA).
+#include "rp_common.cuh"
+#include "rp_bound.cuh"
+
+#define RP_GRID_LOOP(i, count) \
+    for (rp_u64 i = (rp_u64)blockIdx.x * blockDim.x + threadIdx.x; i < (count); i += (rp_u64)gridDim.x * blockDim.x)
+
+extern "C" __global__ void rp_affine_slack(const double* __restrict__ coef, rp_u64 rows, rp_u64 m, const rp_u64* __restrict__ owner,
+    const double* __restrict__ weight_mag, const double* __restrict__ tail, const double* __restrict__ abs_bias, const double* __restrict__ bias,
+    double* __restrict__ constant, double* __restrict__ slack)
+{
+    RP_GRID_LOOP(r, rows) {
+        rp_u64 o = owner[r];
+        rp_affine_slack_row(coef + r * m, m, weight_mag + o * m, abs_bias, bias, tail[o], constant + r, slack + r);
+    }
+}
+
+extern "C" __global__ void rp_relu_back(double* __restrict__ coef, rp_u64 rows, rp_u64 n, const rp_u64* __restrict__ owner,
+    const unsigned char* __restrict__ unstable, const double* __restrict__ pos_mult, const double* __restrict__ neg_mult,
+    const double* __restrict__ neg_intercept, const double* __restrict__ keep, const double* __restrict__ mag, const double* __restrict__ mag_sum,
+    const double* __restrict__ alpha, int has_alpha, double* __restrict__ constant, double* __restrict__ slack)
+{
+    RP_GRID_LOOP(r, rows) {
+        rp_u64 o = owner[r], base = o * n;
+        const double* pm = has_alpha ? alpha + r * n : pos_mult + base;
+        rp_relu_row(coef + r * n, n, unstable + base, pm, neg_mult + base, neg_intercept + base, keep + base, mag + base, mag_sum[o], constant + r, slack + r);
+    }
+}
+
+// mode 0: the ball; 1: the box; 2: the better of both (an l2/l1 ball inside a domain box).
+extern "C" __global__ void rp_concretize(const double* __restrict__ coef, rp_u64 rows, rp_u64 d, const rp_u64* __restrict__ owner,
+    const double* __restrict__ constant, const double* __restrict__ slack, const double* __restrict__ centers, const double* __restrict__ eps,
+    int norm, int mode, const double* __restrict__ box_lo, const double* __restrict__ box_hi, double* __restrict__ out)
+{
+    RP_GRID_LOOP(r, rows) {
+        rp_u64 o = owner[r];
+        const double* a = coef + r * d;
+        double c = constant[r], s = slack[r];
+        double ball = 0.0, box = 0.0;
+        if (mode != 1) ball = rp_ball_min(a, centers + o * d, d, eps[o], norm, c, s);
+        if (mode != 0) box = rp_box_min(a, box_lo + o * d, box_hi + o * d, d, c, s);
+        out[r] = mode == 0 ? ball : mode == 1 ? box : rp_max(ball, box);
+    }
+}
+
+extern "C" __global__ void rp_constant_lower(const double* __restrict__ constant, const double* __restrict__ slack, rp_u64 rows, double* __restrict__ out) {
+    RP_GRID_LOOP(r, rows) {
+        double v = rp_down(constant[r] - slack[r]);
+        out[r] = (v != v) ? -1.0 / 0.0 : v;
+    }
+}
+
+// midpoint, radius and |midpoint| of boxes (ibp::affine_box's first lines)
+extern "C" __global__ void rp_mid_rad(const double* __restrict__ lo, const double* __restrict__ hi, rp_u64 count, double* __restrict__ mid, double* __restrict__ rad, double* __restrict__ abs_mid) {
+    RP_GRID_LOOP(i, count) {
+        double m = 0.5 * lo[i] + 0.5 * hi[i];
+        mid[i] = m;
+        rad[i] = rp_max(rp_up(hi[i] - m), rp_up(m - lo[i]));
+        abs_mid[i] = rp_abs(m);
+    }
+}
+
+extern "C" __global__ void rp_abs_of(const double* __restrict__ x, rp_u64 count, double* __restrict__ out) {
+    RP_GRID_LOOP(i, count) out[i] = rp_abs(x[i]);
+}
+
+extern "C" __global__ void rp_box_finish(const double* __restrict__ center, const double* __restrict__ spread, const double* __restrict__ abs_center,
+    rp_u64 rows, rp_u64 n_out, const double* __restrict__ bias, rp_u64 n_in, double* __restrict__ lo, double* __restrict__ hi)
+{
+    RP_GRID_LOOP(i, rows * n_out) rp_box_finish_one(center[i], spread[i], abs_center[i], bias[i % n_out], n_in, lo + i, hi + i);
+}
+
+extern "C" __global__ void rp_ball_finish(const double* __restrict__ center, const double* __restrict__ abs, rp_u64 rows, rp_u64 n_out,
+    const double* __restrict__ nrm, const double* __restrict__ eps, const double* __restrict__ bias, rp_u64 d, double* __restrict__ lo, double* __restrict__ hi)
+{
+    RP_GRID_LOOP(i, rows * n_out) rp_ball_finish_one(center[i], abs[i], nrm[i % n_out], eps[i / n_out], bias[i % n_out], d, lo + i, hi + i);
+}
+
+// weight_mag = nonneg_dot_upper(mag_in·|W|ᵀ, n_in) entrywise (AffineMags::new)
+extern "C" __global__ void rp_mags_finish(double* __restrict__ wm, rp_u64 count, rp_u64 n_in) {
+    RP_GRID_LOOP(i, count) wm[i] = rp_nonneg_dot_upper(wm[i], n_in);
+}

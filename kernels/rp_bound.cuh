@@ -1,0 +1,167 @@
+// The per-row arithmetic of the bound backend's kernels (bound.cu), line by line the CPU's
+// (src/rigor.rs, src/bound/linear.rs, src/bound/ibp.rs): the same rounding-error terms in the same
+// order, so every step keeps CROWN-1/IBP-1 on the device (GPU-4 in proofs/GPU.md). Compiles as CUDA
+// (NVRTC, --fmad=false) and as plain C++ (the CPU mirror test in tests/kernels.rs, -ffp-contract=off),
+// which checks these functions against the CPU's results. Every index is 64-bit.
+#pragma once
+
+#define RP_U (1.1102230246251565e-16)  // unit roundoff 2^-53
+
+RP_FN double rp_min_subnormal() { return rp_from_bits(1ull); }
+
+// rigor::up: the next double toward +inf (NaN and +inf unchanged, ±0 -> the least subnormal).
+RP_FN double rp_up(double x) {
+    rp_u64 b = rp_bits(x);
+    if (x != x || b == 0x7ff0000000000000ull) return x;
+    if ((b & 0x7fffffffffffffffull) == 0ull) return rp_min_subnormal();
+    return rp_from_bits((b >> 63) ? b - 1ull : b + 1ull);
+}
+
+// rigor::down: the next double toward -inf.
+RP_FN double rp_down(double x) { return -rp_up(-x); }
+
+RP_FN double rp_gamma(rp_u64 n) { return 2.0 * (double)n * RP_U; }
+
+RP_FN double rp_dot_error(rp_u64 n, double abs_sum_up) {
+    return rp_up(rp_up(rp_gamma(n) * abs_sum_up) + (double)n * rp_min_subnormal());
+}
+
+RP_FN double rp_nonneg_dot_upper(double fl, rp_u64 n) {
+    return rp_up(rp_up(fl + (double)n * rp_min_subnormal()) * (1.0 + 2.0 * rp_gamma(n)));
+}
+
+RP_FN double rp_add_error(double sum) { return rp_up(RP_U * (sum < 0.0 ? -sum : sum)); }
+
+RP_FN double rp_abs(double x) { return x < 0.0 ? -x : x; }
+
+// max as Rust's f64::max (the non-NaN operand when one is NaN)
+RP_FN double rp_max(double a, double b) { return (a != a) ? b : (b != b) ? a : (a > b ? a : b); }
+
+// linear::finish: down(down(dot + c) - penalty), NaN -> -inf.
+RP_FN double rp_finish(double dot, double c, double penalty) {
+    double v = rp_down(rp_down(dot + c) - penalty);
+    return (v != v) ? -1.0 / 0.0 : v;
+}
+
+// linear::abs_weighted_sum: sum |a_j| w_j with four accumulators.
+RP_FN double rp_abs_weighted_sum(const double* a, const double* w, rp_u64 n) {
+    double acc[4] = {0.0, 0.0, 0.0, 0.0};
+    rp_u64 full = n - n % 4;
+    for (rp_u64 j = 0; j < full; j += 4)
+        for (int k = 0; k < 4; ++k) acc[k] += rp_abs(a[j + k]) * w[j + k];
+    double tail = 0.0;
+    for (rp_u64 j = full; j < n; ++j) tail += rp_abs(a[j]) * w[j];
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail;
+}
+
+// The affine step's scalars of one row (LinearBatch::through_affine), on the coefficients before the
+// product: s_w = sum |coef|·weight_mag, s_b = sum |coef|·|b|, the constant gains coef·b.
+RP_FN void rp_affine_slack_row(const double* row, rp_u64 m, const double* wm, const double* abs_bias, const double* bias, double tail, double* constant, double* slack) {
+    double s_w = rp_abs_weighted_sum(row, wm, m);
+    double s_b = rp_abs_weighted_sum(row, abs_bias, m);
+    double bias_term = 0.0;
+    for (rp_u64 j = 0; j < m; ++j) bias_term += row[j] * bias[j];
+    double w_err = rp_up(rp_up(rp_gamma(m) * rp_nonneg_dot_upper(s_w, m)) + tail);
+    double b_err = rp_dot_error(m, rp_nonneg_dot_upper(s_b, m));
+    double c = *constant + bias_term;
+    *constant = c;
+    *slack = rp_up(rp_up(rp_up(*slack + w_err) + b_err) + rp_add_error(c));
+}
+
+// The ReLU step of one row (LinearBatch::through_relu); per-neuron arrays are the row's owner's.
+RP_FN void rp_relu_row(double* row, rp_u64 n, const unsigned char* unstable, const double* pos_mult, const double* neg_mult,
+                       const double* neg_intercept, const double* keep, const double* mag, double mag_sum, double* constant, double* slack) {
+    double abs_mul_mag = 0.0, intercepts = 0.0, abs_intercepts = 0.0;
+    rp_u64 count = 0;
+    for (rp_u64 j = 0; j < n; ++j) {
+        double lam = row[j];
+        if (unstable[j]) {
+            count += 1;
+            int neg = lam < 0.0;
+            double mult = neg ? neg_mult[j] : pos_mult[j];
+            double t = neg ? neg_intercept[j] : 0.0;
+            double prod = lam * mult;
+            abs_mul_mag += rp_abs(prod * mag[j]);
+            double lt = lam * t;
+            intercepts += lt;
+            abs_intercepts += rp_abs(lt);
+            row[j] = prod * keep[j];
+        } else {
+            row[j] = lam * keep[j];
+        }
+    }
+    if (count == 0) return;
+    double mul_err = rp_up(rp_up(RP_U * rp_nonneg_dot_upper(abs_mul_mag, count)) + rp_up(rp_min_subnormal() * mag_sum));
+    double c = *constant + intercepts;
+    *constant = c;
+    double t_err = rp_dot_error(count, rp_nonneg_dot_upper(abs_intercepts, count));
+    *slack = rp_up(rp_up(rp_up(*slack + mul_err) + t_err) + rp_add_error(c));
+}
+
+// linear::dual_norm_up: an upper bound of ||a||_q (norm 0 = linf -> q = 1, 1 = l2, 2 = l1 -> q = inf).
+RP_FN double rp_dual_norm_up(int norm, const double* a, rp_u64 n) {
+    if (norm == 0) {
+        double s = 0.0;
+        for (rp_u64 j = 0; j < n; ++j) s += rp_abs(a[j]);
+        return rp_nonneg_dot_upper(s, n);
+    }
+    if (norm == 1) {
+        double s = 0.0;
+        for (rp_u64 j = 0; j < n; ++j) s += a[j] * a[j];
+        return rp_up(rp_sqrt(rp_nonneg_dot_upper(s, n)));
+    }
+    double m = 0.0;
+    for (rp_u64 j = 0; j < n; ++j) m = rp_max(m, rp_abs(a[j]));
+    return m;
+}
+
+// CROWN-2 over a ball: a·x0 + c - eps·||a||_q - errors (the `ball` closure of LinearBatch::concretize).
+RP_FN double rp_ball_min(const double* a, const double* x0, rp_u64 d, double eps, int norm, double c, double s) {
+    double dd[4] = {0.0, 0.0, 0.0, 0.0}, ss[4] = {0.0, 0.0, 0.0, 0.0};
+    rp_u64 full = d - d % 4;
+    for (rp_u64 j = 0; j < full; j += 4)
+        for (int k = 0; k < 4; ++k) {
+            double v = a[j + k] * x0[j + k];
+            dd[k] += v;
+            ss[k] += rp_abs(v);
+        }
+    double dt = 0.0, st = 0.0;
+    for (rp_u64 j = full; j < d; ++j) {
+        dt += a[j] * x0[j];
+        st += rp_abs(a[j] * x0[j]);
+    }
+    double dot = (dd[0] + dd[1]) + (dd[2] + dd[3]) + dt;
+    double abs = (ss[0] + ss[1]) + (ss[2] + ss[3]) + st;
+    double err = rp_dot_error(d, rp_nonneg_dot_upper(abs, d));
+    double eps_nrm = rp_up(eps * rp_dual_norm_up(norm, a, d));
+    return rp_finish(dot, c, rp_up(rp_up(s + err) + eps_nrm));
+}
+
+// CROWN-2 over a box (linear::box_min).
+RP_FN double rp_box_min(const double* a, const double* lo, const double* hi, rp_u64 d, double c, double s) {
+    double dot = 0.0, abs = 0.0;
+    for (rp_u64 j = 0; j < d; ++j) {
+        double x = a[j] >= 0.0 ? lo[j] : hi[j];
+        dot += a[j] * x;
+        abs += rp_abs(a[j] * x);
+    }
+    double err = rp_dot_error(d, rp_nonneg_dot_upper(abs, d));
+    return rp_finish(dot, c, rp_up(s + err));
+}
+
+// IBP-1 for one output of an affine layer from the products of midpoint and radius (ibp::affine_box).
+RP_FN void rp_box_finish_one(double center, double spread, double abs_center, double bias, rp_u64 n_in, double* lo, double* hi) {
+    double value = center + bias;
+    double pen = rp_up(rp_up(rp_nonneg_dot_upper(spread, n_in) + rp_dot_error(n_in, rp_nonneg_dot_upper(abs_center, n_in))) + rp_add_error(value));
+    double l = rp_down(value - pen), u = rp_up(value + pen);
+    if (l != l || u != u) { l = -1.0 / 0.0; u = 1.0 / 0.0; }
+    *lo = l;
+    *hi = u;
+}
+
+// IBP-1 for one neuron of the first affine layer over a ball (ibp::first_affine).
+RP_FN void rp_ball_finish_one(double center, double abs, double nrm, double eps, double bias, rp_u64 d, double* lo, double* hi) {
+    double pen = rp_up(rp_up(eps * nrm) + rp_dot_error(d, rp_nonneg_dot_upper(abs, d)));
+    *lo = rp_finish(center, bias, pen);
+    *hi = -rp_finish(-center, -bias, pen);
+}

@@ -1,0 +1,170 @@
+//! The device seam of bound propagation: CROWN's backward pass and IBP are written once (`crown.rs`,
+//! `ibp.rs`) over this trait, whose implementations run their heavy steps — the GEMMs and the per-row
+//! rounding-error bookkeeping of each layer step — on a device. [`Cpu`] runs them on ndarray and the
+//! host's threads; the CUDA backend (`crate::gpu::cuda`) on cuBLAS DGEMM and small kernels.
+//!
+//! The contract every implementation keeps (tested by `tests/backends.rs` on each available backend):
+//! each step keeps invariant CROWN-1 of `proofs/CROWN.md` (every rounding error rounded outward or added
+//! to the slack, FP-1 … FP-5), each box step IBP-1, and every concretization CROWN-2 — so the bounds are
+//! sound whatever the device's summation order (FP-2 holds for any order and with FMA; GPU-4 in
+//! `proofs/GPU.md`). What is decided — which neurons are stable, which ReLU line is taken (ties
+//! included), which neurons get a backward pass of their own, how a domain box or an input box is
+//! used — is decided once, on the host, by the shared driver; backends only evaluate.
+use super::linear::{AffineMags, LinearBatch, ReluRelax};
+use super::{ibp, BoxBatch, RegionBatch};
+use crate::net::{Affine, Elementwise, Network};
+use ndarray::{Array1, Array2};
+
+/// The operations the shared CROWN/IBP driver needs from a device. Matrices are row-major, one row
+/// per linear bound; `Owners` maps each row to its batch row (its region).
+pub trait Backend: Sync + Sized {
+    /// Why an operation failed (never, on the CPU).
+    type Error: std::fmt::Debug + Send;
+    /// A matrix of linear-bound coefficients on the device.
+    type Mat: Send + Sync;
+    /// One value per linear-bound row on the device.
+    type Vector: Send + Sync;
+    /// The batch row of each linear-bound row, on the device.
+    type Owners: Send + Sync;
+    /// A network's affine weights as the device keeps them (uploaded once per network).
+    type Weights: Send + Sync;
+    /// The rounding-error magnitudes of one affine layer for a batch (see [`AffineMags`]).
+    type Mags: Send + Sync;
+    /// One ReLU layer's relaxation on the device (built from the host's [`ReluRelax`]).
+    type Relax: Send + Sync;
+
+    /// The backend's name in messages.
+    fn name(&self) -> &'static str;
+
+    /// Batch rows per backward-pass task and whether tasks run in parallel on the host's threads. Every
+    /// row's value is independent of the grouping (each row's arithmetic touches that row only).
+    fn task_rows(&self, coefficients_per_row: usize) -> (usize, bool);
+
+    /// The network's affine weights on the device.
+    fn weights(&self, net: &Network) -> Result<Self::Weights, Self::Error>;
+
+    /// A linear-bound batch built on the host, on the device.
+    fn upload(&self, host: LinearBatch) -> Result<LinearBatch<Self>, Self::Error>;
+
+    /// The coefficients on the host.
+    fn coef_to_host(&self, lin: &LinearBatch<Self>) -> Result<Array2<f64>, Self::Error>;
+
+    /// Each row's constant minus its slack, rounded down, NaN → −∞ (CROWN-1 at the input).
+    fn constant_lower(&self, lin: &LinearBatch<Self>) -> Result<Array1<f64>, Self::Error>;
+
+    /// The magnitudes of affine layer `layer` for input magnitudes `mag_in` (rows × n_in).
+    fn affine_mags(&self, w: &Self::Weights, layer: usize, a: &Affine, mag_in: &Array2<f64>) -> Result<Self::Mags, Self::Error>;
+
+    /// A ReLU layer's relaxation on the device.
+    fn relax(&self, rx: &ReluRelax) -> Result<Self::Relax, Self::Error>;
+
+    /// CROWN-1's affine step: coef ← coef·W, constant += coef·b, errors to the slack.
+    fn affine_back(&self, lin: &mut LinearBatch<Self>, w: &Self::Weights, layer: usize, a: &Affine, mags: &Self::Mags) -> Result<(), Self::Error>;
+
+    /// CROWN-1's ReLU step with the relaxation's lines (lower slopes `alpha`, rows × neurons, when given).
+    fn relu_back(&self, lin: &mut LinearBatch<Self>, rx: &ReluRelax, dev: &Self::Relax, alpha: Option<&Array2<f64>>) -> Result<(), Self::Error>;
+
+    /// CROWN-1's elementwise step (FP-5), `mag_in` bounding |input| per batch row.
+    fn elementwise_back(&self, lin: &mut LinearBatch<Self>, e: &Elementwise, mag_in: &Array2<f64>) -> Result<(), Self::Error>;
+
+    /// BETA-1's Lagrange terms of split constraints (β·s per row and neuron).
+    fn split_terms(&self, lin: &mut LinearBatch<Self>, signed_beta: &Array2<f64>, rx: &ReluRelax) -> Result<(), Self::Error>;
+
+    /// CROWN-2: a sound lower bound of every row over its region.
+    fn concretize(&self, lin: &LinearBatch<Self>, regions: &RegionBatch) -> Result<Array1<f64>, Self::Error>;
+
+    /// IBP-1 for an affine layer on the regions' balls (centers and ε; exact per neuron up to rounding).
+    fn ball_affine(&self, w: &Self::Weights, layer: usize, a: &Affine, regions: &RegionBatch) -> Result<BoxBatch, Self::Error>;
+
+    /// IBP-1 for an affine layer over boxes.
+    fn affine_box(&self, w: &Self::Weights, layer: usize, a: &Affine, inp: &BoxBatch) -> Result<BoxBatch, Self::Error>;
+}
+
+/// The CPU backend: ndarray (matrixmultiply GEMMs) and rayon over tasks of 16 batch rows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu;
+
+/// Batch rows per parallel task of a CPU backward pass (a constant: rows never depend on the grouping).
+pub(crate) const OWNERS_PER_TASK: usize = 16;
+
+/// A result that cannot fail, unwrapped.
+pub(crate) fn infallible<T>(r: Result<T, std::convert::Infallible>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => match e {},
+    }
+}
+
+impl Backend for Cpu {
+    type Error = std::convert::Infallible;
+    type Mat = Array2<f64>;
+    type Vector = Array1<f64>;
+    type Owners = Vec<usize>;
+    type Weights = ();
+    type Mags = AffineMags;
+    type Relax = ();
+
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn task_rows(&self, _coefficients_per_row: usize) -> (usize, bool) {
+        (OWNERS_PER_TASK, true)
+    }
+
+    fn weights(&self, _net: &Network) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn upload(&self, host: LinearBatch) -> Result<LinearBatch, Self::Error> {
+        Ok(host)
+    }
+
+    fn coef_to_host(&self, lin: &LinearBatch) -> Result<Array2<f64>, Self::Error> {
+        Ok(lin.coef.clone())
+    }
+
+    fn constant_lower(&self, lin: &LinearBatch) -> Result<Array1<f64>, Self::Error> {
+        Ok(lin.constant_lower())
+    }
+
+    fn affine_mags(&self, _w: &(), _layer: usize, a: &Affine, mag_in: &Array2<f64>) -> Result<AffineMags, Self::Error> {
+        Ok(AffineMags::new(a, mag_in))
+    }
+
+    fn relax(&self, _rx: &ReluRelax) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn affine_back(&self, lin: &mut LinearBatch, _w: &(), _layer: usize, a: &Affine, mags: &AffineMags) -> Result<(), Self::Error> {
+        lin.through_affine(a, mags);
+        Ok(())
+    }
+
+    fn relu_back(&self, lin: &mut LinearBatch, rx: &ReluRelax, _dev: &(), alpha: Option<&Array2<f64>>) -> Result<(), Self::Error> {
+        lin.through_relu(rx, alpha);
+        Ok(())
+    }
+
+    fn elementwise_back(&self, lin: &mut LinearBatch, e: &Elementwise, mag_in: &Array2<f64>) -> Result<(), Self::Error> {
+        lin.through_elementwise(e, mag_in);
+        Ok(())
+    }
+
+    fn split_terms(&self, lin: &mut LinearBatch, signed_beta: &Array2<f64>, rx: &ReluRelax) -> Result<(), Self::Error> {
+        lin.add_split_terms(signed_beta, rx);
+        Ok(())
+    }
+
+    fn concretize(&self, lin: &LinearBatch, regions: &RegionBatch) -> Result<Array1<f64>, Self::Error> {
+        Ok(lin.concretize(regions))
+    }
+
+    fn ball_affine(&self, _w: &(), _layer: usize, a: &Affine, regions: &RegionBatch) -> Result<BoxBatch, Self::Error> {
+        Ok(ibp::ball_affine(a, regions))
+    }
+
+    fn affine_box(&self, _w: &(), _layer: usize, a: &Affine, inp: &BoxBatch) -> Result<BoxBatch, Self::Error> {
+        Ok(ibp::affine_box(a, inp))
+    }
+}
