@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
 # GPU vs 2-core CPU, one run (issue 6): the GPU equality tests, then CROWN radius-search rows/s and
 # smoothing samples/s for the same model and inputs on both devices. Needs a machine with a GPU and the
-# CUDA driver; NVRTC comes from the pip wheel (scripts/nvrtc_env.sh) when the system has none.
+# CUDA driver; NVRTC comes from .gpu-carry (scripts/gpu_carry.sh, packed here and carried) or the pip
+# wheel (scripts/nvrtc_env.sh) when the system has none.
 #   bash benches/gpu.sh [ROWS]        (RP_BIN=path/to/rp built with --features cuda skips the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-2000}
 out=${RP_BENCH_OUT:-target/gpu-bench}
 mkdir -p "$out"
-if ! ls /usr/lib/x86_64-linux-gnu/libnvrtc.so* /usr/local/cuda/lib64/libnvrtc.so* >/dev/null 2>&1; then
+# NVRTC 12.8 carried in the working tree (scripts/gpu_carry.sh; the GPU machine has no network) comes
+# first on the path, else the system's, else the wheel's (which needs the network)
+if [ -f .gpu-carry/xz/SHA256SUMS ]; then
+  export LD_LIBRARY_PATH="$(bash scripts/gpu_carry.sh --unpack)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+elif ! ls /usr/lib/x86_64-linux-gnu/libnvrtc.so* /usr/local/cuda/lib64/libnvrtc.so* >/dev/null 2>&1; then
   export LD_LIBRARY_PATH="$(bash scripts/nvrtc_env.sh)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 if [ -z "${RP_BIN:-}" ]; then
   cargo build --release --features cuda --examples --bins
   RP_BIN=target/release/rp
-  RP_REQUIRE_GPU=1 RP_REQUIRE_NVRTC=1 cargo test --release --features cuda --test kernels
+  RP_REQUIRE_GPU=1 RP_REQUIRE_NVRTC=1 cargo test --release --features cuda --test kernels --test nvrtc
 fi
+# versions, device and CUBIN architecture, every kernel compiled and loaded (fails here if not)
+info=$(dirname "$RP_BIN")/examples/gpu_info
+[ -x "$info" ] || info="cargo run --release --features cuda --example gpu_info --"
+$info
 mlp=$(dirname "$RP_BIN")/examples/make_mlp
 [ -x "$mlp" ] || mlp="cargo run --release --example make_mlp --"
 $mlp 784,256,256,10 7 "$out/mnist_like.onnx"
