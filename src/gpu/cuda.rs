@@ -1,4 +1,5 @@
-//! The cudarc device: opens the first GPU, compiles the kernels with NVRTC for its own architecture,
+//! The cudarc device: opens the first GPU, compiles the kernels with NVRTC to a CUBIN for its own
+//! architecture (`super::nvrtc`; versions logged once),
 //! holds one stream, one cuBLAS handle (pedantic math: plain IEEE double GEMMs, no emulation or
 //! reduced-precision modes) and the kernels, and launches them with 64-bit grid-stride loops. cudarc
 //! panics when the driver, NVRTC or cuBLAS library is missing (BUILD-NOTES), so each is checked with
@@ -39,7 +40,8 @@ pub const ENTRIES: [(&str, &[&str]); 2] = [
     ),
 ];
 
-/// Compiles every kernel to PTX for `arch` (e.g. "compute_90"): the CI check that needs no GPU.
+/// Compiles every kernel to PTX for `arch` (e.g. "compute_90"): the CI check of the generated code
+/// (entry points, no FMA) that needs no GPU. Devices load CUBINs ([`super::nvrtc::compile_cubin`]).
 pub fn compile_kernels(arch: &'static str) -> Result<Vec<(&'static str, Ptx)>, GpuError> {
     if !nvrtc_present() {
         return Err(GpuError::NoNvrtc);
@@ -98,11 +100,15 @@ impl Gpu {
         }
         let ctx = CudaContext::new(0).map_err(|e| GpuError::NoDevice(format!("{e:?}")))?;
         let (major, minor) = ctx.compute_capability().map_err(driver("cuDeviceGetAttribute"))?;
-        let arch: &'static str = Box::leak(format!("compute_{major}{minor}").into_boxed_str());
+        let (major, minor) = (major as u32, minor as u32);
         let name = ctx.name().map_err(driver("cuDeviceGetName"))?;
+        eprintln!("GPU {name}: {}", super::nvrtc::describe(major, minor));
         let mut functions = HashMap::new();
-        for (file, ptx) in compile_kernels(arch)? {
-            let module = ctx.load_module(ptx).map_err(driver("cuModuleLoadData"))?;
+        for (file, src) in kernel_sources() {
+            // a CUBIN for the device's own sm_XY: machine code the driver loads as is (no PTX JIT)
+            super::nvrtc::check_arch(file, major, minor)?;
+            let cubin = super::nvrtc::compile_cubin(file, &src, major, minor, &NVRTC_OPTIONS)?;
+            let module = ctx.load_module(Ptx::from_binary(cubin)).map_err(driver("cuModuleLoadData"))?;
             let names = ENTRIES.iter().find(|(f, _)| *f == file).map(|(_, n)| *n).unwrap_or(&[]);
             for &n in names {
                 functions.insert(n, module.load_function(n).map_err(driver("cuModuleGetFunction"))?);
