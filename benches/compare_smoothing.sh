@@ -5,6 +5,7 @@
 # --eval f64 and f32), their ratio, rp's achieved GFLOP/s beside the measured GEMM peak, and the radii
 # (which agree statistically, not bit for bit: the two draw different noise).
 #   usage: bash benches/compare_smoothing.sh [ROWS] [N]
+#   CASES="mlp-7x48x3 mlp-11x64x2" runs only the named cases (default: all three).
 set -euo pipefail
 ROWS=${1:-5}; N=${2:-100000}
 source "$(dirname "$0")/peers_env.sh"
@@ -13,6 +14,7 @@ T=${CARGO_TARGET_DIR:-target}
 RP=$T/release/rp
 
 run_case() {  # name model.onnx input_dim sigma kind flops_per_sample(noise-space input) extra_rp_args
+  [[ -z "${CASES:-}" || " $CASES " == *" $1 "* ]] || return 0
   local name=$1 model=$2 d=$3 sigma=$4 kind=$5 flops=$6 extra=${7:-} dir="$W/$1"
   mkdir -p "$dir"
   "$PY" - "$dir" "$ROWS" "$d" "$kind" <<'PYEOF'

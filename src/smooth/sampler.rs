@@ -301,6 +301,12 @@ impl<'a> Sampler<'a> {
                 }
             }
             Some((ops, chol32)) => {
+                if let (Some(narrow), Plan::Input) = (&self.narrow, &self.plan) {
+                    // the noisy inputs formed straight into the kernel's lanes (the same binary32 values)
+                    let x0 = rec.x.as_slice().map(std::borrow::Cow::Borrowed).unwrap_or_else(|| std::borrow::Cow::Owned(rec.x.to_vec()));
+                    narrow.count_noisy(&x0, self.sigma, &noise[..], self.decision, &mut counts);
+                    return counts;
+                }
                 let first = match (&self.plan, chol32) {
                     (Plan::FirstLayer { layer, .. }, Some(chol32)) => {
                         let z32 = z.mapv(|v| v as f32);
@@ -332,6 +338,16 @@ impl<'a> Sampler<'a> {
 
 /// Writes x₀ + σz (binary64) into the rows of `out`.
 fn noisy_inputs(rec: &NoisyRecord, sigma: f64, z: ndarray::ArrayView2<f64>, mut out: ndarray::ArrayViewMut2<f64>) {
+    let d = rec.x.len();
+    if let (Some(o), Some(zs), Some(x)) = (out.as_slice_mut(), z.as_slice(), rec.x.as_slice()) {
+        // row-major blocks: one flat pass, x₀ repeating with period d (the same operations)
+        for (o, z) in o.chunks_exact_mut(d).zip(zs.chunks_exact(d)) {
+            for ((o, &z), &x) in o.iter_mut().zip(z).zip(x) {
+                *o = x + sigma * z;
+            }
+        }
+        return;
+    }
     for (mut row, z) in out.outer_iter_mut().zip(z.outer_iter()) {
         Zip::from(&mut row).and(&rec.x).and(&z).for_each(|o, &x, &z| *o = x + sigma * z);
     }
@@ -389,7 +405,20 @@ pub(crate) fn class_or_overflow(decision: Decision, logits: ArrayView1<f64>) -> 
     // a sum is finite exactly when every term is (∞ and NaN propagate; ∞ − ∞ is NaN); overflow of the
     // sum of finite logits beyond f64::MAX is refused too, which costs nothing in practice
     if logits.sum().is_finite() {
-        decision.decide(logits).0
+        // Decision::decide's answer (the first strict maximum, or minimum: all scores are finite here, so
+        // argmax of the negated scores is the first strict minimum), without its uniqueness pass or a
+        // negated copy per draw
+        let mut best = 0;
+        for (c, &v) in logits.iter().enumerate() {
+            let better = match decision {
+                Decision::Argmax => v > logits[best],
+                Decision::Argmin => v < logits[best],
+            };
+            if better {
+                best = c;
+            }
+        }
+        best
     } else {
         logits.len()
     }
@@ -435,7 +464,17 @@ pub(crate) fn forward_block(layers: &[Layer], acts: &mut [Array2<f64>], len: usi
         match layer {
             Layer::Affine(a) => {
                 general_mat_mul(1.0, &h, &a.weight.t(), 0.0, &mut out);
-                out += &a.bias.view().insert_axis(Axis(0));
+                match (out.as_slice_mut(), a.bias.as_slice()) {
+                    // row-major block: the bias added row by row over flat slices (the same sums)
+                    (Some(o), Some(b)) if !b.is_empty() => {
+                        for row in o.chunks_exact_mut(b.len()) {
+                            for (o, &b) in row.iter_mut().zip(b) {
+                                *o += b;
+                            }
+                        }
+                    }
+                    _ => out += &a.bias.view().insert_axis(Axis(0)),
+                }
             }
             Layer::Elementwise(e) => {
                 for (mut o, hr) in out.rows_mut().into_iter().zip(h.rows()) {
@@ -444,7 +483,14 @@ pub(crate) fn forward_block(layers: &[Layer], acts: &mut [Array2<f64>], len: usi
                     }
                 }
             }
-            Layer::Relu => ndarray::Zip::from(&mut out).and(&h).for_each(|o, &v| *o = v.max(0.0)),
+            Layer::Relu => match (out.as_slice_mut(), h.as_slice()) {
+                (Some(o), Some(h)) => {
+                    for (o, &v) in o.iter_mut().zip(h) {
+                        *o = v.max(0.0);
+                    }
+                }
+                _ => ndarray::Zip::from(&mut out).and(&h).for_each(|o, &v| *o = v.max(0.0)),
+            },
             Layer::Reshape { .. } => out.assign(&h),
         }
     }
