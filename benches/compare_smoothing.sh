@@ -6,6 +6,7 @@
 # (which agree statistically, not bit for bit: the two draw different noise).
 #   usage: bash benches/compare_smoothing.sh [ROWS] [N]
 #   CASES="mlp-7x48x3 mlp-11x64x2" runs only the named cases (default: all three).
+#   RP_BASE=/path/to/an/older/rp also times that binary in the same run (before/after lines).
 set -euo pipefail
 ROWS=${1:-5}; N=${2:-100000}
 source "$(dirname "$0")/peers_env.sh"
@@ -31,12 +32,15 @@ PYEOF
       --alpha 0.001 --json "$dir/ref.json" > /dev/null
   for ev in f64 f32; do
     for threads in 1 2; do
-      $RP --threads $threads certify --model "$model" --input "$dir/x.csv" --method smooth --sigma "$sigma" --n0 100 --n "$N" \
-          --alpha 0.001 --eval $ev $extra --output "$dir/rp_${ev}_t$threads.json" 2> "$dir/rp_${ev}_t$threads.log"
+      for who in rp ${RP_BASE:+base}; do
+        local bin=$RP; [ "$who" = base ] && bin=$RP_BASE
+        $bin --threads $threads certify --model "$model" --input "$dir/x.csv" --method smooth --sigma "$sigma" --n0 100 --n "$N" \
+            --alpha 0.001 --eval $ev $extra --output "$dir/${who}_${ev}_t$threads.json" 2> "$dir/${who}_${ev}_t$threads.log"
+      done
     done
   done
   "$PY" - "$dir" "$N" "$name" "$flops" "$PEAKS" <<'PYEOF'
-import json, re, sys
+import json, os, re, sys
 d, n, name, flops, peaks = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), sys.argv[5]
 peak = dict(re.findall(r"(f32|f64) GEMM [^:]*: ([0-9.]+) GFLOP/s on 1 thread", peaks))
 ref = json.load(open(f"{d}/ref.json"))
@@ -46,11 +50,14 @@ line = f"== {name}: {len(ref)} rows x (n0 100 + n {n}) samples\n"
 line += f"  reference (onnxruntime, 1 thread):  {samples / t_ref:12.0f} samples/s per core\n"
 for ev in ("f64", "f32"):
     for t in (1, 2):
-        secs = float(re.search(r"[;,] ([0-9.]+) s\s*$", open(f"{d}/rp_{ev}_t{t}.log").read(), re.M).group(1))
-        per_core = samples / secs / t
-        gflops = samples / secs * flops / 1e9 / t
-        line += (f"  rp --eval {ev} ({t} thread{'s' if t > 1 else ' '}):     {per_core:12.0f} samples/s per core  ({per_core * t_ref / samples:.1f}x)"
-                 f"  {gflops:6.1f} GFLOP/s per core of input-space forward work ({100 * gflops / float(peak[ev]):.0f}% of the {ev} GEMM peak {peak[ev]})\n")
+        for who in ("base", "rp"):
+            if not os.path.exists(f"{d}/{who}_{ev}_t{t}.log"):
+                continue
+            secs = float(re.search(r"[;,] ([0-9.]+) s\s*$", open(f"{d}/{who}_{ev}_t{t}.log").read(), re.M).group(1))
+            per_core = samples / secs / t
+            gflops = samples / secs * flops / 1e9 / t
+            line += (f"  {who:>4} --eval {ev} ({t} thread{'s' if t > 1 else ' '}):   {per_core:12.0f} samples/s per core  ({per_core * t_ref / samples:.1f}x)"
+                     f"  {gflops:6.1f} GFLOP/s per core of input-space forward work ({100 * gflops / float(peak[ev]):.0f}% of the {ev} GEMM peak {peak[ev]})\n")
 ours = json.load(open(f"{d}/rp_f64_t1.json"))["rows"]
 ours32 = json.load(open(f"{d}/rp_f32_t1.json"))["rows"]
 line += "  radii ref:     " + " ".join(f"{r['radius']:.4f}" for r in ref) + "\n"
