@@ -296,8 +296,19 @@ impl<'a> Sampler<'a> {
                     }
                 };
                 forward_block(&self.net.layers[first..], &mut ws.acts[first..], len);
-                for logits in ws.acts.last().expect("an output").slice(ndarray::s![..len, ..]).outer_iter() {
-                    counts[class_or_overflow(self.decision, logits)] += 1;
+                let out = ws.acts.last().expect("an output").slice(ndarray::s![..len, ..]);
+                match out.as_slice() {
+                    // row-major block: each row's answer from its slice (no view per row)
+                    Some(flat) if out.ncols() > 0 => {
+                        for logits in flat.chunks_exact(out.ncols()) {
+                            counts[class_or_overflow(self.decision, ArrayView1::from(logits))] += 1;
+                        }
+                    }
+                    _ => {
+                        for logits in out.outer_iter() {
+                            counts[class_or_overflow(self.decision, logits)] += 1;
+                        }
+                    }
                 }
             }
             Some((ops, chol32)) => {
@@ -466,13 +477,7 @@ pub(crate) fn forward_block(layers: &[Layer], acts: &mut [Array2<f64>], len: usi
                 general_mat_mul(1.0, &h, &a.weight.t(), 0.0, &mut out);
                 match (out.as_slice_mut(), a.bias.as_slice()) {
                     // row-major block: the bias added row by row over flat slices (the same sums)
-                    (Some(o), Some(b)) if !b.is_empty() => {
-                        for row in o.chunks_exact_mut(b.len()) {
-                            for (o, &b) in row.iter_mut().zip(b) {
-                                *o += b;
-                            }
-                        }
-                    }
+                    (Some(o), Some(b)) if !b.is_empty() => flat::add_rows(o, b),
                     _ => out += &a.bias.view().insert_axis(Axis(0)),
                 }
             }
@@ -484,14 +489,62 @@ pub(crate) fn forward_block(layers: &[Layer], acts: &mut [Array2<f64>], len: usi
                 }
             }
             Layer::Relu => match (out.as_slice_mut(), h.as_slice()) {
-                (Some(o), Some(h)) => {
-                    for (o, &v) in o.iter_mut().zip(h) {
-                        *o = v.max(0.0);
-                    }
-                }
+                (Some(o), Some(h)) => flat::relu(o, h),
                 _ => ndarray::Zip::from(&mut out).and(&h).for_each(|o, &v| *o = v.max(0.0)),
             },
             Layer::Reshape { .. } => out.assign(&h),
+        }
+    }
+}
+
+/// Flat loops of [`forward_block`], in AVX2 where the CPU has it (the same operation on every element, so
+/// the same values as the scalar loops).
+mod flat {
+    /// o[r·d + j] += b[j] for every row r (d = b.len()).
+    pub(super) fn add_rows(o: &mut [f64], b: &[f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { add_rows_avx2(o, b) };
+        }
+        add_rows_any(o, b)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn add_rows_avx2(o: &mut [f64], b: &[f64]) {
+        add_rows_any(o, b)
+    }
+
+    #[inline(always)]
+    fn add_rows_any(o: &mut [f64], b: &[f64]) {
+        for row in o.chunks_exact_mut(b.len()) {
+            for (o, &b) in row.iter_mut().zip(b) {
+                *o += b;
+            }
+        }
+    }
+
+    /// o[q] = max(h[q], 0).
+    pub(super) fn relu(o: &mut [f64], h: &[f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { relu_avx2(o, h) };
+        }
+        relu_any(o, h)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn relu_avx2(o: &mut [f64], h: &[f64]) {
+        relu_any(o, h)
+    }
+
+    #[inline(always)]
+    fn relu_any(o: &mut [f64], h: &[f64]) {
+        for (o, &v) in o.iter_mut().zip(h) {
+            *o = v.max(0.0);
         }
     }
 }
