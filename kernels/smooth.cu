@@ -1,53 +1,54 @@
-// Randomized smoothing on the device: Gaussian draws from the project's counter-based scheme (the same
-// bits as the CPU path's input-space draws, SMOOTH-3 and SMOOTH-8; the table of cubics is built by
-// rp_normal_table), the forward pass of a dense ReLU network, and
-// per-class counting. One thread handles one (record, sample) at a time in a grid-stride loop.
+// Randomized smoothing on the device, the CPU sampler's plan (src/smooth/sampler.rs) step by step:
+// Gaussian draws from the project's counter-based scheme (SMOOTH-3, SMOOTH-8: the same bits as the CPU's;
+// the table of cubics is built by rp_normal_table), noisy inputs (or first-layer noise), the affine
+// layers as cuBLAS DGEMMs with these kernels adding the bias and applying ReLU, and per-class counting.
+// Every index is 64-bit (grid-stride loops).
 #include "rp_common.cuh"
+#include "rp_bound.cuh"
 
-// Network layout: `layers` affine layers; layer l maps dims[l] → dims[l+1] with row-major weights at
-// w + w_off[l] and biases at b + b_off[l]; ReLU between consecutive affine layers.
-extern "C" __global__ void rp_smooth_counts(
-    const double* __restrict__ x0,        // records × d
-    rp_u64 records, int d,
-    const rp_u64* __restrict__ rows,      // record ids (name the noise streams)
-    double sigma, rp_u64 seed, rp_u64 phase, rp_u64 n,
-    const double* __restrict__ w, const double* __restrict__ b,
-    const rp_u64* __restrict__ w_off, const rp_u64* __restrict__ b_off,
-    const int* __restrict__ dims, int layers, int max_width,
-    int argmin,                           // 0: the answer is the argmax of the outputs, 1: the argmin
-    const double* __restrict__ table,     // RP_CELLS × 4 cubics (rp_normal_table)
-    double* __restrict__ scratch,         // (threads) × 2·max_width
-    unsigned long long* __restrict__ counts)  // records × K
+#define RP_GRID_LOOP(i, count) \
+    for (rp_u64 i = (rp_u64)blockIdx.x * blockDim.x + threadIdx.x; i < (count); i += (rp_u64)gridDim.x * blockDim.x)
+
+// Samples first/m … of one record's stream, m values each: normal number first + t at out[t], as
+// x0[t mod m] + sigma·z in input space (sampler::noisy_inputs) or z itself in first-layer space.
+extern "C" __global__ void rp_noise_rows(rp_u64 seed, rp_u64 stream, rp_u64 first, rp_u64 count, rp_u64 m,
+    const double* __restrict__ table, const double* __restrict__ x0, double sigma, int input_space, double* __restrict__ out)
 {
-    rp_u64 tid = (rp_u64)blockIdx.x * blockDim.x + threadIdx.x;
-    rp_u64 threads = (rp_u64)gridDim.x * blockDim.x;
-    double* a = scratch + tid * 2 * (rp_u64)max_width;
-    double* h = a + max_width;
-    int k = dims[layers];
-    for (rp_u64 job = tid; job < records * n; job += threads) {
-        rp_u64 r = job / n, s = job % n;
-        rp_u64 stream = 4 * rows[r] + phase;
-        for (int i = 0; i < d; ++i) {
-            double z = rp_smooth_normal(seed, stream, s * (rp_u64)d + (rp_u64)i, table);
-            a[i] = x0[r * d + i] + sigma * z;
-        }
-        for (int l = 0; l < layers; ++l) {
-            int n_in = dims[l], n_out = dims[l + 1];
-            const double* wl = w + w_off[l];
-            const double* bl = b + b_off[l];
-            for (int o = 0; o < n_out; ++o) {
-                double acc = 0.0;
-                for (int i = 0; i < n_in; ++i) acc += wl[o * n_in + i] * a[i];
-                acc += bl[o];
-                h[o] = (l + 1 < layers && acc < 0.0) ? 0.0 : acc;
+    RP_GRID_LOOP(t, count) {
+        double z = rp_smooth_normal(seed, stream, first + t, table);
+        out[t] = input_space ? x0[t % m] + sigma * z : z;
+    }
+}
+
+// y (rows × n) += b row by row, then ReLU (Rust's max(v, 0.0): a NaN becomes 0, as on the CPU) when asked.
+extern "C" __global__ void rp_bias_act(double* __restrict__ y, rp_u64 rows, rp_u64 n, const double* __restrict__ b, int relu) {
+    RP_GRID_LOOP(t, rows * n) {
+        double v = y[t] + b[t % n];
+        y[t] = relu ? rp_max(v, 0.0) : v;
+    }
+}
+
+// y = max(x, 0) elementwise (a ReLU not fused with the affine layer before it).
+extern "C" __global__ void rp_relu(const double* __restrict__ x, rp_u64 count, double* __restrict__ y) {
+    RP_GRID_LOOP(t, count) y[t] = rp_max(x[t], 0.0);
+}
+
+// One count per sample (sampler::class_or_overflow): the first strict max (argmax) or min (argmin) of
+// its k outputs, or slot k when their sum is not finite.
+extern "C" __global__ void rp_decide_count(const double* __restrict__ logits, rp_u64 rows, rp_u64 k, int argmin, unsigned long long* __restrict__ counts) {
+    RP_GRID_LOOP(s, rows) {
+        const double* y = logits + s * k;
+        double sum = 0.0;
+        for (rp_u64 c = 0; c < k; ++c) sum += y[c];
+        rp_u64 best = 0;
+        if (!(sum - sum == 0.0)) {
+            best = k;
+        } else {
+            for (rp_u64 c = 1; c < k; ++c) {
+                if (argmin ? (y[c] < y[best]) : (y[c] > y[best])) best = c;
             }
-            double* t = a; a = h; h = t;
         }
-        int best = 0;
-        for (int c = 1; c < k; ++c) {
-            if (argmin ? (a[c] < a[best]) : (a[c] > a[best])) best = c;
-        }
-        atomicAdd(&counts[r * k + best], 1ull);
+        atomicAdd(&counts[best], 1ull);
     }
 }
 

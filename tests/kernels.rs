@@ -355,9 +355,19 @@ mod cuda {
         let net = seeded_mlp(&[11, 64, 3], 5);
         let x = Array2::from_shape_fn((6, 11), |(i, j)| ((i * 11 + j) as f64).sin());
         let recs: Vec<NoisyRecord> = (0..6).map(|i| NoisyRecord { x: x.row(i), row: 10 + i as u64 }).collect();
-        let cpu = Sampler::new(&net, 0.5, 9, Decision::Argmax, NoiseSpace::Input).unwrap().counts(&recs, Phase::Estimation, 20_000).unwrap();
-        let dev = g.smooth_counts(&net, 0.5, 9, Decision::Argmax, &recs, Phase::Estimation, 20_000).unwrap();
-        assert_eq!(cpu, dev);
+        let sampler = Sampler::new(&net, 0.5, 9, Decision::Argmax, NoiseSpace::Input).unwrap();
+        let cpu = sampler.counts(&recs, Phase::Estimation, 20_000).unwrap();
+        let dev = g.smooth_counts(&g.smoothing(&sampler, 0.5, 9, Decision::Argmax).unwrap(), &recs, Phase::Estimation, 20_000).unwrap();
+        assert_eq!(cpu, dev, "input space");
+        // first-layer space (a narrowing first layer): the same plan, Cholesky factor and draws
+        let net = seeded_mlp(&[20, 8, 8, 3], 6);
+        let x = Array2::from_shape_fn((4, 20), |(i, j)| ((i * 20 + j) as f64).cos());
+        let recs: Vec<NoisyRecord> = (0..4).map(|i| NoisyRecord { x: x.row(i), row: 3 + i as u64 }).collect();
+        let sampler = Sampler::new(&net, 0.25, 11, Decision::Argmin, NoiseSpace::FirstLayer).unwrap();
+        assert!(sampler.first_layer_space());
+        let cpu = sampler.counts(&recs, Phase::Selection, 30_000).unwrap();
+        let dev = g.smooth_counts(&g.smoothing(&sampler, 0.25, 11, Decision::Argmin).unwrap(), &recs, Phase::Selection, 30_000).unwrap();
+        assert_eq!(cpu, dev, "first-layer space");
     }
 
     /// The GPU certifiers give the CPU's radii (the same checked ε: bounds agree to rounding, far inside
@@ -380,7 +390,7 @@ mod cuda {
             assert_eq!(p.answer(), q.answer());
             assert_eq!(p.radius_value().to_bits(), q.radius_value().to_bits(), "row {}: CPU {} vs GPU {}", p.row, p.radius_value(), q.radius_value());
         }
-        let options = rp::smooth::SmoothOptions { sigma: 0.5, n0: 100, n: 10_000, alpha: 0.001, noise_space: NoiseSpace::Input, ..Default::default() };
+        let options = rp::smooth::SmoothOptions { sigma: 0.5, n0: 100, n: 10_000, alpha: 0.001, noise_space: NoiseSpace::Auto, ..Default::default() };
         let inner = rp::smooth::SmoothingCertifier { net: net.clone(), decision: Decision::Argmax, options };
         let cpu = inner.certify(batch, &NoProgress).unwrap();
         let dev = GpuSmoothing { gpu: g, inner }.certify(batch, &NoProgress).unwrap();

@@ -132,13 +132,13 @@ fn on_device(backend: rp::gpu::Device, method: MethodArg, a: &MethodOpts, norm: 
         use rp::gpu::certifier::{GpuBoundCertifier, GpuBounds, GpuSmoothing};
         let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
         match method {
-            MethodArg::Ibp | MethodArg::Crown if rp::gpu::dense_layout(&net).is_some() => {
+            MethodArg::Ibp | MethodArg::Crown if rp::gpu::bounds_on_device(&net) => {
                 search.validate()?;
                 let bounds = GpuBounds::of(&self::method(method, &a.alpha, Intermediate::UnstableOnly)?)?;
                 eprintln!("running {} on the GPU ({})", if method == MethodArg::Ibp { "ibp" } else { "crown" }, gpu.name());
                 return Ok(Box::new(GpuBoundCertifier::new(gpu.clone(), net, bounds, norm, decision, domain, search)?));
             }
-            MethodArg::Smooth if rp::gpu::dense_layout(&net).is_some() => {
+            MethodArg::Smooth => {
                 if domain.is_some() {
                     bail!("--domain-lo/--domain-hi do not apply to randomized smoothing (its noise is unbounded)");
                 }

@@ -128,13 +128,11 @@ impl Certifier for GpuSmoothing {
         batch.check_width(self.inner.net.input_dim())?;
         let recs: Vec<NoisyRecord> = (0..batch.inputs.nrows()).map(|i| NoisyRecord { x: batch.inputs.row(i), row: batch.row_ids[i] as u64 }).collect();
         let sampler = crate::smooth::sampler::Sampler::new(&self.inner.net, o.sigma, o.seed, self.inner.decision, o.noise_space)?;
-        if sampler.first_layer_space() {
-            return Err(GpuError::Unsupported("noise drawn in first-layer space (the CPU's choice for this network under --noise-space auto/first-layer); pass --noise-space input".into()).into());
-        }
         if o.eval != crate::smooth::sampler::Eval::F64 {
-            return Err(GpuError::Unsupported("--eval f32 (the kernel evaluates in binary64); pass --eval f64".into()).into());
+            return Err(GpuError::Unsupported("--eval f32 (the device evaluates in binary64); pass --eval f64".into()).into());
         }
-        let run = |phase, n| self.gpu.smooth_counts(&self.inner.net, o.sigma, o.seed, self.inner.decision, &recs, phase, n).map_err(crate::Error::from);
+        let dev = self.gpu.smoothing(&sampler, o.sigma, o.seed, self.inner.decision)?;
+        let run = |phase, n| self.gpu.smooth_counts(&dev, &recs, phase, n);
         let start = std::time::Instant::now();
         let selection = match o.mode {
             SmoothMode::Certify => Some(run(Phase::Selection, o.n0)?),

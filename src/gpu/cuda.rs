@@ -3,12 +3,9 @@
 //! holds one stream, one cuBLAS handle (pedantic math: plain IEEE double GEMMs, no emulation or
 //! reduced-precision modes) and the kernels, and launches them with 64-bit grid-stride loops. cudarc
 //! panics when the driver, NVRTC or cuBLAS library is missing (BUILD-NOTES), so each is checked with
-//! `is_culib_present` before any other call. The bound backend on it is `super::backend`; the
-//! smoothing draws and counts are here.
+//! `is_culib_present` before any other call. The bound backend on it is `super::backend`, smoothing's
+//! counts `super::smooth`; the draws' checks (normals, the table) are here.
 use super::{driver, kernel_sources, GpuError, NVRTC_OPTIONS};
-use crate::net::Network;
-use crate::smooth::sampler::{NoisyRecord, Phase};
-use crate::spec::Decision;
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
@@ -23,7 +20,7 @@ pub fn nvrtc_present() -> bool {
 
 /// Every kernel entry point, by source file.
 pub const ENTRIES: [(&str, &[&str]); 2] = [
-    ("smooth.cu", &["rp_smooth_counts", "rp_normals", "rp_smooth_normals", "rp_normal_table"]),
+    ("smooth.cu", &["rp_noise_rows", "rp_bias_act", "rp_relu", "rp_decide_count", "rp_normals", "rp_smooth_normals", "rp_normal_table"]),
     (
         "bound.cu",
         &[
@@ -230,55 +227,8 @@ impl Gpu {
         self.download(&out, count as usize)
     }
 
-    /// Class counts over `n` input-space draws of `phase` for each record (the CPU `Sampler` with
-    /// `NoiseSpace::Input` draws the same noise), by the fused kernel for dense ReLU networks.
-    pub fn smooth_counts(&self, net: &Network, sigma: f64, seed: u64, decision: Decision, records: &[NoisyRecord], phase: Phase, n: u64) -> GpuResult<Vec<Vec<u64>>> {
-        let layers = super::dense_layout(net).ok_or_else(|| GpuError::Unsupported("networks other than affine layers with ReLUs between them in the smoothing kernel".into()))?;
-        let packed = Packed::new(&layers);
-        let d = net.input_dim();
-        let k = net.output_dim();
-        let x0: Vec<f64> = records.iter().flat_map(|r| r.x.iter().copied()).collect();
-        let rows: Vec<u64> = records.iter().map(|r| r.row).collect();
-        let (x0_d, rows_d) = (self.upload(&x0)?, self.upload(&rows)?);
-        let (w_d, b_d) = (self.upload(&packed.w)?, self.upload(&packed.b)?);
-        let (wo_d, bo_d, dims_d) = (self.upload(&packed.w_off)?, self.upload(&packed.b_off)?, self.upload(&packed.dims)?);
-        let max_width = packed.dims.iter().copied().max().unwrap_or(1);
-        let jobs = records.len() as u64 * n;
-        let launch = grid(jobs.clamp(1, 1 << 16));
-        let total_threads = (launch.grid_dim.0 as usize) * (launch.block_dim.0 as usize);
-        let scratch = self.zeros::<f64>(total_threads * 2 * max_width as usize)?;
-        let counts = self.zeros::<u64>(records.len() * k)?;
-        let (nrec, nl, argmin, phase_v) = (records.len() as u64, layers.len() as i32, (decision == Decision::Argmin) as i32, phase as u64);
-        let d32 = d as i32;
-        let mut b = self.stream.launch_builder(self.function("rp_smooth_counts")?);
-        b.arg(&x0_d).arg(&nrec).arg(&d32).arg(&rows_d).arg(&sigma).arg(&seed).arg(&phase_v).arg(&n);
-        b.arg(&w_d).arg(&b_d).arg(&wo_d).arg(&bo_d).arg(&dims_d).arg(&nl).arg(&max_width).arg(&argmin).arg(&self.normal_table).arg(&scratch).arg(&counts);
-        // SAFETY: argument types and order match rp_smooth_counts; buffers are sized as it indexes them.
-        unsafe { b.launch(launch) }.map_err(driver("rp_smooth_counts"))?;
-        let flat = self.download(&counts, records.len() * k)?;
-        Ok(flat.chunks(k).map(|c| c.to_vec()).collect())
-    }
-}
-
-/// Dense layers packed for the smoothing kernel.
-struct Packed {
-    w: Vec<f64>,
-    b: Vec<f64>,
-    w_off: Vec<u64>,
-    b_off: Vec<u64>,
-    dims: Vec<i32>,
-}
-
-impl Packed {
-    fn new(layers: &[&crate::net::Affine]) -> Self {
-        let mut p = Packed { w: vec![], b: vec![], w_off: vec![], b_off: vec![], dims: vec![layers[0].in_dim() as i32] };
-        for a in layers {
-            p.w_off.push(p.w.len() as u64);
-            p.b_off.push(p.b.len() as u64);
-            p.w.extend(a.weight.as_standard_layout().iter());
-            p.b.extend(a.bias.iter());
-            p.dims.push(a.out_dim() as i32);
-        }
-        p
+    /// The device's table of cubics of the smoothing normals.
+    pub(crate) fn table(&self) -> &CudaSlice<f64> {
+        &self.normal_table
     }
 }

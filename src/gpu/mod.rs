@@ -7,6 +7,8 @@
 pub mod backend;
 #[cfg(feature = "cuda")]
 pub mod certifier;
+#[cfg(feature = "cuda")]
+pub mod smooth;
 mod error;
 pub use error::{driver, GpuError};
 #[cfg(feature = "cuda")]
@@ -90,24 +92,10 @@ pub const BOUND_HEADER: &str = include_str!("../../kernels/rp_bound.cuh");
 /// matches the CPU bit for bit), no flush-to-zero.
 pub const NVRTC_OPTIONS: [&str; 4] = ["--fmad=false", "--prec-div=true", "--prec-sqrt=true", "--ftz=false"];
 
-/// The dense ReLU network layout the kernels take: affine layers with ReLU between consecutive ones
-/// (reshapes are identities on flat rows). None for any other layer sequence (the CPU path handles it).
-pub fn dense_layout(net: &crate::net::Network) -> Option<Vec<&crate::net::Affine>> {
-    use crate::net::Layer;
-    let mut out = Vec::new();
-    let mut want_affine = true;
-    for l in &net.layers {
-        match (l, want_affine) {
-            (Layer::Reshape { .. }, _) => {}
-            (Layer::Affine(a), true) => {
-                out.push(a);
-                want_affine = false;
-            }
-            (Layer::Relu, false) => want_affine = true,
-            (Layer::Affine(_), false) | (Layer::Relu, true) | (Layer::Elementwise(_), _) => return None,
-        }
-    }
-    (!out.is_empty() && !want_affine).then_some(out)
+/// Whether the GPU bound backend takes `net`: every layer affine, ReLU or a reshape (elementwise
+/// normalization layers run on the CPU).
+pub fn bounds_on_device(net: &crate::net::Network) -> bool {
+    net.layers.iter().all(|l| !matches!(l, crate::net::Layer::Elementwise(_)))
 }
 
 #[cfg(test)]
@@ -124,18 +112,19 @@ mod tests {
     }
 
     #[test]
-    fn dense_layout_accepts_mlps_only() {
+    fn the_device_takes_networks_without_elementwise_layers() {
         let net = crate::net::init::seeded_mlp(&[3, 4, 2], 0);
-        assert_eq!(dense_layout(&net).unwrap().len(), 2);
-        let mut bad = net.clone();
-        bad.layers.push(crate::net::Layer::Relu);
-        assert!(dense_layout(&bad).is_none());
+        assert!(bounds_on_device(&net));
+        let mut norm = net.clone();
+        let e = crate::net::Elementwise::new(crate::net::ElemOp::Sub, ndarray::Array1::zeros(3)).unwrap();
+        norm.layers.insert(0, crate::net::Layer::Elementwise(e));
+        assert!(!bounds_on_device(&norm));
     }
 
     #[test]
     fn sources_inline_the_header() {
         for (name, src) in kernel_sources() {
-            assert!(!src.contains("#include \"rp_common.cuh\"") && src.contains("rp_normal_pair"), "{name}");
+            assert!(!src.contains("#include \"rp_common.cuh\"") && !src.contains("#include \"rp_bound.cuh\"") && src.contains("rp_normal_pair") && src.contains("rp_up"), "{name}");
         }
     }
 }

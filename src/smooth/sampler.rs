@@ -212,6 +212,20 @@ impl<'a> Sampler<'a> {
         matches!(self.plan, Plan::FirstLayer { .. })
     }
 
+    /// The network the sampler evaluates (elementwise layers folded into the affine layer after them).
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// In first-layer space: the affine layer the noise enters after and Lᵀ (LLᵀ = σ²W₁W₁ᵀ), so that a
+    /// sample's pre-activation is z·Lᵀ + W₁x₀ + b₁ for its normals z (a device reproduces the plan).
+    pub fn first_layer_plan(&self) -> Option<(usize, &Array2<f64>)> {
+        match &self.plan {
+            Plan::Input => None,
+            Plan::FirstLayer { layer, chol_t } => Some((*layer, chol_t)),
+        }
+    }
+
     /// A workspace for blocks of up to `rows` samples: a pooled one when one is large enough.
     fn pooled(&self, rows: usize) -> Pooled<'_> {
         let reused = self.pool.lock().ok().and_then(|mut pool| {
