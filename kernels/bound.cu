@@ -83,3 +83,16 @@ extern "C" __global__ void rp_ball_finish(const double* __restrict__ center, con
 extern "C" __global__ void rp_mags_finish(double* __restrict__ wm, rp_u64 count, rp_u64 n_in) {
     RP_GRID_LOOP(i, count) wm[i] = rp_nonneg_dot_upper(wm[i], n_in);
 }
+
+extern "C" __global__ void rp_elementwise_back(double* __restrict__ coef, rp_u64 rows, rp_u64 n, const rp_u64* __restrict__ owner,
+    const double* __restrict__ scale, const double* __restrict__ shift, const double* __restrict__ scale_err, const double* __restrict__ mag_in,
+    int exact_products, double* __restrict__ constant, double* __restrict__ slack)
+{
+    RP_GRID_LOOP(r, rows) rp_elementwise_row(coef + r * n, n, scale, shift, scale_err, mag_in + owner[r] * n, exact_products, constant + r, slack + r);
+}
+
+extern "C" __global__ void rp_split_back(double* __restrict__ coef, rp_u64 rows, rp_u64 n, const rp_u64* __restrict__ owner,
+    const double* __restrict__ signed_beta, const double* __restrict__ mag, double* __restrict__ slack)
+{
+    RP_GRID_LOOP(r, rows) rp_split_row(coef + r * n, n, signed_beta + r * n, mag + owner[r] * n, slack + r);
+}

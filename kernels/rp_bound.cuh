@@ -165,3 +165,44 @@ RP_FN void rp_ball_finish_one(double center, double abs, double nrm, double eps,
     *lo = rp_finish(center, bias, pen);
     *hi = -rp_finish(-center, -bias, pen);
 }
+
+// The elementwise step of one row (LinearBatch::through_elementwise): coefficients times the layer's
+// representative scale, the shift's products into the constant, every error to the slack.
+RP_FN void rp_elementwise_row(double* row, rp_u64 n, const double* scale, const double* shift, const double* scale_err, const double* m,
+                              int exact_products, double* constant, double* slack) {
+    double c_dot = 0.0, c_abs = 0.0, prod_mag = 0.0, err_mag = 0.0, mag_sum = 0.0;
+    for (rp_u64 j = 0; j < n; ++j) {
+        double lam = row[j];
+        double t = lam * shift[j];
+        c_dot += t;
+        c_abs += rp_abs(t);
+        double p = lam * scale[j];
+        prod_mag += rp_abs(p) * m[j];
+        err_mag += rp_up(rp_abs(lam) * scale_err[j]) * m[j];
+        mag_sum += m[j];
+        row[j] = p;
+    }
+    double s = *slack;
+    if (!exact_products) {
+        double mul = rp_up(rp_up(RP_U * rp_nonneg_dot_upper(prod_mag, n)) + rp_up(rp_min_subnormal() * rp_nonneg_dot_upper(mag_sum, n)));
+        s = rp_up(rp_up(s + mul) + rp_nonneg_dot_upper(err_mag, n));
+    }
+    double c = *constant + c_dot;
+    *constant = c;
+    *slack = rp_up(rp_up(s + rp_dot_error(n, rp_nonneg_dot_upper(c_abs, n))) + rp_add_error(c));
+}
+
+// The split constraints' Lagrange terms of one row (LinearBatch::add_split_terms, BETA-1).
+RP_FN void rp_split_row(double* row, rp_u64 n, const double* signed_beta, const double* mag, double* slack) {
+    double err = 0.0;
+    rp_u64 count = 0;
+    for (rp_u64 j = 0; j < n; ++j) {
+        double b = signed_beta[j];
+        if (b != 0.0) {
+            row[j] -= b;
+            err += rp_abs(row[j]) * mag[j];
+            count += 1;
+        }
+    }
+    if (count > 0) *slack = rp_up(*slack + rp_up(RP_U * rp_nonneg_dot_upper(err, count)));
+}

@@ -1,7 +1,7 @@
 //! The bound backends' one contract (issue 19, GPU-4 in proofs/GPU.md): the same soundness proptests run
 //! on every available backend — the CPU always; the GPU when built with `--features cuda` on a machine
 //! with one (skipped with a printed reason otherwise; RP_REQUIRE_GPU=1 makes a missing GPU a failure).
-//! On random dense networks, ℓ∞/ℓ2/ℓ1 balls with and without a domain box and every intermediate-bound
+//! On random dense networks (with or without a standardization in front), ℓ∞/ℓ2/ℓ1 balls with and without a domain box and every intermediate-bound
 //! rule: no sampled or vertex point of a region has a margin below the backend's CROWN bound or an
 //! output outside its IBP box, and the backend's bounds equal the CPU certifiers' (to 1e-9 relative:
 //! only summation orders differ) and do not depend on which rows share the batch.
@@ -9,7 +9,7 @@ use ndarray::{Array1, Array2, Array3, Axis};
 use proptest::prelude::*;
 use rp::bound::{stack_specs, try_ibp_boundaries, try_ibp_lower_bounds, Backend, BoundMethod, CrownBatch, Intermediate, RegionBatch};
 use rp::net::init::seeded_mlp;
-use rp::net::Network;
+use rp::net::{ElemOp, Elementwise, Layer, Network};
 use rp::rng::Philox;
 use rp::spec::{Decision, DomainBox, Norm};
 
@@ -25,9 +25,16 @@ struct Case {
     spec: Array3<f64>,
 }
 
-fn case(sizes: &[usize], seed: u64, eps: f64, norm_i: usize, with_domain: bool) -> Case {
-    let net = seeded_mlp(sizes, seed);
+fn case(sizes: &[usize], seed: u64, eps: f64, norm_i: usize, with_domain: bool, normalized: bool) -> Case {
+    let mut net = seeded_mlp(sizes, seed);
     let d = sizes[0];
+    if normalized {
+        // a model card's standardization in front: (x − μ) / s
+        let mu = Array1::from_shape_fn(d, |j| 0.1 * (j as f64 + 1.0));
+        let sd = Array1::from_shape_fn(d, |j| 0.5 + 0.25 * j as f64);
+        net.layers.insert(0, Layer::Elementwise(Elementwise::new(ElemOp::Div, sd).unwrap()));
+        net.layers.insert(0, Layer::Elementwise(Elementwise::new(ElemOp::Sub, mu).unwrap()));
+    }
     let k = *sizes.last().unwrap();
     let x = Array2::from_shape_fn((ROWS, d), |(i, j)| 0.8 * ((seed % 89) as f64 + (i * d + j) as f64 * 1.7).sin());
     let eps = Array1::from_shape_fn(ROWS, |i| eps * (1.0 + i as f64) / ROWS as f64);
@@ -141,23 +148,25 @@ macro_rules! backend_tests {
 
                 #[test]
                 fn crown_is_sound_and_equals_the_cpu(d in 1usize..=5, hidden in proptest::collection::vec(1usize..=12, 1..=3), k in 2usize..=4,
-                                                     seed in any::<u64>(), eps in 0.001f64..0.6, norm_i in 0usize..3, with_domain in any::<bool>(), inter_i in 0usize..4) {
+                                                     seed in any::<u64>(), eps in 0.001f64..0.6, norm_i in 0usize..3, with_domain in any::<bool>(), inter_i in 0usize..4,
+                                                     normalized in any::<bool>()) {
                     let Some(backend) = $make else { return Ok(()) };
                     let mut sizes = vec![d];
                     sizes.extend(&hidden);
                     sizes.push(k);
                     let inter = [Intermediate::UnstableOnly, Intermediate::All, Intermediate::Ibp, Intermediate::AutoLirpa][inter_i];
-                    crown_contract(&backend, &case(&sizes, seed, eps, norm_i, with_domain), inter, seed)?;
+                    crown_contract(&backend, &case(&sizes, seed, eps, norm_i, with_domain, normalized), inter, seed)?;
                 }
 
                 #[test]
                 fn ibp_is_sound_and_equals_the_cpu(d in 1usize..=5, hidden in proptest::collection::vec(1usize..=12, 1..=3), k in 2usize..=4,
-                                                   seed in any::<u64>(), eps in 0.001f64..0.6, norm_i in 0usize..3, with_domain in any::<bool>()) {
+                                                   seed in any::<u64>(), eps in 0.001f64..0.6, norm_i in 0usize..3, with_domain in any::<bool>(),
+                                                   normalized in any::<bool>()) {
                     let Some(backend) = $make else { return Ok(()) };
                     let mut sizes = vec![d];
                     sizes.extend(&hidden);
                     sizes.push(k);
-                    ibp_contract(&backend, &case(&sizes, seed, eps, norm_i, with_domain), seed)?;
+                    ibp_contract(&backend, &case(&sizes, seed, eps, norm_i, with_domain, normalized), seed)?;
                 }
             }
         }

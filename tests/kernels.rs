@@ -147,7 +147,8 @@ fn unhex(s: &str) -> Vec<f64> {
 }
 
 /// GPU-4: the bound kernels' per-row arithmetic (kernels/rp_bound.cuh), compiled as C++ without FMA
-/// contraction, gives the CPU backend's bits for the ReLU step, both concretizations and up/down, and
+/// contraction, gives the CPU backend's bits for the ReLU, elementwise and split-term steps, both
+/// concretizations and up/down, and
 /// the CPU's constant and slack (to the rounding of one differently ordered dot product) for the affine
 /// step — on random rows with stable, unstable and tied neurons, zeros, subnormals and signed zeros.
 #[test]
@@ -191,6 +192,16 @@ int main() {
         } else if (o == "box") {
             auto a = rd(n), lo = rd(n), hi = rd(n), rest = rd(2);
             pr(rp_box_min(a.data(), lo.data(), hi.data(), n, rest[0], rest[1]));
+        } else if (o == "elem") {
+            auto row = rd(n), sc = rd(n), sh = rd(n), se = rd(n), m = rd(n), rest = rd(3);
+            rp_elementwise_row(row.data(), n, sc.data(), sh.data(), se.data(), m.data(), rest[0] != 0.0, &rest[1], &rest[2]);
+            for (double x : row) pr(x);
+            pr(rest[1]); pr(rest[2]);
+        } else if (o == "split") {
+            auto row = rd(n), sb = rd(n), m = rd(n), rest = rd(1);
+            rp_split_row(row.data(), n, sb.data(), m.data(), &rest[0]);
+            for (double x : row) pr(x);
+            pr(rest[0]);
         } else if (o == "updown") {
             auto v = rd(n);
             for (double x : v) { pr(rp_up(x)); pr(rp_down(x)); }
@@ -267,6 +278,26 @@ int main() {
             hex(&[mags.tail[0], 0.25, 1e-12])
         );
         want.push((format!("affine case {case}"), vec![l.constant[0], l.slack[0]], 1e-13));
+        // the elementwise step (exact and rounded products) and the split terms
+        for (op, values) in [(rp::net::ElemOp::Sub, draw(n)), (rp::net::ElemOp::Div, draw(n).iter().map(|v| v.abs() + 0.5).collect())] {
+            let e = rp::net::Elementwise::new(op, Array1::from(values)).unwrap();
+            let mag_in = Array2::from_shape_vec((1, n), draw(n).iter().map(|v| v.abs()).collect()).unwrap();
+            let mut l = lin();
+            l.through_elementwise(&e, &mag_in);
+            let (scale, shift, err) = e.scale_shift_with_error();
+            let exact = matches!(op, rp::net::ElemOp::Sub) as u8 as f64;
+            input += &format!("elem {n} {}{}{}{}{}{}\n", hex(&row.to_vec()), hex(&scale.to_vec()), hex(&shift.to_vec()), hex(&err.to_vec()), hex(&mag_in.row(0).to_vec()), hex(&[exact, 0.25, 1e-12]));
+            let mut e = l.coef.row(0).to_vec();
+            e.extend([l.constant[0], l.slack[0]]);
+            want.push((format!("elementwise {op:?} case {case}"), e, 0.0));
+        }
+        let beta: Vec<f64> = draw(n).iter().enumerate().map(|(j, v)| if j % 3 == 0 { 0.0 } else { *v }).collect();
+        let mut l = lin();
+        l.add_split_terms(&Array2::from_shape_vec((1, n), beta.clone()).unwrap(), &rx);
+        input += &format!("split {n} {}{}{}{}\n", hex(&row.to_vec()), hex(&beta), hex(&rx.mag.row(0).to_vec()), hex(&[1e-12]));
+        let mut e = l.coef.row(0).to_vec();
+        e.push(l.slack[0]);
+        want.push((format!("split case {case}"), e, 0.0));
         // concretization over a ball (each norm) and over a box
         let x0 = Array2::from_shape_vec((1, n), draw(n)).unwrap();
         let eps = Array1::from(vec![0.125]);

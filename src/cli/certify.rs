@@ -132,7 +132,7 @@ fn on_device(backend: rp::gpu::Device, method: MethodArg, a: &MethodOpts, norm: 
         use rp::gpu::certifier::{GpuBoundCertifier, GpuBounds, GpuSmoothing};
         let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
         match method {
-            MethodArg::Ibp | MethodArg::Crown if rp::gpu::bounds_on_device(&net) => {
+            MethodArg::Ibp | MethodArg::Crown => {
                 search.validate()?;
                 let bounds = GpuBounds::of(&self::method(method, &a.alpha, Intermediate::UnstableOnly)?)?;
                 eprintln!("running {} on the GPU ({})", if method == MethodArg::Ibp { "ibp" } else { "crown" }, gpu.name());

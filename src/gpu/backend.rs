@@ -6,7 +6,7 @@
 use super::cuda::{Gpu, GpuResult};
 use super::{driver, GpuError};
 use crate::bound::{AffineMags, Backend, BoxBatch, LinearBatch, RegionBatch, ReluRelax, ReluState};
-use crate::net::{Affine, Elementwise, Layer, Network};
+use crate::net::{Affine, ElemOp, Elementwise, Layer, Network};
 use crate::spec::Norm;
 use cudarc::driver::{CudaSlice, PushKernelArg};
 use ndarray::{Array1, Array2, Zip};
@@ -117,8 +117,7 @@ impl Backend for GpuBackend {
                     bias: self.gpu.upload(&a.bias.to_vec())?,
                     abs_bias: self.gpu.upload(&a.bias.mapv(f64::abs).to_vec())?,
                 })),
-                Layer::Relu | Layer::Reshape { .. } => Ok(None),
-                Layer::Elementwise(_) => Err(GpuError::Unsupported("elementwise (normalization) layers".into())),
+                Layer::Relu | Layer::Reshape { .. } | Layer::Elementwise(_) => Ok(None),
             })
             .collect::<GpuResult<_>>()?;
         Ok(DevWeights { layers })
@@ -194,12 +193,21 @@ impl Backend for GpuBackend {
         Ok(())
     }
 
-    fn elementwise_back(&self, _lin: &mut LinearBatch<Self>, _e: &Elementwise, _mag_in: &Array2<f64>) -> GpuResult<()> {
-        Err(GpuError::Unsupported("elementwise (normalization) layers".into()))
+    fn elementwise_back(&self, lin: &mut LinearBatch<Self>, e: &Elementwise, mag_in: &Array2<f64>) -> GpuResult<()> {
+        let (rows, n) = (lin.coef.rows, lin.coef.cols);
+        let (scale, shift, scale_err) = e.scale_shift_with_error();
+        let exact = matches!(e.op, ElemOp::Add | ElemOp::Sub | ElemOp::SubFrom) as i32;
+        let (scale, shift, scale_err) = (self.gpu.upload(&scale.to_vec())?, self.gpu.upload(&shift.to_vec())?, self.gpu.upload(&scale_err.to_vec())?);
+        let mag = self.flat(mag_in)?;
+        launch!(self.gpu, "rp_elementwise_back", rows, &lin.coef.data, &(rows as u64), &(n as u64), &lin.owner, &scale, &shift, &scale_err, &mag, &exact, &lin.constant, &lin.slack);
+        Ok(())
     }
 
-    fn split_terms(&self, _lin: &mut LinearBatch<Self>, _signed_beta: &Array2<f64>, _rx: &ReluRelax) -> GpuResult<()> {
-        Err(GpuError::Unsupported("β-CROWN's split constraints".into()))
+    fn split_terms(&self, lin: &mut LinearBatch<Self>, signed_beta: &Array2<f64>, rx: &ReluRelax) -> GpuResult<()> {
+        let (rows, n) = (lin.coef.rows, lin.coef.cols);
+        let (beta, mag) = (self.flat(signed_beta)?, self.flat(&rx.mag)?);
+        launch!(self.gpu, "rp_split_back", rows, &lin.coef.data, &(rows as u64), &(n as u64), &lin.owner, &beta, &mag, &lin.slack);
+        Ok(())
     }
 
     fn concretize(&self, lin: &LinearBatch<Self>, regions: &RegionBatch) -> GpuResult<Array1<f64>> {

@@ -33,6 +33,8 @@ pub const ENTRIES: [(&str, &[&str]); 2] = [
             "rp_box_finish",
             "rp_ball_finish",
             "rp_mags_finish",
+            "rp_elementwise_back",
+            "rp_split_back",
         ],
     ),
 ];

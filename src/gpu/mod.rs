@@ -92,12 +92,6 @@ pub const BOUND_HEADER: &str = include_str!("../../kernels/rp_bound.cuh");
 /// matches the CPU bit for bit), no flush-to-zero.
 pub const NVRTC_OPTIONS: [&str; 4] = ["--fmad=false", "--prec-div=true", "--prec-sqrt=true", "--ftz=false"];
 
-/// Whether the GPU bound backend takes `net`: every layer affine, ReLU or a reshape (elementwise
-/// normalization layers run on the CPU).
-pub fn bounds_on_device(net: &crate::net::Network) -> bool {
-    net.layers.iter().all(|l| !matches!(l, crate::net::Layer::Elementwise(_)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,16 +103,6 @@ mod tests {
         // auto never fails: it finds a GPU or says why it runs on the CPU
         let (b, note) = select(DeviceArg::Auto).unwrap();
         assert!(b.name() == "cuda" || note.is_some());
-    }
-
-    #[test]
-    fn the_device_takes_networks_without_elementwise_layers() {
-        let net = crate::net::init::seeded_mlp(&[3, 4, 2], 0);
-        assert!(bounds_on_device(&net));
-        let mut norm = net.clone();
-        let e = crate::net::Elementwise::new(crate::net::ElemOp::Sub, ndarray::Array1::zeros(3)).unwrap();
-        norm.layers.insert(0, crate::net::Layer::Elementwise(e));
-        assert!(!bounds_on_device(&norm));
     }
 
     #[test]
