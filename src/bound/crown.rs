@@ -113,8 +113,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
     /// bound spec·f(x) ≥ a·x + c − slack (rows × m × inputs): where the bound is smallest in the box (its
     /// minimizing corner, a candidate point) and which inputs it depends on most (for branching).
     pub fn lower_bounds_and_coefficients(&self, spec: ArrayView3<f64>) -> (Array2<f64>, ndarray::Array3<f64>) {
-        let (coef, lb) = infallible(self.final_bounds(spec, |lin| Ok(lin.concretize(&self.regions))));
-        (lb, coef)
+        infallible(self.try_lower_bounds_and_coefficients(spec))
     }
 
     /// CROWN's final linear bounds themselves: for every batch row b, spec row r and every x in region
@@ -285,6 +284,12 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
             self.backend.concretize(&lin, &self.regions)
         })?;
         Ok(reshape_rows(lb, self.regions.len()))
+    }
+
+    /// [`lower_bounds_and_coefficients`](CrownBatch::lower_bounds_and_coefficients) on the backend.
+    pub fn try_lower_bounds_and_coefficients(&self, spec: ArrayView3<f64>) -> Result<(Array2<f64>, ndarray::Array3<f64>), B::Error> {
+        let (coef, lb) = self.final_bounds(spec, |lin| self.backend.concretize(lin, &self.regions))?;
+        Ok((lb, coef))
     }
 
     /// The backward pass of `spec` over groups of batch rows: each group's input coefficients and
