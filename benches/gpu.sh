@@ -19,7 +19,7 @@ fi
 if [ -z "${RP_BIN:-}" ]; then
   cargo build --release --features cuda --examples --bins
   RP_BIN=target/release/rp
-  RP_REQUIRE_GPU=1 RP_REQUIRE_NVRTC=1 cargo test --release --features cuda --test kernels --test nvrtc
+  RP_REQUIRE_GPU=1 RP_REQUIRE_NVRTC=1 cargo test --release --features cuda --test kernels --test nvrtc --test backends --test verify
 fi
 # versions, device and CUBIN architecture, every kernel compiled and loaded (fails here if not)
 info=$(dirname "$RP_BIN")/examples/gpu_info
@@ -52,3 +52,21 @@ echo "| smoothing, 100 rows × $((n + 100)) samples ($(calc %.3g "$samples / ${s
 # the certificates must agree: identical smoothing rows, CROWN radii within 1e-3 relative
 cmp <(cut -d, -f1-4 "$out/smooth_cpu.csv") <(cut -d, -f1-4 "$out/smooth_$gpu.csv") && echo "smoothing certificates: identical on both devices"
 paste -d, "$out/crown_cpu.csv" "$out/crown_$gpu.csv" | awk -F, 'NR > 1 { d = $3 - $10; if (d < 0) d = -d; if (d > 1e-3 * ($3 > 1e-9 ? $3 : 1e-9)) bad++ } END { print (bad ? bad " CROWN radii differ by more than 1e-3 relative" : "CROWN radii: equal within 1e-3 relative") }'
+# input-splitting branch and bound with CROWN's box batches on each device (ACAS Xu from ../shared, or
+# RP_ACAS=folder with onnx/ and vnnlib/ copied into a carried, git-ignored folder): same verdicts
+acas=${RP_ACAS:-../shared/benchmarks/acasxu}
+if [ -d "$acas/onnx" ]; then
+  declare -A v
+  for dev in cpu $gpu; do
+    t0=$(date +%s.%N)
+    for inst in 1_1:prop_1 1_1:prop_3 4_5:prop_10 2_7:prop_1; do
+      "$RP_BIN" --threads 2 verify --model "$acas/onnx/ACASXU_run2a_${inst%%:*}_batch_2000.onnx" --property "$acas/vnnlib/${inst##*:}.vnnlib" \
+        --split input --device $dev --timeout 120 --output "$out/verify_${dev}_${inst/:/_}.txt"
+    done
+    v[$dev]=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+  done
+  echo "| input-split BaB, 4 ACAS Xu instances | ${v[cpu]} | ${v[$gpu]} | $(calc %.1f "${v[cpu]} / ${v[$gpu]}") |"
+  for f in "$out"/verify_cpu_*.txt; do cmp "$f" "${f/verify_cpu_/verify_${gpu}_}" >/dev/null || echo "verdict differs: $f"; done
+else
+  echo "(no ACAS Xu networks at $acas: set RP_ACAS to time the branch and bound)"
+fi

@@ -206,12 +206,9 @@ fn check_published(v: &dyn Verifier, cases: &[(PathBuf, PathBuf, &str)], budget:
     }
 }
 
-/// A handful of fast ACAS Xu instances, against VNN-COMP 2021's published verdicts (nnenum's).
-#[test]
-fn fast_acasxu_instances_match_the_published_verdicts() {
-    let Some(bench) = shared_benchmarks() else { return };
-    let acas = bench.join("acasxu");
-    let cases: Vec<(PathBuf, PathBuf, &str)> = [
+/// A handful of fast ACAS Xu instances with VNN-COMP 2021's published verdicts (nnenum's).
+fn fast_acasxu_cases(acas: &std::path::Path) -> Vec<(PathBuf, PathBuf, &'static str)> {
+    [
         ("1_1", "prop_1", "unsat"),
         ("1_2", "prop_2", "sat"),
         ("1_1", "prop_3", "unsat"),
@@ -222,8 +219,32 @@ fn fast_acasxu_instances_match_the_published_verdicts() {
     ]
     .into_iter()
     .map(|(net, prop, want)| (acas.join(format!("onnx/ACASXU_run2a_{net}_batch_2000.onnx")), acas.join(format!("vnnlib/{prop}.vnnlib")), want))
-    .collect();
-    check_published(&InputSplitBab::default(), &cases, &Budget { time: Duration::from_secs(60), max_domains: 2_000_000 });
+    .collect()
+}
+
+/// Fast ACAS Xu instances, against VNN-COMP 2021's published verdicts.
+#[test]
+fn fast_acasxu_instances_match_the_published_verdicts() {
+    let Some(bench) = shared_benchmarks() else { return };
+    check_published(&InputSplitBab::default(), &fast_acasxu_cases(&bench.join("acasxu")), &Budget { time: Duration::from_secs(60), max_domains: 2_000_000 });
+}
+
+/// The same instances with the boxes' CROWN bounds on the GPU (issue 19: the branch and bound's bound
+/// batches on the device). Skipped without a GPU; RP_REQUIRE_GPU=1 makes that a failure.
+#[cfg(feature = "cuda")]
+#[test]
+fn fast_acasxu_instances_on_the_gpu_match_the_published_verdicts() {
+    let Some(bench) = shared_benchmarks() else { return };
+    let gpu = match rp::gpu::cuda::Gpu::open() {
+        Ok(g) => std::sync::Arc::new(g),
+        Err(why) => {
+            assert!(std::env::var("RP_REQUIRE_GPU").map(|v| v != "1").unwrap_or(true), "RP_REQUIRE_GPU=1 but {why}");
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let v = InputSplitBab { device: rp::gpu::Device::Cuda(gpu), ..InputSplitBab::default() };
+    check_published(&v, &fast_acasxu_cases(&bench.join("acasxu")), &Budget { time: Duration::from_secs(60), max_domains: 2_000_000 });
 }
 
 /// A seeded 2→6→2 network with float32 weights, written to `dir/n.onnx`.

@@ -60,6 +60,12 @@ pub struct VerifyArgs {
     /// α-CROWN (20 steps); 0: never.
     #[arg(long, default_value_t = InputSplitBab::default().alpha_unstable)]
     pub alpha_small_boxes: usize,
+    /// Input splitting: where CROWN bounds each batch of boxes — the CPU (default), the GPU when one is
+    /// usable (`auto`, else the CPU, said once), or the GPU (`cuda`; needs a build with
+    /// `--features cuda`). The same bounds on both (the same driver); α-CROWN and ReLU splitting run on
+    /// the CPU.
+    #[arg(long, value_enum, default_value_t = rp::gpu::DeviceArg::Cpu)]
+    pub device: rp::gpu::DeviceArg,
     /// Sub-domains bounded per batch (default: 512 boxes for input splitting, 128 for ReLU splitting).
     #[arg(long)]
     pub batch: Option<usize>,
@@ -112,7 +118,11 @@ pub fn verifier(a: &VerifyArgs, given: &super::args::Given) -> Result<Dispatch> 
     let attack = rp::verify::attack::AttackOptions { restarts: a.attack_restarts, steps: a.attack_steps, seed: 0 };
     let input_default = InputSplitBab::default();
     let alpha_iters = if a.alpha_small_boxes == 0 { 0 } else { input_default.alpha_iters };
-    let input = InputSplitBab { method, batch: a.batch.unwrap_or(512), attack: attack.clone(), alpha_iters, alpha_unstable: a.alpha_small_boxes };
+    let (device, note) = rp::gpu::select(a.device)?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
+    let input = InputSplitBab { method, batch: a.batch.unwrap_or(512), attack: attack.clone(), alpha_iters, alpha_unstable: a.alpha_small_boxes, device };
     let relu_default = ReluSplitBab::default();
     let relu = ReluSplitBab {
         batch: a.batch.map_or(relu_default.batch, |b| b.div_ceil(2)),

@@ -38,6 +38,18 @@ pub enum Device {
     Cuda(std::sync::Arc<cuda::Gpu>),
 }
 
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Default for Device {
+    fn default() -> Self {
+        Device::Cpu
+    }
+}
+
 impl Device {
     pub fn name(&self) -> &'static str {
         match self {

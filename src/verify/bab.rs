@@ -28,11 +28,13 @@ pub struct InputSplitBab {
     /// Only boxes with at most this many unstable ReLUs get α-CROWN (small boxes, where optimized
     /// slopes close the last gap that would otherwise take thousands of splits).
     pub alpha_unstable: usize,
+    /// Where CROWN bounds the batches of boxes (the same driver on every device; α-CROWN stays on the CPU).
+    pub device: crate::gpu::Device,
 }
 
 impl Default for InputSplitBab {
     fn default() -> Self {
-        InputSplitBab { method: BoundMethod::crown(), batch: 512, attack: AttackOptions::default(), alpha_iters: 20, alpha_unstable: 30 }
+        InputSplitBab { method: BoundMethod::crown(), batch: 512, attack: AttackOptions::default(), alpha_iters: 20, alpha_unstable: 30, device: crate::gpu::Device::Cpu }
     }
 }
 
@@ -56,10 +58,10 @@ super::worst_first!(Domain);
 
 impl InputSplitBab {
     /// Bounds every box: (margin, best constraint) per domain.
-    fn bound(&self, net: &Network, property: &Property, doms: &[(usize, Vec<f64>, Vec<f64>)]) -> (Vec<(f64, usize)>, Option<Array3<f64>>, Vec<usize>) {
+    fn bound(&self, net: &Network, property: &Property, doms: &[(usize, Vec<f64>, Vec<f64>)]) -> crate::Result<(Vec<(f64, usize)>, Option<Array3<f64>>, Vec<usize>)> {
         let (n, d, k) = (doms.len(), property.n_inputs, property.n_outputs);
         if n == 0 {
-            return (vec![], None, vec![]);
+            return Ok((vec![], None, vec![]));
         }
         let m = doms.iter().map(|(t, ..)| property.terms[*t].constraints.len()).max().unwrap_or(0).max(1);
         let mut lower = Array2::zeros((n, d));
@@ -83,7 +85,7 @@ impl InputSplitBab {
         // counterexample) and the branching scores
         let (lb, coefs, unstable) = match &self.method {
             BoundMethod::Crown(inter) if self.method.row_independent(net) => {
-                let (lb, c, u) = lower_and_coefficients(net, &regions, spec.view(), *inter);
+                let (lb, c, u) = lower_and_coefficients(&self.device, net, &regions, spec.view(), *inter)?;
                 (lb, Some(c), u)
             }
             _ => (self.method.lower_bounds_batch(net, &regions, spec.view()), None, vec![usize::MAX; n]),
@@ -99,15 +101,15 @@ impl InputSplitBab {
                 cs.iter().enumerate().map(|(j, c)| (lb[[r, j]] - c.bound.hi, j)).fold((f64::NEG_INFINITY, 0), |b, v| if v.0 > b.0 { v } else { b })
             })
             .collect();
-        (margins, coefs, unstable)
+        Ok((margins, coefs, unstable))
     }
 
     /// Bounds the pending boxes: (margin, best constraint) per box and CROWN's input coefficients. A box's
     /// margin is at least its parent's, `inherited` (the parent's bound holds on the box too, and CROWN
     /// is not monotone in the box: BAB-4). A box left open with at most `alpha_unstable` unstable ReLUs
     /// is bounded again by α-CROWN.
-    fn bound_pending(&self, net: &Network, property: &Property, pending: &[(usize, Vec<f64>, Vec<f64>)], inherited: Vec<(f64, usize)>) -> (Vec<(f64, usize)>, Option<Array3<f64>>) {
-        let (mut bounds, coefs, unstable) = self.bound(net, property, pending);
+    fn bound_pending(&self, net: &Network, property: &Property, pending: &[(usize, Vec<f64>, Vec<f64>)], inherited: Vec<(f64, usize)>) -> crate::Result<(Vec<(f64, usize)>, Option<Array3<f64>>)> {
+        let (mut bounds, coefs, unstable) = self.bound(net, property, pending)?;
         for (b, inh) in bounds.iter_mut().zip(inherited) {
             if inh.0 > b.0 {
                 *b = inh;
@@ -121,7 +123,7 @@ impl InputSplitBab {
                 bounds[r].0 = bounds[r].0.max(m);
             }
         }
-        (bounds, coefs)
+        Ok((bounds, coefs))
     }
 
     /// α-CROWN margins (slopes optimized for the final bound) of the boxes `rows` of `doms`.
@@ -204,7 +206,7 @@ impl Verifier for InputSplitBab {
         let mut round = 0u64;
         let (mut attack_time, mut restarts) = (start.elapsed().as_secs_f64(), self.attack.restarts.max(1));
         loop {
-            let (bounds, coefs) = self.bound_pending(net, property, &pending, std::mem::take(&mut inherited));
+            let (bounds, coefs) = self.bound_pending(net, property, &pending, std::mem::take(&mut inherited))?;
             domains += pending.len() as u64;
             // the corners minimizing the unproven boxes' linear bounds: candidate counterexamples
             let corners: Vec<(usize, Array1<f64>)> = coefs
@@ -319,13 +321,32 @@ impl Verifier for InputSplitBab {
     }
 }
 
-/// CROWN bounds and their input coefficients over chunks of boxes (rows are independent; chunks of a size
-/// fixed by the network, as `BoundMethod::lower_bounds_batch` does).
-fn lower_and_coefficients(net: &Network, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>, inter: crate::bound::Intermediate) -> (Array2<f64>, Array3<f64>, Vec<usize>) {
-    let ctx = crate::bound::CrownBatch::new(net, regions.clone(), inter);
-    let (lb, coef) = ctx.lower_bounds_and_coefficients(spec);
-    let unstable = (0..regions.len()).map(|r| (0..net.layers.len()).filter_map(|i| ctx.relaxation(i)).map(|rx| rx.unstable_idx[r].len()).sum()).collect();
-    (lb, coef, unstable)
+/// CROWN bounds and their input coefficients of the boxes on `device` (rows are independent; the CPU
+/// works in tasks of a size fixed by the network, as `BoundMethod::lower_bounds_batch` does, the GPU in
+/// tasks sized from its memory), and each box's number of unstable ReLUs.
+fn lower_and_coefficients(device: &crate::gpu::Device, net: &Network, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>, inter: crate::bound::Intermediate) -> crate::Result<(Array2<f64>, Array3<f64>, Vec<usize>)> {
+    match device {
+        crate::gpu::Device::Cpu => {
+            let ctx = crate::bound::CrownBatch::new(net, regions.clone(), inter);
+            let (lb, coef) = ctx.lower_bounds_and_coefficients(spec);
+            Ok((lb, coef, unstable_counts(&ctx)))
+        }
+        #[cfg(feature = "cuda")]
+        crate::gpu::Device::Cuda(gpu) => {
+            use crate::bound::Backend;
+            let backend = crate::gpu::backend::GpuBackend { gpu: gpu.clone() };
+            let weights = backend.weights(net)?;
+            let ctx = crate::bound::CrownBatch::on(&backend, &weights, net, regions.clone(), inter)?;
+            let (lb, coef) = ctx.try_lower_bounds_and_coefficients(spec)?;
+            Ok((lb, coef, unstable_counts(&ctx)))
+        }
+    }
+}
+
+/// Each box's number of unstable ReLUs.
+fn unstable_counts<B: crate::bound::Backend>(ctx: &crate::bound::CrownBatch<'_, '_, B>) -> Vec<usize> {
+    let layers = ctx.network().layers.len();
+    (0..ctx.regions().len()).map(|r| (0..layers).filter_map(|i| ctx.relaxation(i)).map(|rx| rx.unstable_idx[r].len()).sum()).collect()
 }
 
 /// An error unless the property's variables match the network.
