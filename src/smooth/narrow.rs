@@ -1,10 +1,10 @@
 //! The binary32 forward pass and decision for small dense ReLU networks (`--eval f32`), a tile of samples
-//! at a time with the samples in SIMD lanes (32 with AVX-512: two registers per activation; 16 with AVX2;
-//! 8 otherwise): every weight is used for a whole tile per load, [`OUTS`] outputs × two registers give
-//! eight independent sums that hide the FMA latency, and no GEMM packing is paid for layers a few units
-//! wide (a 7→48→3 net is 480 multiply-adds per sample). [`Narrow::count_noisy`] also forms the noisy
-//! inputs straight into the lanes (no separate pass over a block), and decides and counts with vector
-//! compares and popcounts.
+//! at a time with the samples in SIMD lanes (32 with AVX-512: two registers per activation, [`OUTS`]
+//! outputs × two registers giving eight independent sums that hide the FMA latency; else 8, one AVX2
+//! register): every weight is used for a whole tile per load, and no GEMM packing is paid for layers a
+//! few units wide (a 7→48→3 net is 480 multiply-adds per sample). [`Narrow::count_noisy`] also forms the
+//! noisy inputs straight into the lanes (no separate pass over a block); with AVX-512 it decides and
+//! counts with vector compares and popcounts.
 //!
 //! Arithmetic (part of SMOOTH-9's definition of the f32 classifier for such nets): each output unit is
 //! b_o + Σ_i w_oi·a_i accumulated in input order i = 0, 1, … by binary32 fused multiply-adds
@@ -142,11 +142,12 @@ impl Narrow {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn count_avx2(&self, rows: usize, load: &impl Fn(usize, usize, &mut [[f32; 16]]), decision: Decision, counts: &mut [u64]) {
-        // two registers per activation: eight independent sums per block of outputs hide the FMA latency
-        self.count_lanes::<16>(rows, load, decision, counts)
+        // one register per activation (LLVM leaves 16-wide tiles of this generic code scalar)
+        self.count_lanes::<8>(rows, load, decision, counts)
     }
 
-    /// Tiles of `T` ≤ 16 samples (`load` fills lanes of 16-wide rows; lanes T.. are unused).
+    /// Tiles of `T` ≤ 16 samples (`load` fills lanes of 16-wide rows; lanes T.. are unused). A generic
+    /// 16-wide tile is left scalar by LLVM (3.5× slower than 8 with AVX2): keep T = 8 here.
     #[inline(always)]
     fn count_lanes<const T: usize>(&self, rows: usize, load: &impl Fn(usize, usize, &mut [[f32; 16]]), decision: Decision, counts: &mut [u64]) {
         let mut staged = vec![[0.0f32; 16]; self.width];
