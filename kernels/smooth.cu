@@ -55,12 +55,12 @@ extern "C" __global__ void rp_decide_count(const double* __restrict__ logits, rp
 // The standard normals of (seed, stream, pairs first … first+count−1), two per pair: for checking the
 // device's draws against the CPU's bit for bit.
 extern "C" __global__ void rp_normals(rp_u64 seed, rp_u64 stream, rp_u64 first, rp_u64 count, double* __restrict__ out) {
-    rp_u64 i = (rp_u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= count) return;
-    double z0, z1;
-    rp_normal_pair(seed, stream, first + i, &z0, &z1);
-    out[2 * i] = z0;
-    out[2 * i + 1] = z1;
+    RP_GRID_LOOP(i, count) {
+        double z0, z1;
+        rp_normal_pair(seed, stream, first + i, &z0, &z1);
+        out[2 * i] = z0;
+        out[2 * i + 1] = z1;
+    }
 }
 
 // The table of cubics of the smoothing normals: one thread per cell (normals::table).
@@ -72,7 +72,5 @@ extern "C" __global__ void rp_normal_table(double* __restrict__ table) {
 // Smoothing normals number first … first+count−1 of (seed, stream): for checking the device's draws
 // against the CPU's bit for bit.
 extern "C" __global__ void rp_smooth_normals(rp_u64 seed, rp_u64 stream, rp_u64 first, rp_u64 count, const double* __restrict__ table, double* __restrict__ out) {
-    rp_u64 i = (rp_u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= count) return;
-    out[i] = rp_smooth_normal(seed, stream, first + i, table);
+    RP_GRID_LOOP(i, count) out[i] = rp_smooth_normal(seed, stream, first + i, table);
 }
