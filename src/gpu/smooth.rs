@@ -1,15 +1,75 @@
 //! Randomized smoothing's counts on the GPU: the CPU sampler's plan (`crate::smooth::sampler`) — its
 //! folded network, its noise space (input, or first-layer through the same Cholesky factor) and its
-//! numbering of the normals — run as kernels (`kernels/smooth.cu`: draws, bias + ReLU, per-class
-//! counting) around cuBLAS DGEMMs for the affine layers. The draws are the CPU's bits (SMOOTH-8, GPU-3);
+//! numbering of the normals — with the CPU's one walk over the layers (`sampler::forward_through`) on
+//! a device block whose steps are cuBLAS DGEMMs and kernels (`kernels/smooth.cu`: draws, bias, ReLU,
+//! per-class counting). The draws are the CPU's bits (SMOOTH-8, GPU-3);
 //! the forward pass differs from the CPU's only in the GEMMs' summation order, so the counts equal the
 //! CPU's except for samples whose two best outputs tie within rounding.
 use super::cuda::{Gpu, GpuResult};
 use super::{driver, GpuError};
 use crate::net::{Layer, Network};
-use crate::smooth::sampler::{NoisyRecord, Phase, Sampler};
+use crate::smooth::sampler::{forward_through, NoisyRecord, Phase, SampleDevice, Sampler};
 use crate::spec::Decision;
 use cudarc::driver::{CudaSlice, PushKernelArg};
+
+/// Launches `$kernel` over `$count` items with the listed arguments (as in `super::backend`).
+macro_rules! launch {
+    ($gpu:expr, $kernel:literal, $count:expr, $($arg:expr),+ $(,)?) => {{
+        let mut b = $gpu.stream.launch_builder($gpu.function($kernel)?);
+        // SAFETY: the arguments follow the kernel's signature in kernels/smooth.cu, and every buffer
+        // holds the elements the kernel indexes (sizes set by the caller from the same dimensions).
+        unsafe { b $(.arg($arg))+ .launch($gpu.grid($count as u64)) }.map_err(driver($kernel))?;
+    }};
+}
+
+/// One block of samples on the device: each boundary's activations (rows × width) once computed.
+struct GpuBlock<'g> {
+    gpu: &'g Gpu,
+    layers: &'g [Option<(CudaSlice<f64>, CudaSlice<f64>)>],
+    acts: Vec<Option<(CudaSlice<f64>, usize)>>,
+    rows: usize,
+}
+
+impl GpuBlock<'_> {
+    fn input(&self, i: usize) -> (&CudaSlice<f64>, usize) {
+        let (h, w) = self.acts[i].as_ref().expect("computed in order");
+        (h, *w)
+    }
+}
+
+/// The forward pass's steps on the device ([`forward_through`] walks the layers, as on the CPU).
+impl SampleDevice for GpuBlock<'_> {
+    type Error = GpuError;
+
+    fn affine(&mut self, i: usize, a: &crate::net::Affine) -> GpuResult<()> {
+        let (w, b) = self.layers[i].as_ref().expect("uploaded with the network");
+        let (h, width) = self.input(i);
+        let y = self.gpu.gemm(h, self.rows, width, w, a.out_dim(), true)?;
+        let gpu = self.gpu;
+        launch!(gpu, "rp_bias_act", self.rows * a.out_dim(), &y, &(self.rows as u64), &(a.out_dim() as u64), b, &0i32);
+        self.acts[i + 1] = Some((y, a.out_dim()));
+        Ok(())
+    }
+
+    fn elementwise(&mut self, _i: usize, _e: &crate::net::Elementwise) -> GpuResult<()> {
+        Err(GpuError::Unsupported("an elementwise layer that does not fold into an affine layer, in smoothing".into()))
+    }
+
+    fn relu(&mut self, i: usize) -> GpuResult<()> {
+        let (h, width) = self.input(i);
+        let count = self.rows * width;
+        let y = self.gpu.zeros::<f64>(count)?;
+        let gpu = self.gpu;
+        launch!(gpu, "rp_relu", count, h, &(count as u64), &y);
+        self.acts[i + 1] = Some((y, width));
+        Ok(())
+    }
+
+    fn copy(&mut self, i: usize) -> GpuResult<()> {
+        self.acts[i + 1] = self.acts[i].take();
+        Ok(())
+    }
+}
 
 /// A sampler's network and noise plan on the device.
 pub struct DevSampler<'s, 'n> {
@@ -23,16 +83,6 @@ pub struct DevSampler<'s, 'n> {
     decision: Decision,
 }
 
-/// Launches `$kernel` over `$count` items with the listed arguments (as in `super::backend`).
-macro_rules! launch {
-    ($gpu:expr, $kernel:literal, $count:expr, $($arg:expr),+ $(,)?) => {{
-        let mut b = $gpu.stream.launch_builder($gpu.function($kernel)?);
-        // SAFETY: the arguments follow the kernel's signature in kernels/smooth.cu, and every buffer
-        // holds the elements the kernel indexes (sizes set by the caller from the same dimensions).
-        unsafe { b $(.arg($arg))+ .launch($gpu.grid($count as u64)) }.map_err(driver($kernel))?;
-    }};
-}
-
 impl Gpu {
     /// `sampler`'s network and plan on the device (`sigma`, `seed`, `decision` are the sampler's).
     pub fn smoothing<'s, 'n>(&self, sampler: &'s Sampler<'n>, sigma: f64, seed: u64, decision: Decision) -> GpuResult<DevSampler<'s, 'n>> {
@@ -43,7 +93,7 @@ impl Gpu {
             .map(|l| match l {
                 Layer::Affine(a) => Ok(Some((self.upload(a.weight.as_standard_layout().as_slice().expect("standard"))?, self.upload(&a.bias.to_vec())?))),
                 Layer::Relu | Layer::Reshape { .. } => Ok(None),
-                Layer::Elementwise(_) => Err(GpuError::Unsupported("an elementwise layer that does not fold into an affine layer, in smoothing".into())),
+                Layer::Elementwise(_) => Ok(None), // folded by the sampler; an unfolded one is refused when reached
             })
             .collect::<GpuResult<_>>()?;
         let plan = match sampler.first_layer_plan() {
@@ -97,37 +147,24 @@ impl Gpu {
         let noise = self.zeros::<f64>(count)?;
         let input_space = dev.plan.is_none() as i32;
         launch!(self, "rp_noise_rows", count, &dev.seed, &stream, &(start * m as u64), &(count as u64), &(m as u64), self.table(), x0, &dev.sigma, &input_space, &noise);
-        let relu_at = |i: usize| matches!(net.layers.get(i), Some(Layer::Relu));
-        // the activations after the noise enters, and the first layer still to apply
-        let (mut cur, mut width, mut next) = match (&dev.plan, base) {
+        // the block's activations where the noise enters: boundary 0 (input space) or after the first
+        // affine layer (z·Lᵀ + W₁x₀ + b₁), as the CPU sampler's plan says
+        let mut acts: Vec<Option<(CudaSlice<f64>, usize)>> = (0..=net.layers.len()).map(|_| None).collect();
+        let first = match (&dev.plan, base) {
             (Some((layer, chol_t, h)), Some(base)) => {
                 let pre = self.gemm(&noise, rows, *h, chol_t, *h, false)?;
-                let relu = relu_at(layer + 1) as i32;
-                launch!(self, "rp_bias_act", rows * h, &pre, &(rows as u64), &(*h as u64), base, &relu);
-                (pre, *h, layer + 1 + relu as usize)
+                launch!(self, "rp_bias_act", rows * h, &pre, &(rows as u64), &(*h as u64), base, &0i32);
+                acts[layer + 1] = Some((pre, *h));
+                layer + 1
             }
-            _ => (noise, m, 0),
+            _ => {
+                acts[0] = Some((noise, m));
+                0
+            }
         };
-        while next < net.layers.len() {
-            match &net.layers[next] {
-                Layer::Affine(a) => {
-                    let (w, b) = dev.layers[next].as_ref().expect("uploaded with the network");
-                    let y = self.gemm(&cur, rows, width, w, a.out_dim(), true)?;
-                    let relu = relu_at(next + 1) as i32;
-                    launch!(self, "rp_bias_act", rows * a.out_dim(), &y, &(rows as u64), &(a.out_dim() as u64), b, &relu);
-                    (cur, width) = (y, a.out_dim());
-                    next += 1 + relu as usize;
-                }
-                Layer::Relu => {
-                    let y = self.zeros::<f64>(rows * width)?;
-                    launch!(self, "rp_relu", rows * width, &cur, &((rows * width) as u64), &y);
-                    cur = y;
-                    next += 1;
-                }
-                Layer::Reshape { .. } => next += 1,
-                Layer::Elementwise(_) => return Err(GpuError::Unsupported("an unfolded elementwise layer in smoothing".into())),
-            }
-        }
+        let mut block = GpuBlock { gpu: self, layers: &dev.layers, acts, rows };
+        forward_through(&mut block, &net.layers, first)?;
+        let (cur, width) = block.acts.pop().flatten().expect("the output block");
         let argmin = (dev.decision == Decision::Argmin) as i32;
         launch!(self, "rp_decide_count", rows, &cur, &(rows as u64), &(width as u64), &argmin, counts);
         Ok(())

@@ -14,7 +14,7 @@
 //! binary64 and rounded to binary32 (first-layer space: W₁x₀ + b₁ and Lz rounded, Lz accumulated in
 //! binary32). Either way the function smoothed is the base classifier as this module evaluates it.
 use super::normals;
-use crate::net::{Layer, Network};
+use crate::net::{Affine, Elementwise, Layer, Network};
 use crate::rng::Philox;
 use crate::spec::Decision;
 use ndarray::linalg::general_mat_mul;
@@ -479,35 +479,94 @@ pub(crate) fn without_overflow(mut counts: Vec<u64>, row: u64, n: u64) -> crate:
     Ok(counts)
 }
 
+/// The steps of smoothing's forward pass on a device: each moves a block of samples (rows) from
+/// boundary i's activations to boundary i+1's through layer i. The walk over the layers is written once
+/// ([`forward_through`]); the CPU steps are below ([`CpuBlock`]), the GPU's in `crate::gpu::smooth`.
+pub trait SampleDevice {
+    type Error;
+    /// h ↦ h·Wᵀ + b.
+    fn affine(&mut self, i: usize, a: &Affine) -> Result<(), Self::Error>;
+    /// h ↦ the layer's exact elementwise map.
+    fn elementwise(&mut self, i: usize, e: &Elementwise) -> Result<(), Self::Error>;
+    /// h ↦ max(h, 0) (a NaN becomes 0, as `f64::max` does).
+    fn relu(&mut self, i: usize) -> Result<(), Self::Error>;
+    /// h ↦ h (a reshape of flat rows).
+    fn copy(&mut self, i: usize) -> Result<(), Self::Error>;
+}
+
+/// Moves a device's block from boundary `first` through `layers[first..]`: smoothing's one forward pass.
+pub fn forward_through<D: SampleDevice>(dev: &mut D, layers: &[Layer], first: usize) -> Result<(), D::Error> {
+    for (i, layer) in layers.iter().enumerate().skip(first) {
+        match layer {
+            Layer::Affine(a) => dev.affine(i, a)?,
+            Layer::Elementwise(e) => dev.elementwise(i, e)?,
+            Layer::Relu => dev.relu(i)?,
+            Layer::Reshape { .. } => dev.copy(i)?,
+        }
+    }
+    Ok(())
+}
+
+/// The CPU's block: the first `len` rows of preallocated buffers, one per boundary.
+pub(crate) struct CpuBlock<'a> {
+    pub acts: &'a mut [Array2<f64>],
+    pub len: usize,
+}
+
+impl CpuBlock<'_> {
+    /// Rows of boundary i (read) and boundary i + 1 (written).
+    fn pair(&mut self, i: usize) -> (ndarray::ArrayView2<'_, f64>, ndarray::ArrayViewMut2<'_, f64>) {
+        let (done, rest) = self.acts.split_at_mut(i + 1);
+        (done[i].slice(ndarray::s![..self.len, ..]), rest[0].slice_mut(ndarray::s![..self.len, ..]))
+    }
+}
+
+impl SampleDevice for CpuBlock<'_> {
+    type Error = std::convert::Infallible;
+
+    fn affine(&mut self, i: usize, a: &Affine) -> Result<(), Self::Error> {
+        let (h, mut out) = self.pair(i);
+        general_mat_mul(1.0, &h, &a.weight.t(), 0.0, &mut out);
+        match (out.as_slice_mut(), a.bias.as_slice()) {
+            // row-major block: the bias added row by row over flat slices (the same sums)
+            (Some(o), Some(b)) if !b.is_empty() => flat::add_rows(o, b),
+            _ => out += &a.bias.view().insert_axis(Axis(0)),
+        }
+        Ok(())
+    }
+
+    fn elementwise(&mut self, i: usize, e: &Elementwise) -> Result<(), Self::Error> {
+        let (h, mut out) = self.pair(i);
+        for (mut o, hr) in out.rows_mut().into_iter().zip(h.rows()) {
+            for (j, (ov, &hv)) in o.iter_mut().zip(hr.iter()).enumerate() {
+                *ov = e.apply(hv, j);
+            }
+        }
+        Ok(())
+    }
+
+    fn relu(&mut self, i: usize) -> Result<(), Self::Error> {
+        let (h, mut out) = self.pair(i);
+        match (out.as_slice_mut(), h.as_slice()) {
+            (Some(o), Some(h)) => flat::relu(o, h),
+            _ => ndarray::Zip::from(&mut out).and(&h).for_each(|o, &v| *o = v.max(0.0)),
+        }
+        Ok(())
+    }
+
+    fn copy(&mut self, i: usize) -> Result<(), Self::Error> {
+        let (h, mut out) = self.pair(i);
+        out.assign(&h);
+        Ok(())
+    }
+}
+
 /// Runs `layers` on the first `len` rows of `acts[0]`, writing layer i's output into `acts[i + 1]`
 /// (preallocated buffers of one block; shared by every batched sampler).
 pub(crate) fn forward_block(layers: &[Layer], acts: &mut [Array2<f64>], len: usize) {
-    for (i, layer) in layers.iter().enumerate() {
-        let (done, rest) = acts.split_at_mut(i + 1);
-        let h = done[i].slice(ndarray::s![..len, ..]);
-        let mut out = rest[0].slice_mut(ndarray::s![..len, ..]);
-        match layer {
-            Layer::Affine(a) => {
-                general_mat_mul(1.0, &h, &a.weight.t(), 0.0, &mut out);
-                match (out.as_slice_mut(), a.bias.as_slice()) {
-                    // row-major block: the bias added row by row over flat slices (the same sums)
-                    (Some(o), Some(b)) if !b.is_empty() => flat::add_rows(o, b),
-                    _ => out += &a.bias.view().insert_axis(Axis(0)),
-                }
-            }
-            Layer::Elementwise(e) => {
-                for (mut o, hr) in out.rows_mut().into_iter().zip(h.rows()) {
-                    for (j, (ov, &hv)) in o.iter_mut().zip(hr.iter()).enumerate() {
-                        *ov = e.apply(hv, j);
-                    }
-                }
-            }
-            Layer::Relu => match (out.as_slice_mut(), h.as_slice()) {
-                (Some(o), Some(h)) => flat::relu(o, h),
-                _ => ndarray::Zip::from(&mut out).and(&h).for_each(|o, &v| *o = v.max(0.0)),
-            },
-            Layer::Reshape { .. } => out.assign(&h),
-        }
+    match forward_through(&mut CpuBlock { acts, len }, layers, 0) {
+        Ok(()) => {}
+        Err(e) => match e {},
     }
 }
 
