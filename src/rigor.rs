@@ -35,7 +35,19 @@ pub fn gamma(n: usize) -> f64 {
 /// without FMA, including gradual underflow, given `abs_sum_up` ≥ Σ|xᵢ||yᵢ| (FP-2).
 #[inline]
 pub fn dot_error(n: usize, abs_sum_up: f64) -> f64 {
-    up(up(gamma(n) * abs_sum_up) + n as f64 * MIN_SUBNORMAL)
+    up(up(gamma(n) * abs_sum_up) + eta_times(n))
+}
+
+/// n·η exactly (η = MIN_SUBNORMAL), the same bits as `n as f64 * MIN_SUBNORMAL`, without the
+/// multiplication (whose subnormal result costs a microcode assist on x86): for n < 2⁵² the product
+/// is the subnormal whose significand is n.
+#[inline]
+pub fn eta_times(n: usize) -> f64 {
+    if (n as u64) < (1u64 << 52) {
+        f64::from_bits(n as u64)
+    } else {
+        n as f64 * MIN_SUBNORMAL
+    }
 }
 
 /// Upper bound of the exact value S of a sum of `n` non-negative products whose floating-point value
@@ -43,7 +55,7 @@ pub fn dot_error(n: usize, abs_sum_up: f64) -> f64 {
 /// S ≤ (fl + n·η)/(1 − γₙ) ≤ (fl + n·η)·(1 + 2γₙ).
 #[inline]
 pub fn nonneg_dot_upper(fl: f64, n: usize) -> f64 {
-    up(up(fl + n as f64 * MIN_SUBNORMAL) * (1.0 + 2.0 * gamma(n)))
+    up(up(fl + eta_times(n)) * (1.0 + 2.0 * gamma(n)))
 }
 
 /// The ℓ∞ norm, exact.
@@ -61,6 +73,13 @@ pub fn add_error(sum: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eta_times_is_the_product() {
+        for n in [0usize, 1, 2, 3, 7, 50, 64, 1000, 123_456_789, (1 << 52) - 1, 1 << 52, (1 << 52) + 1, 1 << 60] {
+            assert_eq!(eta_times(n).to_bits(), (n as f64 * MIN_SUBNORMAL).to_bits(), "n = {n}");
+        }
+    }
 
     #[test]
     fn up_and_down_bracket_exact_results() {

@@ -31,6 +31,8 @@ impl Clone for LinearBatch {
 pub struct AffineMags {
     pub weight_mag: Array2<f64>,
     pub tail: Array1<f64>,
+    /// |b| of the layer.
+    pub abs_bias: Array1<f64>,
 }
 
 impl AffineMags {
@@ -39,7 +41,7 @@ impl AffineMags {
         let n_in = a.in_dim();
         let abs_w = a.weight.mapv(f64::abs);
         let weight_mag = mag_in.dot(&abs_w.t()).mapv(|v| nonneg_dot_upper(v, n_in)).as_standard_layout().into_owned();
-        AffineMags { weight_mag, tail: Self::tail(a, mag_in) }
+        AffineMags { weight_mag, tail: Self::tail(a, mag_in), abs_bias: a.bias.mapv(f64::abs) }
     }
 
     /// The per-row tail `n_out·η·ΣM_b`, rounded up.
@@ -164,19 +166,17 @@ impl LinearBatch {
     pub fn through_affine(&mut self, a: &Affine, mags: &AffineMags) {
         let n = a.out_dim();
         let new_coef = self.coef.dot(&a.weight).as_standard_layout().into_owned();
-        let bias_term = self.coef.dot(&a.bias);
-        let abs_bias = a.bias.mapv(f64::abs);
+        let abs_bias = &mags.abs_bias;
         let g = gamma(n);
         for (r, row) in self.coef.outer_iter().enumerate() {
             let o = self.owner[r];
-            let wm = mags.weight_mag.row(o);
+            let bias_term = row.dot(&a.bias); // as coef.dot(bias) computes each row
             let row = row.as_slice().expect("standard layout");
-            let s_w = abs_weighted_sum(row, wm.as_slice().unwrap());
-            let s_b = abs_weighted_sum(row, abs_bias.as_slice().unwrap());
+            let (s_w, s_b) = abs_weighted_sums(row, row_of(&mags.weight_mag, o), abs_bias.as_slice().expect("contiguous"));
             // FP-2 on coef·W weighted by |h_in|, FP-2 on coef·b, FP-3 on the constant's addition
             let w_err = up(up(g * nonneg_dot_upper(s_w, n)) + mags.tail[o]);
             let b_err = dot_error(n, nonneg_dot_upper(s_b, n));
-            let c = self.constant[r] + bias_term[r];
+            let c = self.constant[r] + bias_term;
             self.constant[r] = c;
             self.slack[r] = up(up(up(self.slack[r] + w_err) + b_err) + add_error(c));
         }
@@ -222,6 +222,8 @@ impl LinearBatch {
     /// an unstable neuron uses relu(z) ≥ α·z with α = `alpha[r, j]` (default: the adaptive slope),
     /// λ < 0 uses the chord.
     pub fn through_relu(&mut self, rx: &ReluRelax, alpha: Option<&Array2<f64>>) {
+        // η·Σmag per batch row, once per call (a product with a subnormal result is slow on x86)
+        let eta_mag: Vec<f64> = rx.mag_sum.iter().map(|&s| up(MIN_SUBNORMAL * s)).collect();
         for (r, mut row) in self.coef.outer_iter_mut().enumerate() {
             let o = self.owner[r];
             let row = row.as_slice_mut().expect("standard layout");
@@ -231,12 +233,16 @@ impl LinearBatch {
             // Unstable neurons: relaxed products, accumulated error terms (FP-1, FP-2); the line is
             // picked by the coefficient's sign without a branch (the sign is unpredictable)
             let (mut abs_mul_mag, mut intercepts, mut abs_intercepts) = (0.0, 0.0, 0.0);
+            let len = row.len();
+            let (neg_mult, pos_mult, neg_intercept, mag) = (&neg_mult[..len], &pos_mult[..len], &neg_intercept[..len], &mag[..len]);
             for &j in unstable {
                 let lam = row[j];
                 let (nm, pm, ni) = (neg_mult[j], pos_mult[j], neg_intercept[j]);
-                let neg = lam < 0.0;
-                let mult = if neg { nm } else { pm };
-                let t = if neg { ni } else { 0.0 };
+                // select by bit masks: a compiled branch here mispredicts about half the time
+                // (black_box keeps the optimizer from turning the masks back into a branch)
+                let mask = std::hint::black_box((lam < 0.0) as u64).wrapping_neg();
+                let mult = f64::from_bits((nm.to_bits() & mask) | (pm.to_bits() & !mask));
+                let t = f64::from_bits(ni.to_bits() & mask);
                 let prod = lam * mult;
                 abs_mul_mag += (prod * mag[j]).abs();
                 let lt = lam * t;
@@ -253,7 +259,7 @@ impl LinearBatch {
             }
             let n = unstable.len();
             // rounding of λ·mult (u|λ'| + η per neuron, times |z| ≤ mag), of Σλt, and of the constant
-            let mul_err = up(up(UNIT_ROUNDOFF * nonneg_dot_upper(abs_mul_mag, n)) + up(MIN_SUBNORMAL * rx.mag_sum[o]));
+            let mul_err = up(up(UNIT_ROUNDOFF * nonneg_dot_upper(abs_mul_mag, n)) + eta_mag[o]);
             let c = self.constant[r] + intercepts;
             self.constant[r] = c;
             let t_err = dot_error(n, nonneg_dot_upper(abs_intercepts, n));
@@ -371,23 +377,32 @@ fn row_of(a: &Array2<f64>, o: usize) -> &[f64] {
     &a.as_slice().expect("standard layout")[o * n..(o + 1) * n]
 }
 
-/// Σ |aᵢ|·wᵢ in plain floating point with four independent accumulators (so it vectorizes); callers
-/// bound its rounding with FP-2, which holds for any summation order.
+/// (Σ |aᵢ|·wᵢ, Σ |aᵢ|·vᵢ) in plain floating point, in one pass with four independent accumulators
+/// each (so it vectorizes; kernels' `rp_abs_weighted_sum` sums each the same way); callers bound the
+/// rounding with FP-2, which holds for any summation order.
 #[inline]
-fn abs_weighted_sum(a: &[f64], w: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ac, wc) = (a.chunks_exact(4), w.chunks_exact(4));
-    let (ar, wr) = (ac.remainder(), wc.remainder());
-    for (x, y) in ac.zip(wc) {
+fn abs_weighted_sums(a: &[f64], w: &[f64], v: &[f64]) -> (f64, f64) {
+    let n = a.len();
+    let (w, v) = (&w[..n], &v[..n]);
+    let (mut acc, mut bcc) = ([0.0f64; 4], [0.0f64; 4]);
+    let full = n - n % 4;
+    for j in (0..full).step_by(4) {
         for k in 0..4 {
-            acc[k] += x[k].abs() * y[k];
+            let x = a[j + k].abs();
+            acc[k] += x * w[j + k];
+            bcc[k] += x * v[j + k];
         }
     }
-    let tail: f64 = ar.iter().zip(wr).map(|(x, y)| x.abs() * y).sum();
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    let (mut ta, mut tb) = (0.0, 0.0);
+    for j in full..n {
+        let x = a[j].abs();
+        ta += x * w[j];
+        tb += x * v[j];
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3]) + ta, (bcc[0] + bcc[1]) + (bcc[2] + bcc[3]) + tb)
 }
 
-/// (Σ aᵢxᵢ, Σ |aᵢxᵢ|) in plain floating point with four accumulators each (see `abs_weighted_sum`).
+/// (Σ aᵢxᵢ, Σ |aᵢxᵢ|) in plain floating point with four accumulators each (see `abs_weighted_sums`).
 #[inline]
 fn dot_and_abs(a: &[f64], x: &[f64]) -> (f64, f64) {
     let (mut d, mut s) = ([0.0f64; 4], [0.0f64; 4]);
