@@ -13,16 +13,24 @@ pub const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
 /// Smallest positive subnormal 2⁻¹⁰⁷⁴: the absolute error floor of one rounded product (FP-1).
 pub const MIN_SUBNORMAL: f64 = f64::from_bits(1);
 
-/// An f64 not smaller than the exact result of the one correctly rounded operation that gave `x` (FP-1).
+/// An f64 not smaller than the exact result of the one correctly rounded operation that gave `x` (FP-1):
+/// `x.next_up()`, bit for bit, computed without branches (selects on the special cases), so that loops
+/// of rounding-error terms stay straight-line code. ±0 gives the least subnormal, +∞ and NaN themselves,
+/// −∞ gives −MAX, any other value moves one unit in the last place toward +∞.
 #[inline(always)]
 pub fn up(x: f64) -> f64 {
-    x.next_up()
+    let b = x.to_bits();
+    let stepped = b.wrapping_add(1).wrapping_sub((b >> 63) << 1); // +1 ulp for x > 0, −1 in the bits for x < 0
+    let r = if b << 1 == 0 { 1 } else { stepped };
+    let keep = x.is_nan() | (b == f64::INFINITY.to_bits());
+    f64::from_bits(if keep { b } else { r })
 }
 
-/// An f64 not larger than the exact result of the one correctly rounded operation that gave `x` (FP-1).
+/// An f64 not larger than the exact result of the one correctly rounded operation that gave `x` (FP-1):
+/// `x.next_down()` bit for bit (−up(−x)).
 #[inline(always)]
 pub fn down(x: f64) -> f64 {
-    x.next_down()
+    -up(-x)
 }
 
 /// An upper bound on γₙ = n·u/(1−n·u): exactly 2·n·u, valid while n·u ≤ ½ (FP-2).
@@ -73,6 +81,32 @@ pub fn add_error(sum: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// up and down are `next_up` and `next_down` bit for bit: every special value, the neighbours of the
+    /// boundaries between binades and signs, and a million random bit patterns (NaNs included).
+    #[test]
+    fn up_and_down_are_next_up_and_next_down() {
+        let check = |x: f64| {
+            assert_eq!(up(x).to_bits(), x.next_up().to_bits(), "up({x:e}) bits {:016x}", x.to_bits());
+            assert_eq!(down(x).to_bits(), x.next_down().to_bits(), "down({x:e}) bits {:016x}", x.to_bits());
+        };
+        let specials = [0.0, -0.0, MIN_SUBNORMAL, -MIN_SUBNORMAL, f64::MIN_POSITIVE, -f64::MIN_POSITIVE, 1.0, -1.0, f64::MAX, f64::MIN, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -f64::NAN, f64::EPSILON];
+        for x in specials {
+            check(x);
+            check(x.next_up());
+            check(x.next_down());
+        }
+        for bits in [0x7ff0_0000_0000_0001u64, 0xfff8_0000_0000_0000, 0x7fff_ffff_ffff_ffff, 0xffff_ffff_ffff_ffff, 0x000f_ffff_ffff_ffff, 0x800f_ffff_ffff_ffff, 0x8000_0000_0000_0001] {
+            check(f64::from_bits(bits));
+        }
+        let rng = crate::rng::Philox::new(7);
+        for i in 0..500_000u64 {
+            let w = rng.uniform_pair(i, 3);
+            let bits = (w[0].to_bits() << 12) ^ w[1].to_bits().rotate_left(29) ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            check(f64::from_bits(bits));
+            check(f64::from_bits(bits ^ (1 << 63)));
+        }
+    }
 
     #[test]
     fn eta_times_is_the_product() {
