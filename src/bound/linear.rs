@@ -334,16 +334,6 @@ impl LinearBatch {
         }
         out
     }
-
-    /// Sound lower bounds of every row when h ranges over its owner's box.
-    pub fn concretize_box(&self, boxes: &BoxBatch) -> Array1<f64> {
-        let mut out = Array1::zeros(self.coef.nrows());
-        for (r, row) in self.coef.outer_iter().enumerate() {
-            let o = self.owner[r];
-            out[r] = box_min(row, boxes.lower.row(o), boxes.upper.row(o), self.constant[r], self.slack[r]);
-        }
-        out
-    }
 }
 
 

@@ -4,12 +4,12 @@
 //! linear-bound batches live there between steps; boxes and relaxations are decided on the host by the
 //! shared driver and uploaded. Rows are processed in tasks sized from the device's free memory.
 use super::cuda::{Gpu, GpuResult};
-use super::{driver, GpuError};
+use super::GpuError;
 use crate::bound::{AffineMags, Backend, BoxBatch, LinearBatch, RegionBatch, ReluRelax, ReluState};
 use crate::net::{Affine, ElemOp, Elementwise, Layer, Network};
 use crate::spec::Norm;
 use cudarc::driver::{CudaSlice, PushKernelArg};
-use ndarray::{Array1, Array2, Zip};
+use ndarray::{Array1, Array2};
 use std::sync::Arc;
 
 /// The GPU as a bound backend.
@@ -75,16 +75,6 @@ impl GpuBackend {
     fn boxes(&self, lower: CudaSlice<f64>, upper: CudaSlice<f64>, rows: usize, cols: usize) -> GpuResult<BoxBatch> {
         Ok(BoxBatch { lower: self.to_array(&lower, rows, cols)?, upper: self.to_array(&upper, rows, cols)? })
     }
-}
-
-/// Launches `$kernel` over `$count` items with the listed arguments.
-macro_rules! launch {
-    ($gpu:expr, $kernel:literal, $count:expr, $($arg:expr),+ $(,)?) => {{
-        let mut b = $gpu.stream.launch_builder($gpu.function($kernel)?);
-        // SAFETY: the arguments follow the kernel's signature in kernels/bound.cu, and every buffer
-        // holds the elements the kernel indexes (sizes set by the caller from the same dimensions).
-        unsafe { b $(.arg($arg))+ .launch($gpu.grid($count as u64)) }.map_err(driver($kernel))?;
-    }};
 }
 
 impl Backend for GpuBackend {
@@ -264,10 +254,4 @@ impl Backend for GpuBackend {
         launch!(self.gpu, "rp_box_finish", rows * n_out, &center, &spread, &abs_center, &(rows as u64), &(n_out as u64), &l.bias, &(n_in as u64), &lo, &hi);
         self.boxes(lo, hi, rows, n_out)
     }
-}
-
-/// Whether two boxes agree entrywise within `rel` (for the device tests).
-pub fn boxes_close(a: &BoxBatch, b: &BoxBatch, rel: f64) -> bool {
-    let close = |x: &Array2<f64>, y: &Array2<f64>| Zip::from(x).and(y).all(|&p, &q| p == q || (p - q).abs() <= rel * (1.0 + q.abs()));
-    close(&a.lower, &b.lower) && close(&a.upper, &b.upper)
 }

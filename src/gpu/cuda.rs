@@ -122,10 +122,8 @@ impl Gpu {
         let cells = crate::smooth::normals::CELLS;
         let normal_table = stream.alloc_zeros::<f64>(4 * cells).map_err(driver("cuMemAlloc"))?;
         let gpu = Gpu { ctx, stream, blas, name, functions, normal_table };
-        let mut b = gpu.stream.launch_builder(gpu.function("rp_normal_table")?);
-        b.arg(&gpu.normal_table);
-        // SAFETY: argument types match rp_normal_table; the table holds RP_CELLS × 4 doubles (RP_CELLS = CELLS).
-        unsafe { b.launch(grid(cells as u64)) }.map_err(driver("rp_normal_table"))?;
+        // the table holds RP_CELLS × 4 doubles (RP_CELLS = CELLS)
+        launch!(gpu, "rp_normal_table", cells, &gpu.normal_table);
         Ok(gpu)
     }
 
@@ -207,10 +205,7 @@ impl Gpu {
     /// Standard normals of (seed, stream) for pair indices first…first+pairs−1 (two per pair).
     pub fn normals(&self, seed: u64, stream: u64, first: u64, pairs: u64) -> GpuResult<Vec<f64>> {
         let out = self.zeros::<f64>(2 * pairs as usize)?;
-        let mut b = self.stream.launch_builder(self.function("rp_normals")?);
-        b.arg(&seed).arg(&stream).arg(&first).arg(&pairs).arg(&out);
-        // SAFETY: argument types and order match rp_normals; `out` holds 2·pairs doubles.
-        unsafe { b.launch(grid(pairs)) }.map_err(driver("rp_normals"))?;
+        launch!(self, "rp_normals", pairs, &seed, &stream, &first, &pairs, &out);
         self.download(&out, 2 * pairs as usize)
     }
 
@@ -222,10 +217,7 @@ impl Gpu {
     /// Smoothing normals (SMOOTH-8) number first…first+count−1 of (seed, stream).
     pub fn smooth_normals(&self, seed: u64, stream: u64, first: u64, count: u64) -> GpuResult<Vec<f64>> {
         let out = self.zeros::<f64>(count as usize)?;
-        let mut b = self.stream.launch_builder(self.function("rp_smooth_normals")?);
-        b.arg(&seed).arg(&stream).arg(&first).arg(&count).arg(&self.normal_table).arg(&out);
-        // SAFETY: argument types and order match rp_smooth_normals; `out` holds count doubles.
-        unsafe { b.launch(grid(count)) }.map_err(driver("rp_smooth_normals"))?;
+        launch!(self, "rp_smooth_normals", count, &seed, &stream, &first, &count, &self.normal_table, &out);
         self.download(&out, count as usize)
     }
 

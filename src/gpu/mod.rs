@@ -3,6 +3,20 @@
 //! second implementation of the CPU contract: same answers, bounds equal within float tolerance and
 //! still sound, smoothing draws identical bit for bit. Without the feature, or without a driver or a
 //! device at run time, everything runs on the CPU and the CLI says so once.
+/// Launches kernel `$kernel` of `$gpu` (a [`cuda::Gpu`]) over `$count` items (a grid-stride grid) with
+/// the listed arguments; a failed launch returns a [`GpuError::Driver`] naming the kernel. Callers pass
+/// the arguments in the order and C types of the kernel's signature in `kernels/*.cu`, with every buffer
+/// holding the elements the kernel indexes.
+#[cfg(feature = "cuda")]
+macro_rules! launch {
+    ($gpu:expr, $kernel:literal, $count:expr, $($arg:expr),+ $(,)?) => {{
+        let mut b = $gpu.stream.launch_builder($gpu.function($kernel)?);
+        // SAFETY: as the macro's contract above: arguments as the kernel's signature, buffers as large
+        // as it indexes (sizes set by the caller from the same dimensions).
+        unsafe { b $(.arg($arg))+ .launch($gpu.grid($count as u64)) }.map_err($crate::gpu::driver($kernel))?;
+    }};
+}
+
 #[cfg(feature = "cuda")]
 pub mod backend;
 #[cfg(feature = "cuda")]

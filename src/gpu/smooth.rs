@@ -6,21 +6,11 @@
 //! the forward pass differs from the CPU's only in the GEMMs' summation order, so the counts equal the
 //! CPU's except for samples whose two best outputs tie within rounding.
 use super::cuda::{Gpu, GpuResult};
-use super::{driver, GpuError};
+use super::GpuError;
 use crate::net::{Layer, Network};
 use crate::smooth::sampler::{forward_through, NoisyRecord, Phase, SampleDevice, Sampler};
 use crate::spec::Decision;
 use cudarc::driver::{CudaSlice, PushKernelArg};
-
-/// Launches `$kernel` over `$count` items with the listed arguments (as in `super::backend`).
-macro_rules! launch {
-    ($gpu:expr, $kernel:literal, $count:expr, $($arg:expr),+ $(,)?) => {{
-        let mut b = $gpu.stream.launch_builder($gpu.function($kernel)?);
-        // SAFETY: the arguments follow the kernel's signature in kernels/smooth.cu, and every buffer
-        // holds the elements the kernel indexes (sizes set by the caller from the same dimensions).
-        unsafe { b $(.arg($arg))+ .launch($gpu.grid($count as u64)) }.map_err(driver($kernel))?;
-    }};
-}
 
 /// One block of samples on the device: each boundary's activations (rows × width) once computed.
 struct GpuBlock<'g> {
