@@ -388,7 +388,7 @@ mod cuda {
         let recs: Vec<NoisyRecord> = (0..6).map(|i| NoisyRecord { x: x.row(i), row: 10 + i as u64 }).collect();
         let sampler = Sampler::new(&net, 0.5, 9, Decision::Argmax, NoiseSpace::Input).unwrap();
         let cpu = sampler.counts(&recs, Phase::Estimation, 20_000).unwrap();
-        let dev = g.smooth_counts(&g.smoothing(&sampler, 0.5, 9, Decision::Argmax).unwrap(), &recs, Phase::Estimation, 20_000).unwrap();
+        let dev = g.smooth_counts(&g.smoothing(&sampler).unwrap(), &recs, Phase::Estimation, 20_000).unwrap();
         assert_eq!(cpu, dev, "input space");
         // first-layer space (a narrowing first layer): the same plan, Cholesky factor and draws
         let net = seeded_mlp(&[20, 8, 8, 3], 6);
@@ -397,7 +397,7 @@ mod cuda {
         let sampler = Sampler::new(&net, 0.25, 11, Decision::Argmin, NoiseSpace::FirstLayer).unwrap();
         assert!(sampler.first_layer_space());
         let cpu = sampler.counts(&recs, Phase::Selection, 30_000).unwrap();
-        let dev = g.smooth_counts(&g.smoothing(&sampler, 0.25, 11, Decision::Argmin).unwrap(), &recs, Phase::Selection, 30_000).unwrap();
+        let dev = g.smooth_counts(&g.smoothing(&sampler).unwrap(), &recs, Phase::Selection, 30_000).unwrap();
         assert_eq!(cpu, dev, "first-layer space");
     }
 
@@ -406,7 +406,7 @@ mod cuda {
     #[test]
     fn gpu_certifiers_match_the_cpu_certifiers() {
         use rp::cert::{Batch, BoundCertifier, Certifier, RadiusSearch};
-        use rp::gpu::certifier::{GpuBoundCertifier, GpuBounds, GpuSmoothing};
+        use rp::gpu::certifier::{GpuBoundCertifier, GpuSmoothing};
         use rp::progress::NoProgress;
         let Some(g) = gpu() else { return };
         let g = std::sync::Arc::new(g);
@@ -415,7 +415,7 @@ mod cuda {
         let ids: Vec<usize> = (0..20).collect();
         let batch = Batch { inputs: x.view(), row_ids: &ids };
         let cpu = BoundCertifier { net: net.clone(), method: rp::bound::BoundMethod::Crown(rp::bound::Intermediate::All), norm: Norm::L2, decision: Decision::Argmax, domain: None, search: RadiusSearch::default() };
-        let dev = GpuBoundCertifier::new(g.clone(), net.clone(), GpuBounds::Crown(rp::bound::Intermediate::All), Norm::L2, Decision::Argmax, None, RadiusSearch::default()).unwrap();
+        let dev = GpuBoundCertifier::new(g.clone(), net.clone(), rp::bound::BoundMethod::Crown(rp::bound::Intermediate::All), Norm::L2, Decision::Argmax, None, RadiusSearch::default()).unwrap();
         let (a, b) = (cpu.certify(batch, &NoProgress).unwrap(), dev.certify(batch, &NoProgress).unwrap());
         for (p, q) in a.iter().zip(&b) {
             assert_eq!(p.answer(), q.answer());

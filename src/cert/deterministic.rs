@@ -42,11 +42,11 @@ impl BoundCertifier {
     /// For each row b: the least proven lower bound of the margins of answer `classes[b]` over the
     /// ε_b-ball around `centers[b]` (> 0: the ball provably keeps the answer).
     pub fn certifies(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>) -> Vec<f64> {
-        let k = self.net.output_dim();
-        let specs: Vec<Array2<f64>> = classes.iter().map(|&c| self.decision.margin_spec(c, k)).collect();
-        let regions = RegionBatch { centers: centers.reborrow(), eps: eps.view(), norm: self.norm, domain: self.domain.as_ref(), boxes: None };
-        let lb = self.method.lower_bounds_batch(&self.net, &regions, stack_specs(&specs).view());
-        lb.outer_iter().map(least).collect()
+        let check = MarginCheck { outputs: self.net.output_dim(), decision: self.decision, norm: self.norm, domain: self.domain.as_ref() };
+        match check.least(centers, classes, eps, |regions, spec| Ok::<_, std::convert::Infallible>(self.method.lower_bounds_batch(&self.net, regions, spec))) {
+            Ok(v) => v,
+            Err(e) => match e {},
+        }
     }
 
     fn check_batch(&self, batch: &Batch<'_>) -> crate::Result<()> {
@@ -69,6 +69,25 @@ impl Certifier for BoundCertifier {
     fn certify(&self, batch: Batch<'_>, progress: &dyn Progress) -> crate::Result<Vec<Certificate>> {
         self.check_batch(&batch)?;
         lockstep_search(&self.net, self.decision, self.norm, &self.search, batch, progress, |c, k, e| self.certifies(c, k, e))
+    }
+}
+
+/// One round's check of the deterministic certifiers (CPU and GPU): the answers' margin specifications
+/// over each row's ε-ball, bounded by any bound method.
+pub struct MarginCheck<'a> {
+    pub outputs: usize,
+    pub decision: Decision,
+    pub norm: Norm,
+    pub domain: Option<&'a DomainBox>,
+}
+
+impl MarginCheck<'_> {
+    /// For each row b: the least lower bound `bound` proves for the margins of answer `classes[b]` over
+    /// the ε_b-ball around `centers[b]` (> 0: the ball provably keeps the answer).
+    pub fn least<E>(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>, bound: impl FnOnce(&RegionBatch, ndarray::ArrayView3<f64>) -> Result<Array2<f64>, E>) -> Result<Vec<f64>, E> {
+        let specs: Vec<Array2<f64>> = classes.iter().map(|&c| self.decision.margin_spec(c, self.outputs)).collect();
+        let regions = RegionBatch { centers: centers.reborrow(), eps: eps.view(), norm: self.norm, domain: self.domain, boxes: None };
+        Ok(bound(&regions, stack_specs(&specs).view())?.outer_iter().map(least).collect())
     }
 }
 

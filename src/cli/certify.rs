@@ -129,12 +129,11 @@ pub fn norm_for(methods: &[MethodArg], norm: Option<Norm>) -> Result<Norm> {
 fn on_device(backend: rp::gpu::Device, method: MethodArg, a: &MethodOpts, norm: Norm, net: Network, decision: Decision, domain: Option<DomainBox>, header: &[String]) -> Result<Box<dyn Certifier>> {
     #[cfg(feature = "cuda")]
     if let rp::gpu::Device::Cuda(gpu) = &backend {
-        use rp::gpu::certifier::{GpuBoundCertifier, GpuBounds, GpuSmoothing};
-        let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
+        use rp::gpu::certifier::{GpuBoundCertifier, GpuSmoothing};
         match method {
             MethodArg::Ibp | MethodArg::Crown => {
-                search.validate()?;
-                let bounds = GpuBounds::of(&self::method(method, &a.alpha, Intermediate::UnstableOnly)?)?;
+                let search = radius_search(a)?;
+                let bounds = self::method(method, &a.alpha, Intermediate::UnstableOnly)?;
                 eprintln!("running {} on the GPU ({})", if method == MethodArg::Ibp { "ibp" } else { "crown" }, gpu.name());
                 return Ok(Box::new(GpuBoundCertifier::new(gpu.clone(), net, bounds, norm, decision, domain, search)?));
             }
@@ -218,12 +217,18 @@ pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: N
             Box::new(LineCertifier { net: l.0, decision, attribute, range, rel_tol: rp::cert::EXACT_REL_TOL })
         }
         m => {
-            let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
-            search.validate()?;
+            let search = radius_search(a)?;
             let method = method(m, &a.alpha, Intermediate::UnstableOnly)?;
             Box::new(BoundCertifier { net: l.0, method, norm, decision, domain: l.1, search })
         }
     })
+}
+
+/// The deterministic certifiers' radius search from the command line, checked.
+fn radius_search(a: &MethodOpts) -> Result<RadiusSearch> {
+    let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
+    search.validate()?;
+    Ok(search)
 }
 
 fn pgd_options(a: &MethodOpts) -> PgdOptions {

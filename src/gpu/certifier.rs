@@ -4,8 +4,9 @@
 use super::backend::{DevWeights, GpuBackend};
 use super::cuda::Gpu;
 use super::GpuError;
-use crate::bound::{stack_specs, try_ibp_lower_bounds, BoundMethod, CrownBatch, Intermediate, RegionBatch};
-use crate::cert::{deterministic::lockstep_search, Batch, Certificate, Certifier, Extent, RadiusSearch};
+use crate::bound::{try_ibp_lower_bounds, BoundMethod, CrownBatch, RegionBatch};
+use crate::cert::deterministic::{lockstep_search, MarginCheck};
+use crate::cert::{Batch, Certificate, Certifier, Extent, RadiusSearch};
 use crate::net::Network;
 use crate::progress::Progress;
 use crate::smooth::sampler::{NoisyRecord, Phase};
@@ -14,24 +15,6 @@ use crate::spec::{Decision, DomainBox, Norm};
 use ndarray::{Array1, Array2};
 use std::sync::Arc;
 
-/// Which bounds the GPU computes: the CPU's IBP, or its CROWN with the same intermediate-bound rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GpuBounds {
-    Ibp,
-    Crown(Intermediate),
-}
-
-impl GpuBounds {
-    /// The GPU form of a CPU bound method (α-CROWN's slope optimization runs on the CPU only).
-    pub fn of(method: &BoundMethod) -> Result<Self, GpuError> {
-        match method {
-            BoundMethod::Ibp => Ok(GpuBounds::Ibp),
-            BoundMethod::Crown(i) => Ok(GpuBounds::Crown(*i)),
-            BoundMethod::AlphaCrown(_) => Err(GpuError::Unsupported("α-CROWN (its slope optimization runs on the CPU)".into())),
-        }
-    }
-}
-
 /// The deterministic certifier on the GPU: [`crate::cert::BoundCertifier`]'s contract (the same
 /// driver, relaxation, intermediate-bound rule, domain box and radius search) with the bound steps on
 /// the device, whose weights are uploaded once.
@@ -39,7 +22,8 @@ pub struct GpuBoundCertifier {
     backend: GpuBackend,
     weights: DevWeights,
     pub net: Network,
-    pub bounds: GpuBounds,
+    /// IBP or CROWN (α-CROWN's slope optimization runs on the CPU only).
+    pub method: BoundMethod,
     pub norm: Norm,
     pub decision: Decision,
     pub domain: Option<DomainBox>,
@@ -47,38 +31,40 @@ pub struct GpuBoundCertifier {
 }
 
 impl GpuBoundCertifier {
-    /// The certifier, with `net`'s weights on the device.
-    pub fn new(gpu: Arc<Gpu>, net: Network, bounds: GpuBounds, norm: Norm, decision: Decision, domain: Option<DomainBox>, search: RadiusSearch) -> Result<Self, GpuError> {
+    /// The certifier, with `net`'s weights on the device; α-CROWN is refused.
+    pub fn new(gpu: Arc<Gpu>, net: Network, method: BoundMethod, norm: Norm, decision: Decision, domain: Option<DomainBox>, search: RadiusSearch) -> Result<Self, GpuError> {
+        if let BoundMethod::AlphaCrown(_) = method {
+            return Err(alpha_unsupported());
+        }
         let backend = GpuBackend { gpu };
         let weights = crate::bound::Backend::weights(&backend, &net)?;
-        Ok(GpuBoundCertifier { backend, weights, net, bounds, norm, decision, domain, search })
+        Ok(GpuBoundCertifier { backend, weights, net, method, norm, decision, domain, search })
     }
 
     /// Sound lower bounds of spec[b]·f(x) over each region on the device (rows × m).
     pub fn lower_bounds(&self, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>) -> Result<Array2<f64>, GpuError> {
-        match self.bounds {
-            GpuBounds::Ibp => try_ibp_lower_bounds(&self.backend, &self.weights, &self.net, regions, spec),
-            GpuBounds::Crown(inter) => CrownBatch::on(&self.backend, &self.weights, &self.net, regions.clone(), inter)?.try_lower_bounds(spec),
+        match &self.method {
+            BoundMethod::Ibp => try_ibp_lower_bounds(&self.backend, &self.weights, &self.net, regions, spec),
+            BoundMethod::Crown(inter) => CrownBatch::on(&self.backend, &self.weights, &self.net, regions.clone(), *inter)?.try_lower_bounds(spec),
+            BoundMethod::AlphaCrown(_) => Err(alpha_unsupported()),
         }
     }
 
     /// For each row: the least proven lower bound of the margins of answer `classes[b]` over the
-    /// ε_b-ball (as [`crate::cert::BoundCertifier::certifies`]).
+    /// ε_b-ball (the CPU certifier's [`MarginCheck`]).
     pub fn certifies(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>) -> Result<Vec<f64>, GpuError> {
-        let k = self.net.output_dim();
-        let specs: Vec<Array2<f64>> = classes.iter().map(|&c| self.decision.margin_spec(c, k)).collect();
-        let regions = RegionBatch { centers: centers.reborrow(), eps: eps.view(), norm: self.norm, domain: self.domain.as_ref(), boxes: None };
-        let lb = self.lower_bounds(&regions, stack_specs(&specs).view())?;
-        Ok(lb.outer_iter().map(crate::cert::deterministic::least).collect())
+        let check = MarginCheck { outputs: self.net.output_dim(), decision: self.decision, norm: self.norm, domain: self.domain.as_ref() };
+        check.least(centers, classes, eps, |regions, spec| self.lower_bounds(regions, spec))
     }
+}
+
+fn alpha_unsupported() -> GpuError {
+    GpuError::Unsupported("α-CROWN (its slope optimization runs on the CPU)".into())
 }
 
 impl Certifier for GpuBoundCertifier {
     fn method(&self) -> &'static str {
-        match self.bounds {
-            GpuBounds::Ibp => "ibp",
-            GpuBounds::Crown(_) => "crown",
-        }
+        self.method.name()
     }
 
     fn extent(&self) -> Extent {
@@ -131,7 +117,7 @@ impl Certifier for GpuSmoothing {
         if o.eval != crate::smooth::sampler::Eval::F64 {
             return Err(GpuError::Unsupported("--eval f32 (the device evaluates in binary64); pass --eval f64".into()).into());
         }
-        let dev = self.gpu.smoothing(&sampler, o.sigma, o.seed, self.inner.decision)?;
+        let dev = self.gpu.smoothing(&sampler)?;
         let run = |phase, n| self.gpu.smooth_counts(&dev, &recs, phase, n);
         let start = std::time::Instant::now();
         let selection = match o.mode {
