@@ -250,8 +250,7 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
         if pairs.is_empty() {
             return Ok(reference.clone());
         }
-        let widest = self.boxes.iter().map(|b| b.lower.ncols()).max().unwrap_or(1);
-        let lb = by_owner(self.backend, 2 * dim * widest, &pairs, |p| p.0, |part| {
+        let lb = by_owner(self.backend, 2 * dim * self.widest(), &pairs, |p| p.0, |part| {
             let (start, lin) = self.neuron_rows(end, part);
             let lin = self.try_backward(start, self.backend.upload(lin)?, None, None, None)?;
             self.backend.concretize(&lin, &self.regions)
@@ -262,6 +261,11 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
             out.upper[[b, j]] = -lb[2 * k + 1];
         }
         Ok(out)
+    }
+
+    /// The widest boundary: the most coefficients a linear-bound row holds during a backward pass.
+    fn widest(&self) -> usize {
+        self.boxes.iter().map(|b| b.lower.ncols()).max().unwrap_or(1)
     }
 
     /// The rows ±e_j of boundary `end` for the pairs, moved through the affine layer before it when
@@ -276,8 +280,7 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
     /// Sound CROWN lower bounds of spec[b]·f(x) on the backend (auto_LiRPA's `method='CROWN'`); rows × m.
     pub fn try_lower_bounds(&self, spec: ArrayView3<f64>) -> Result<Array2<f64>, B::Error> {
         let owners: Vec<usize> = (0..self.regions.len()).collect();
-        let widest = self.boxes.iter().map(|b| b.lower.ncols()).max().unwrap_or(1);
-        let lb = by_owner(self.backend, spec.shape()[1] * widest, &owners, |&b| b, |part| {
+        let lb = by_owner(self.backend, spec.shape()[1] * self.widest(), &owners, |&b| b, |part| {
             let (first, last) = (part[0], part[part.len() - 1] + 1);
             let lin = self.backend.upload(LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first))?;
             let lin = self.try_backward(self.net.layers.len(), lin, None, None, None)?;
@@ -300,8 +303,7 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
         if n == 0 {
             return Ok((ndarray::Array3::zeros((0, m, self.net.input_dim())), Array2::zeros((0, m))));
         }
-        let widest = self.boxes.iter().map(|b| b.lower.ncols()).max().unwrap_or(1);
-        let (per_task, parallel) = self.backend.task_rows(m * widest);
+        let (per_task, parallel) = self.backend.task_rows(m * self.widest());
         let per_task = per_task.max(1);
         let task = |c: usize| -> Result<(Array1<f64>, Array2<f64>), B::Error> {
             let (first, last) = (c * per_task, ((c + 1) * per_task).min(n));

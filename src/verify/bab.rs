@@ -326,27 +326,25 @@ impl Verifier for InputSplitBab {
 /// tasks sized from its memory), and each box's number of unstable ReLUs.
 fn lower_and_coefficients(device: &crate::gpu::Device, net: &Network, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>, inter: crate::bound::Intermediate) -> crate::Result<(Array2<f64>, Array3<f64>, Vec<usize>)> {
     match device {
-        crate::gpu::Device::Cpu => {
-            let ctx = crate::bound::CrownBatch::new(net, regions.clone(), inter);
-            let (lb, coef) = ctx.lower_bounds_and_coefficients(spec);
-            Ok((lb, coef, unstable_counts(&ctx)))
-        }
+        crate::gpu::Device::Cpu => match crown_on(&crate::bound::Cpu, &(), net, regions, spec, inter) {
+            Ok(v) => Ok(v),
+            Err(e) => match e {},
+        },
         #[cfg(feature = "cuda")]
         crate::gpu::Device::Cuda(gpu) => {
             use crate::bound::Backend;
             let backend = crate::gpu::backend::GpuBackend { gpu: gpu.clone() };
-            let weights = backend.weights(net)?;
-            let ctx = crate::bound::CrownBatch::on(&backend, &weights, net, regions.clone(), inter)?;
-            let (lb, coef) = ctx.try_lower_bounds_and_coefficients(spec)?;
-            Ok((lb, coef, unstable_counts(&ctx)))
+            Ok(crown_on(&backend, &backend.weights(net)?, net, regions, spec, inter)?)
         }
     }
 }
 
-/// Each box's number of unstable ReLUs.
-fn unstable_counts<B: crate::bound::Backend>(ctx: &crate::bound::CrownBatch<'_, '_, B>) -> Vec<usize> {
-    let layers = ctx.network().layers.len();
-    (0..ctx.regions().len()).map(|r| (0..layers).filter_map(|i| ctx.relaxation(i)).map(|rx| rx.unstable_idx[r].len()).sum()).collect()
+/// [`lower_and_coefficients`] on one backend.
+fn crown_on<B: crate::bound::Backend>(backend: &B, weights: &B::Weights, net: &Network, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>, inter: crate::bound::Intermediate) -> Result<(Array2<f64>, Array3<f64>, Vec<usize>), B::Error> {
+    let ctx = crate::bound::CrownBatch::on(backend, weights, net, regions.clone(), inter)?;
+    let (lb, coef) = ctx.try_lower_bounds_and_coefficients(spec)?;
+    let unstable = (0..regions.len()).map(|r| (0..net.layers.len()).filter_map(|i| ctx.relaxation(i)).map(|rx| rx.unstable_idx[r].len()).sum()).collect();
+    Ok((lb, coef, unstable))
 }
 
 /// An error unless the property's variables match the network.
