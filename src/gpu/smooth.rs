@@ -68,14 +68,11 @@ pub struct DevSampler<'s, 'n> {
     layers: Vec<Option<(CudaSlice<f64>, CudaSlice<f64>)>>,
     /// First-layer space: the affine layer the noise enters after, and Lᵀ (h × h) on the device.
     plan: Option<(usize, CudaSlice<f64>, usize)>,
-    sigma: f64,
-    seed: u64,
-    decision: Decision,
 }
 
 impl Gpu {
-    /// `sampler`'s network and plan on the device (`sigma`, `seed`, `decision` are the sampler's).
-    pub fn smoothing<'s, 'n>(&self, sampler: &'s Sampler<'n>, sigma: f64, seed: u64, decision: Decision) -> GpuResult<DevSampler<'s, 'n>> {
+    /// `sampler`'s network and plan on the device.
+    pub fn smoothing<'s, 'n>(&self, sampler: &'s Sampler<'n>) -> GpuResult<DevSampler<'s, 'n>> {
         let net = sampler.network();
         let layers = net
             .layers
@@ -90,7 +87,7 @@ impl Gpu {
             Some((layer, chol_t)) => Some((layer, self.upload(chol_t.as_standard_layout().as_slice().expect("standard"))?, chol_t.nrows())),
             None => None,
         };
-        Ok(DevSampler { sampler, layers, plan, sigma, seed, decision })
+        Ok(DevSampler { sampler, layers, plan })
     }
 
     /// For each record, the class counts over `n` draws of `phase` — the CPU's `Sampler::counts`
@@ -136,7 +133,8 @@ impl Gpu {
         let count = rows * m;
         let noise = self.zeros::<f64>(count)?;
         let input_space = dev.plan.is_none() as i32;
-        launch!(self, "rp_noise_rows", count, &dev.seed, &stream, &(start * m as u64), &(count as u64), &(m as u64), self.table(), x0, &dev.sigma, &input_space, &noise);
+        let (seed, sigma) = (dev.sampler.seed(), dev.sampler.sigma());
+        launch!(self, "rp_noise_rows", count, &seed, &stream, &(start * m as u64), &(count as u64), &(m as u64), self.table(), x0, &sigma, &input_space, &noise);
         // the block's activations where the noise enters: boundary 0 (input space) or after the first
         // affine layer (z·Lᵀ + W₁x₀ + b₁), as the CPU sampler's plan says
         let mut acts: Vec<Option<(CudaSlice<f64>, usize)>> = (0..=net.layers.len()).map(|_| None).collect();
@@ -155,7 +153,7 @@ impl Gpu {
         let mut block = GpuBlock { gpu: self, layers: &dev.layers, acts, rows };
         forward_through(&mut block, &net.layers, first)?;
         let (cur, width) = block.acts.pop().flatten().expect("the output block");
-        let argmin = (dev.decision == Decision::Argmin) as i32;
+        let argmin = (dev.sampler.decision() == Decision::Argmin) as i32;
         launch!(self, "rp_decide_count", rows, &cur, &(rows as u64), &(width as u64), &argmin, counts);
         Ok(())
     }

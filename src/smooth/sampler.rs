@@ -212,6 +212,22 @@ impl<'a> Sampler<'a> {
         matches!(self.plan, Plan::FirstLayer { .. })
     }
 
+    /// The noise's standard deviation.
+    pub fn sigma(&self) -> f64 {
+        self.sigma
+    }
+
+    /// The seed of the draws.
+    pub fn seed(&self) -> u64 {
+        let [lo, hi] = self.rng.key();
+        lo as u64 | (hi as u64) << 32
+    }
+
+    /// How each sample's outputs are turned into an answer.
+    pub fn decision(&self) -> Decision {
+        self.decision
+    }
+
     /// The network the sampler evaluates (elementwise layers folded into the affine layer after them).
     pub fn network(&self) -> &Network {
         &self.net
@@ -670,6 +686,16 @@ fn cholesky(a: &Array2<f64>) -> Option<Array2<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A device reproduces the sampler from its accessors: the seed, σ and decision it was built with.
+    #[test]
+    fn accessors_give_back_what_the_sampler_was_built_with() {
+        let net = crate::net::init::seeded_mlp(&[3, 4, 2], 1);
+        for seed in [0u64, 1, u32::MAX as u64 + 7, u64::MAX] {
+            let s = Sampler::new(&net, 0.375, seed, Decision::Argmin, NoiseSpace::Input).unwrap();
+            assert_eq!((s.seed(), s.sigma(), s.decision()), (seed, 0.375, Decision::Argmin));
+        }
+    }
 
     #[test]
     fn cholesky_reconstructs_and_rejects_singular() {
