@@ -40,7 +40,7 @@ fn case(sizes: &[usize], seed: u64, eps: f64, norm_i: usize, with_domain: bool, 
     let eps = Array1::from_shape_fn(ROWS, |i| eps * (1.0 + i as f64) / ROWS as f64);
     let norm = [Norm::Linf, Norm::L2, Norm::L1][norm_i];
     let domain = with_domain.then(|| DomainBox { lower: Array1::from_elem(d, -0.9), upper: Array1::from_elem(d, 0.85) });
-    let answers: Vec<Array2<f64>> = (0..ROWS).map(|r| Decision::Argmax.margin_spec(net.forward(x.row(r)).iter().enumerate().fold(0, |b, (j, &v)| if v > net.forward(x.row(r))[b] { j } else { b }), k)).collect();
+    let answers: Vec<Array2<f64>> = (0..ROWS).map(|r| Decision::Argmax.margin_spec(Decision::Argmax.decide(net.forward(x.row(r)).view()).0, k)).collect();
     Case { net, x, eps, norm, domain, spec: stack_specs(&answers) }
 }
 

@@ -289,12 +289,12 @@ mod avx2 {
                 _mm256_set1_epi32(stream as u32 as i32),
                 _mm256_set1_epi32((stream >> 32) as u32 as i32),
             ];
-            let (m0, m1) = (_mm256_set1_epi32(0xD251_1F53u32 as i32), _mm256_set1_epi32(0xCD9E_8D57u32 as i32));
+            let (m0, m1) = (_mm256_set1_epi32(crate::rng::PHILOX_M0 as i32), _mm256_set1_epi32(crate::rng::PHILOX_M1 as i32));
             let mut k = key;
             for round in 0..10 {
                 if round > 0 {
-                    k[0] = k[0].wrapping_add(0x9E37_79B9);
-                    k[1] = k[1].wrapping_add(0xBB67_AE85);
+                    k[0] = k[0].wrapping_add(crate::rng::PHILOX_W0);
+                    k[1] = k[1].wrapping_add(crate::rng::PHILOX_W1);
                 }
                 let (h0, l0) = mul_hi_lo(m0, c[0]);
                 let (h1, l1) = mul_hi_lo(m1, c[2]);
@@ -395,12 +395,12 @@ mod avx512 {
             _mm512_set1_epi32(stream as u32 as i32),
             _mm512_set1_epi32((stream >> 32) as u32 as i32),
         ];
-        let (m0, m1) = (_mm512_set1_epi32(0xD251_1F53u32 as i32), _mm512_set1_epi32(0xCD9E_8D57u32 as i32));
+        let (m0, m1) = (_mm512_set1_epi32(crate::rng::PHILOX_M0 as i32), _mm512_set1_epi32(crate::rng::PHILOX_M1 as i32));
         let mut k = key;
         for round in 0..10 {
             if round > 0 {
-                k[0] = k[0].wrapping_add(0x9E37_79B9);
-                k[1] = k[1].wrapping_add(0xBB67_AE85);
+                k[0] = k[0].wrapping_add(crate::rng::PHILOX_W0);
+                k[1] = k[1].wrapping_add(crate::rng::PHILOX_W1);
             }
             let (h0, l0) = mul_hi_lo(m0, c[0]);
             let (h1, l1) = mul_hi_lo(m1, c[2]);
