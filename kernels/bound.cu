@@ -1,7 +1,7 @@
 // The bound backend's small kernels (src/gpu/backend.rs): each applies one per-row or per-entry
 // function of rp_bound.cuh over a grid-stride loop with 64-bit indices. The GEMMs around them are
-// cuBLAS DGEMM in pedantic math mode (no emulation, no reduced precision: FP-2 covers any summation
-// order, with or without FMA).
+// rp_gemm below, not cuBLAS: cuBLAS chooses its kernel (and so its summation order) by the matrices'
+// shape, which made a row's bound depend on its batch on an H200 (GPU-5); FP-2 covers any order.
 #include "rp_common.cuh"
 #include "rp_bound.cuh"
 
@@ -95,4 +95,32 @@ extern "C" __global__ void rp_split_back(double* __restrict__ coef, rp_u64 rows,
     const double* __restrict__ signed_beta, const double* __restrict__ mag, double* __restrict__ slack)
 {
     RP_GRID_LOOP(r, rows) rp_split_row(coef + r * n, n, signed_beta + r * n, mag + owner[r] * n, slack + r);
+}
+
+// C (r × n) = A (r × k) · B, or A · Bᵀ with b_transposed: one thread per entry, each summed in a fixed
+// order (rp_gemm_entry), so every row's result is the same in any batch (GPU-5). Consecutive threads
+// take consecutive columns of one row: the row of A is read as a broadcast, B (the weights) from cache.
+extern "C" __global__ void rp_gemm(const double* __restrict__ a, rp_u64 r, rp_u64 k, const double* __restrict__ b, rp_u64 n, int b_transposed, double* __restrict__ c)
+{
+    RP_GRID_LOOP(t, r * n) {
+        rp_u64 i = t / n, j = t - i * n;
+        c[t] = rp_gemm_entry(a + i * k, k, b, n, j, b_transposed);
+    }
+}
+
+// The rows ±e_j, or ±(W_j, b_j), of `pairs` (batch row, neuron) pairs, n coefficients each, built on the
+// device (linear.rs's signed_unit_rows / signed_affine_rows): coef (2·pairs × n), constant and owner per
+// row; the slack is the caller's zeroed buffer.
+extern "C" __global__ void rp_signed_rows(const rp_u64* __restrict__ pair_owner, const rp_u64* __restrict__ pair_neuron, rp_u64 pairs, rp_u64 n,
+    const double* __restrict__ w, const double* __restrict__ bias, int affine, double* __restrict__ coef, double* __restrict__ constant, rp_u64* __restrict__ owner)
+{
+    RP_GRID_LOOP(t, 2 * pairs * n) {
+        rp_u64 row = t / n, c = t - row * n, p = row >> 1, j = pair_neuron[p];
+        coef[t] = rp_signed_entry(row, c, j, w, n, affine);
+        if (c == 0) {
+            double b = affine ? bias[j] : 0.0;
+            constant[row] = affine ? ((row & 1ull) ? -b : b) : 0.0;
+            owner[row] = pair_owner[p];
+        }
+    }
 }

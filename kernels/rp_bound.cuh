@@ -206,3 +206,31 @@ RP_FN void rp_split_row(double* row, rp_u64 n, const double* signed_beta, const 
     }
     if (count > 0) *slack = rp_up(*slack + rp_up(RP_U * rp_nonneg_dot_upper(err, count)));
 }
+
+// One entry of C = A·B (B row-major k × n: column j) or of C = A·Bᵀ (B row-major n × k: row j): the sum
+// over q = 0…k−1 in ascending order, each product rounded and then added (no FMA), so the entry depends
+// on row i of A and on B only — never on the other rows of the batch or on its size (GPU-5: cuBLAS picks
+// its kernel, and with it the summation order, by the matrices' shape). FP-2 bounds its error as any
+// other order.
+RP_FN double rp_gemm_entry(const double* a_row, rp_u64 k, const double* b, rp_u64 n, rp_u64 j, int b_transposed) {
+    double acc = 0.0;
+    if (b_transposed) {
+        const double* bj = b + j * k;
+        for (rp_u64 q = 0; q < k; q++) acc += a_row[q] * bj[q];
+    } else {
+        for (rp_u64 q = 0; q < k; q++) acc += a_row[q] * b[q * n + j];
+    }
+    return acc;
+}
+
+// Entry c of row `row` of linear.rs's signed rows for a pair whose neuron is j: row 2k is +, 2k+1 is −;
+// with `affine`, ±W_j (W row-major, n columns: signed_affine_rows, -v as the CPU's mapv(|v| -v)), else
+// ±e_j (signed_unit_rows: +0 off the diagonal).
+RP_FN double rp_signed_entry(rp_u64 row, rp_u64 c, rp_u64 j, const double* w, rp_u64 n, int affine) {
+    int neg = (int)(row & 1ull);
+    if (affine) {
+        double v = w[j * n + c];
+        return neg ? -v : v;
+    }
+    return c == j ? (neg ? -1.0 : 1.0) : 0.0;
+}

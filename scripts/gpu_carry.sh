@@ -4,10 +4,17 @@
 # libnvrtc.so, then libnvrtc.so.12 (cudarc's get_lib_name_candidates; never .so.13), so the machine's
 # CUDA 13 libraries do not serve: NVRTC 12.8 comes from the `nvidia-cuda-nvrtc-cu12==12.8.*` wheel.
 #
-#   bash scripts/gpu_carry.sh            here: packs .gpu-carry/xz/ (xz -9; checksums in SHA256SUMS),
-#                                        reports sizes; carry `.gpu-carry/xz` with the run
-#   bash scripts/gpu_carry.sh --unpack   there: unpacks into .gpu-carry/lib/ (checked against the
-#                                        checksums), prints that folder for LD_LIBRARY_PATH
+#   bash scripts/gpu_carry.sh            here: packs NVRTC into .gpu-carry/xz/ (xz -9; checksums in
+#                                        SHA256SUMS); builds rp, examples/gpu_info, examples/make_mlp and
+#                                        the GPU test binaries with --features cuda, strips and packs them
+#                                        into .gpu-carry/bin/ (the machine has no crates registry, so no
+#                                        cargo build there); copies the ACAS Xu networks and properties the
+#                                        GPU test and bench use into .gpu-carry/shared/ (git-ignored, never
+#                                        committed); reports sizes. Carry `.gpu-carry/xz`, `.gpu-carry/bin`
+#                                        and `.gpu-carry/shared` with the run
+#   bash scripts/gpu_carry.sh --unpack   there: unpacks NVRTC into .gpu-carry/lib/ and the binaries into
+#                                        .gpu-carry/run/ (rp, examples/, tests/<name>; all checked against
+#                                        the checksums), prints the library folder for LD_LIBRARY_PATH
 #
 # Why compressed: libnvrtc.so.12 is 104,487,248 bytes, over the 64 MiB a run may carry in all; xz -9
 # makes it 29,643,376 (nothing is stripped: the unpacked file is the wheel's, byte for byte). The
@@ -49,12 +56,21 @@ if [ "${1:-}" = --unpack ]; then
     done
     (cd "$carry/lib" && sha256sum --quiet -c ../xz/SHA256SUMS) >&2
   fi
+  if [ -f "$carry/bin/SHA256SUMS" ]; then
+    mkdir -p "$carry/run/examples" "$carry/run/tests"
+    while read -r sum name; do
+      xz -dc "$carry/bin/$name.xz" > "$carry/run/$name" 2>/dev/null \
+        || python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$carry/bin/$name.xz" "$carry/run/$name"
+      chmod +x "$carry/run/$name"
+    done < "$carry/bin/SHA256SUMS"
+    (cd "$carry/run" && sha256sum --quiet -c ../bin/SHA256SUMS) >&2
+  fi
   ln -f "$carry/lib/libnvrtc.so.12" "$carry/lib/libnvrtc.so" 2>/dev/null || cp "$carry/lib/libnvrtc.so.12" "$carry/lib/libnvrtc.so"
   path="$PWD/$carry/lib"
   has12() { ldconfig -p 2>/dev/null | grep -q 'libcublas\.so\.12 ' || for d in $(echo "${LD_LIBRARY_PATH:-}" | tr : " "); do [ -e "$d/libcublas.so.12" ] && return 0; done; return 1; }
   rm -f "$carry/lib/libcublas.so"
   if ! has12; then
-    c13=$({ find /opt/torch /usr/local/cuda /usr/local/cuda-13* -name 'libcublas.so.13*' 2>/dev/null; ldconfig -p 2>/dev/null | awk '/libcublas\.so\.13 / { print $NF }'; } | head -n 1)
+    c13=$({ find /opt/torch /usr/local/cuda /usr/local/cuda-13* -name 'libcublas.so.13*' 2>/dev/null; ldconfig -p 2>/dev/null | awk '/libcublas\.so\.13 / { print $NF }'; } | head -n 1 || true)  # head's early exit is no failure (SIGPIPE under pipefail)
     if [ -n "$c13" ]; then
       ln -s "$c13" "$carry/lib/libcublas.so"
       path="$path:$(dirname "$c13")"
@@ -82,10 +98,43 @@ done
 for f in "${libs[@]}"; do
   printf '%-28s %11d bytes, packed %11d\n' "$f" "$(stat -c %s "$src/$f")" "$(stat -c %s "$carry/xz/$f.xz")"
 done
-packed=$(du -cb "$carry/xz" | tail -1 | cut -f1)
+
+# the binaries, built here: the GPU machine's image has no crates registry (nothing can be fetched there)
+target=${CARGO_TARGET_DIR:-target}
+cargo build --release --features cuda --bin rp --example gpu_info --example make_mlp
+rm -rf "$carry/bin" "$carry/stage" && mkdir -p "$carry/bin" "$carry/stage/examples" "$carry/stage/tests"
+strip -o "$carry/stage/rp" "$target/release/rp"
+for e in gpu_info make_mlp; do strip -o "$carry/stage/examples/$e" "$target/release/examples/$e"; done
+# each test binary under its target's name (the lib's unit tests as tests/lib)
+cargo test --release --features cuda --no-run --lib --test backends --test kernels --test nvrtc --test verify --message-format=json \
+  | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        kind = m["target"]["kind"][0]
+        print("lib" if kind == "lib" else m["target"]["name"], m["executable"])' \
+  | while read -r name exe; do strip -o "$carry/stage/tests/$name" "$exe"; done
+(cd "$carry/stage" && find . -type f | sed 's|^\./||' | sort | xargs sha256sum) > "$carry/bin/SHA256SUMS"
+while read -r sum name; do
+  mkdir -p "$carry/bin/$(dirname "$name")"
+  xz -6 -T0 -c "$carry/stage/$name" > "$carry/bin/$name.xz"
+done < "$carry/bin/SHA256SUMS"
+rm -rf "$carry/stage"
+echo "binaries: $(wc -l < "$carry/bin/SHA256SUMS") files, packed $(du -cb "$carry/bin" | tail -1 | cut -f1) bytes"
+
+# the ACAS Xu instances that tests/verify.rs's GPU test and benches/gpu.sh read (RP_SHARED there)
+shared=${RP_SHARED:-../shared}
+rm -rf "$carry/shared" && mkdir -p "$carry/shared/benchmarks/acasxu/onnx" "$carry/shared/benchmarks/acasxu/vnnlib"
+if [ -d "$shared/benchmarks/acasxu" ]; then
+  for n in 1_1 1_2 2_1 4_5 2_7; do cp "$shared/benchmarks/acasxu/onnx/ACASXU_run2a_${n}_batch_2000.onnx" "$carry/shared/benchmarks/acasxu/onnx/"; done
+  for p in 1 2 3 10; do cp "$shared/benchmarks/acasxu/vnnlib/prop_$p.vnnlib" "$carry/shared/benchmarks/acasxu/vnnlib/"; done
+else
+  echo "no $shared/benchmarks/acasxu: the GPU ACAS Xu test and bench will skip there" >&2
+fi
+packed=$(du -cb "$carry/xz" "$carry/bin" "$carry/shared" | tail -1 | cut -f1)
 tree=$(git ls-files -z | xargs -0 stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
 limit=$((64 * 1024 * 1024))
-echo "carried: $carry/xz $packed bytes + tracked tree $tree bytes = $((packed + tree)) of $limit"
+echo "carried: $carry/{xz,bin,shared} $packed bytes + tracked tree $tree bytes = $((packed + tree)) of $limit"
 if [ $((packed + tree)) -ge $limit ]; then
   echo "over the 64 MiB carry limit (nothing stripped): carry less beside it" >&2
   exit 1

@@ -11,7 +11,7 @@
 //! included), which neurons get a backward pass of their own, how a domain box or an input box is
 //! used — is decided once, on the host, by the shared driver; backends only evaluate.
 use super::linear::{AffineMags, LinearBatch, ReluRelax};
-use super::{ibp, BoxBatch, RegionBatch};
+use super::{ibp, linear, BoxBatch, RegionBatch};
 use crate::net::{Affine, Elementwise, Network};
 use ndarray::{Array1, Array2};
 
@@ -45,6 +45,12 @@ pub trait Backend: Sync + Sized {
 
     /// A linear-bound batch built on the host, on the device.
     fn upload(&self, host: LinearBatch) -> Result<LinearBatch<Self>, Self::Error>;
+
+    /// The rows ±e_j of a boundary of `n` neurons for the (batch row, neuron) `pairs` — with `affine`
+    /// (layer index and layer, `n` its input width), moved exactly through that affine layer: ±(W_j, b_j)
+    /// (I·W needs no product, so no error term) — built where the backend keeps its batches
+    /// ([`linear::signed_unit_rows`], [`linear::signed_affine_rows`]; row 2k is +, 2k+1 is −).
+    fn signed_rows(&self, w: &Self::Weights, affine: Option<(usize, &Affine)>, pairs: &[(usize, usize)], n: usize) -> Result<LinearBatch<Self>, Self::Error>;
 
     /// The coefficients on the host.
     fn coef_to_host(&self, lin: &LinearBatch<Self>) -> Result<Array2<f64>, Self::Error>;
@@ -118,6 +124,13 @@ impl Backend for Cpu {
 
     fn upload(&self, host: LinearBatch) -> Result<LinearBatch, Self::Error> {
         Ok(host)
+    }
+
+    fn signed_rows(&self, _w: &(), affine: Option<(usize, &Affine)>, pairs: &[(usize, usize)], n: usize) -> Result<LinearBatch, Self::Error> {
+        Ok(match affine {
+            Some((_, a)) => linear::signed_affine_rows(pairs, a),
+            None => linear::signed_unit_rows(pairs, n),
+        })
     }
 
     fn coef_to_host(&self, lin: &LinearBatch) -> Result<Array2<f64>, Self::Error> {

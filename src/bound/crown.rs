@@ -9,7 +9,7 @@
 //! `crate::gpu`), which evaluates the steps it decides.
 use super::backend::{infallible, Backend, Cpu};
 use super::ibp::{elementwise_box, first_affine_on};
-use super::linear::{input_box, relu_state, reshape_rows, signed_affine_rows, signed_unit_rows, LinearBatch, ReluRelax, ReluState};
+use super::linear::{input_box, relu_state, reshape_rows, LinearBatch, ReluRelax, ReluState};
 use super::{BoxBatch, Intermediate, RegionBatch};
 use crate::net::{Layer, Network};
 use ndarray::{Array1, Array2, ArrayView3, Axis};
@@ -133,7 +133,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
         if pairs.is_empty() {
             return (Array2::zeros((0, d)), Array1::zeros(0));
         }
-        let (start, lin) = self.neuron_rows(end, pairs);
+        let (start, lin) = infallible(self.neuron_rows(end, pairs));
         let lin = self.backward(start, lin, None, None, None);
         let constant = lin.constant_lower();
         (lin.coef, constant)
@@ -251,8 +251,8 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
             return Ok(reference.clone());
         }
         let lb = by_owner(self.backend, 2 * dim * self.widest(), &pairs, |p| p.0, |part| {
-            let (start, lin) = self.neuron_rows(end, part);
-            let lin = self.try_backward(start, self.backend.upload(lin)?, None, None, None)?;
+            let (start, lin) = self.neuron_rows(end, part)?;
+            let lin = self.try_backward(start, lin, None, None, None)?;
             self.backend.concretize(&lin, &self.regions)
         })?;
         let mut out = reference.clone();
@@ -270,11 +270,11 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
 
     /// The rows ±e_j of boundary `end` for the pairs, moved through the affine layer before it when
     /// there is one (exactly: I·W needs no product): the layer where their backward pass starts.
-    fn neuron_rows(&self, end: usize, pairs: &[(usize, usize)]) -> (usize, LinearBatch) {
-        match end.checked_sub(1).map(|i| &self.net.layers[i]) {
-            Some(Layer::Affine(a)) => (end - 1, signed_affine_rows(pairs, a)),
-            _ => (end, signed_unit_rows(pairs, self.boxes[end].lower.ncols())),
-        }
+    fn neuron_rows(&self, end: usize, pairs: &[(usize, usize)]) -> Result<(usize, LinearBatch<B>), B::Error> {
+        Ok(match end.checked_sub(1).map(|i| &self.net.layers[i]) {
+            Some(Layer::Affine(a)) => (end - 1, self.backend.signed_rows(self.weights, Some((end - 1, a)), pairs, a.in_dim())?),
+            _ => (end, self.backend.signed_rows(self.weights, None, pairs, self.boxes[end].lower.ncols())?),
+        })
     }
 
     /// Sound CROWN lower bounds of spec[b]·f(x) on the backend (auto_LiRPA's `method='CROWN'`); rows × m.

@@ -1,5 +1,5 @@
-//! The bound backend on the GPU: the CPU's CROWN/IBP driver (`crate::bound`) evaluated with cuBLAS
-//! DGEMM and the kernels of `kernels/bound.cu`, whose per-row arithmetic is the CPU's line by line
+//! The bound backend on the GPU: the CPU's CROWN/IBP driver (`crate::bound`) evaluated with the
+//! fixed-order GEMM and the other kernels of `kernels/bound.cu`, whose per-row arithmetic is the CPU's line by line
 //! (`kernels/rp_bound.cuh`). Weights stay on the device for the backend's life (one network);
 //! linear-bound batches live there between steps; boxes and relaxations are decided on the host by the
 //! shared driver and uploaded. Rows are processed in tasks sized from the device's free memory.
@@ -124,6 +124,23 @@ impl Backend for GpuBackend {
         })
     }
 
+    fn signed_rows(&self, w: &DevWeights, affine: Option<(usize, &Affine)>, pairs: &[(usize, usize)], n: usize) -> GpuResult<LinearBatch<Self>> {
+        let rows = 2 * pairs.len();
+        let (pair_owner, pair_neuron): (Vec<u64>, Vec<u64>) = pairs.iter().map(|&(b, j)| (b as u64, j as u64)).unzip();
+        let (pair_owner, pair_neuron) = (self.gpu.upload(&pair_owner)?, self.gpu.upload(&pair_neuron)?);
+        let (coef, constant, slack, owner) = (self.gpu.zeros::<f64>(rows * n)?, self.gpu.zeros::<f64>(rows)?, self.gpu.zeros::<f64>(rows)?, self.gpu.zeros::<u64>(rows)?);
+        let none = self.gpu.zeros::<f64>(1)?;
+        let (wt, bias, is_affine) = match affine {
+            Some((layer, _)) => {
+                let l = self.layer(w, layer)?;
+                (&l.w, &l.bias, 1i32)
+            }
+            None => (&none, &none, 0i32),
+        };
+        launch!(self.gpu, "rp_signed_rows", rows * n, &pair_owner, &pair_neuron, &(pairs.len() as u64), &(n as u64), wt, bias, &is_affine, &coef, &constant, &owner);
+        Ok(LinearBatch { coef: DevMat { data: coef, rows, cols: n }, constant, slack, owner })
+    }
+
     fn coef_to_host(&self, lin: &LinearBatch<Self>) -> GpuResult<Array2<f64>> {
         self.to_array(&lin.coef.data, lin.coef.rows, lin.coef.cols)
     }
@@ -138,7 +155,7 @@ impl Backend for GpuBackend {
     fn affine_mags(&self, w: &DevWeights, layer: usize, a: &Affine, mag_in: &Array2<f64>) -> GpuResult<DevMags> {
         let l = self.layer(w, layer)?;
         let (rows, n_in) = mag_in.dim();
-        let weight_mag = self.gpu.gemm(&self.flat(mag_in)?, rows, n_in, &l.abs_w, a.out_dim(), true)?;
+        let weight_mag = self.gpu.gemm_ordered(&self.flat(mag_in)?, rows, n_in, &l.abs_w, a.out_dim(), true)?;
         let count = rows * a.out_dim();
         launch!(self.gpu, "rp_mags_finish", count, &weight_mag, &(count as u64), &(n_in as u64));
         // the per-row tail term on the host, as AffineMags::new computes it
@@ -164,7 +181,7 @@ impl Backend for GpuBackend {
         let (rows, m) = (lin.coef.rows, lin.coef.cols);
         // the error terms read the coefficients before the product (as the CPU's step does)
         launch!(self.gpu, "rp_affine_slack", rows, &lin.coef.data, &(rows as u64), &(m as u64), &lin.owner, &mags.weight_mag, &mags.tail, &l.abs_bias, &l.bias, &lin.constant, &lin.slack);
-        let data = self.gpu.gemm(&lin.coef.data, rows, m, &l.w, a.in_dim(), false)?;
+        let data = self.gpu.gemm_ordered(&lin.coef.data, rows, m, &l.w, a.in_dim(), false)?;
         lin.coef = DevMat { data, rows, cols: a.in_dim() };
         Ok(())
     }
@@ -230,8 +247,8 @@ impl Backend for GpuBackend {
         let x = self.flat(&regions.centers.to_owned())?;
         let abs_x = self.gpu.zeros::<f64>(rows * d)?;
         launch!(self.gpu, "rp_abs_of", rows * d, &x, &((rows * d) as u64), &abs_x);
-        let center = self.gpu.gemm(&x, rows, d, &l.w, n_out, true)?;
-        let abs = self.gpu.gemm(&abs_x, rows, d, &l.abs_w, n_out, true)?;
+        let center = self.gpu.gemm_ordered(&x, rows, d, &l.w, n_out, true)?;
+        let abs = self.gpu.gemm_ordered(&abs_x, rows, d, &l.abs_w, n_out, true)?;
         let nrm: Vec<f64> = a.weight.outer_iter().map(|wr| crate::bound::linear::dual_norm_up(regions.norm, wr)).collect();
         let (nrm, eps) = (self.gpu.upload(&nrm)?, self.gpu.upload(&regions.eps.to_vec())?);
         let (lo, hi) = (self.gpu.zeros::<f64>(rows * n_out)?, self.gpu.zeros::<f64>(rows * n_out)?);
@@ -247,9 +264,9 @@ impl Backend for GpuBackend {
         let count = rows * n_in;
         let (mid, rad, abs_mid) = (self.gpu.zeros::<f64>(count)?, self.gpu.zeros::<f64>(count)?, self.gpu.zeros::<f64>(count)?);
         launch!(self.gpu, "rp_mid_rad", count, &lo_in, &hi_in, &(count as u64), &mid, &rad, &abs_mid);
-        let center = self.gpu.gemm(&mid, rows, n_in, &l.w, n_out, true)?;
-        let spread = self.gpu.gemm(&rad, rows, n_in, &l.abs_w, n_out, true)?;
-        let abs_center = self.gpu.gemm(&abs_mid, rows, n_in, &l.abs_w, n_out, true)?;
+        let center = self.gpu.gemm_ordered(&mid, rows, n_in, &l.w, n_out, true)?;
+        let spread = self.gpu.gemm_ordered(&rad, rows, n_in, &l.abs_w, n_out, true)?;
+        let abs_center = self.gpu.gemm_ordered(&abs_mid, rows, n_in, &l.abs_w, n_out, true)?;
         let (lo, hi) = (self.gpu.zeros::<f64>(rows * n_out)?, self.gpu.zeros::<f64>(rows * n_out)?);
         launch!(self.gpu, "rp_box_finish", rows * n_out, &center, &spread, &abs_center, &(rows as u64), &(n_out as u64), &l.bias, &(n_in as u64), &lo, &hi);
         self.boxes(lo, hi, rows, n_out)

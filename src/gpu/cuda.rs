@@ -35,6 +35,8 @@ pub const ENTRIES: [(&str, &[&str]); 2] = [
             "rp_mags_finish",
             "rp_elementwise_back",
             "rp_split_back",
+            "rp_gemm",
+            "rp_signed_rows",
         ],
     ),
 ];
@@ -199,6 +201,16 @@ impl Gpu {
         };
         // SAFETY: a holds r·k, b holds k·n and c holds r·n doubles, as the column-major views above read.
         unsafe { self.blas.gemm(cfg, b, a, &mut c) }.map_err(driver("cublasDgemm"))?;
+        Ok(c)
+    }
+
+    /// [`Gpu::gemm`]'s product by `rp_gemm` (GPU-5): each entry summed by one thread over k in
+    /// ascending order, so a row's result is bit for bit the same in any batch — cuBLAS picks its
+    /// kernel, and with it the summation order, by the shape (seen on an H200: a CROWN bound changed in
+    /// its last bits with the rows beside it). The bound backend's GEMMs; smoothing keeps cuBLAS.
+    pub(crate) fn gemm_ordered(&self, a: &CudaSlice<f64>, r: usize, k: usize, b: &CudaSlice<f64>, n: usize, b_transposed: bool) -> GpuResult<CudaSlice<f64>> {
+        let c = self.zeros::<f64>(r * n)?;
+        launch!(self, "rp_gemm", r * n, a, &(r as u64), &(k as u64), b, &(n as u64), &(b_transposed as i32), &c);
         Ok(c)
     }
 

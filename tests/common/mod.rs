@@ -215,13 +215,17 @@ pub fn with_elementwise(net: &Network, seed: u64) -> Network {
     Network::new(net.input_shape.clone(), layers).unwrap()
 }
 
-/// `../shared/benchmarks` (the VNN-COMP benchmarks), or `None` with a printed reason when it is absent.
+/// `../shared/benchmarks` (the VNN-COMP benchmarks), or `$RP_SHARED/benchmarks` where the shared folder
+/// lies elsewhere (a test binary carried to another machine, whose checkout path differs from the one
+/// compiled in); `None` with a printed reason when it is absent.
 pub fn shared_benchmarks() -> Option<std::path::PathBuf> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks");
+    let shared = std::env::var_os("RP_SHARED").map(std::path::PathBuf::from);
+    let shared = shared.unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let p = shared.join("benchmarks");
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("skipped: {} not found (the VNN-COMP benchmarks live in ../shared)", p.display());
+        eprintln!("skipped: {} not found (the VNN-COMP benchmarks live in ../shared, or set RP_SHARED)", p.display());
         None
     }
 }
