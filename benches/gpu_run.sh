@@ -37,7 +37,7 @@ step "tests: kernels (GPU)" 180 "$run/tests/kernels" cuda::
 step "tests: lib (gpu)" 60 "$run/tests/lib" gpu::
 step "tests: backends (CPU and GPU)" 180 "$run/tests/backends"
 step "tests: verify (ACAS Xu on the GPU)" 240 "$run/tests/verify" on_the_gpu
-RP_BIN=$run/rp RP_BENCH_OUT=target/gpu-bench step "bench: benches/gpu.sh" 420 bash benches/gpu.sh "${1:-1}"
+RP_BIN=$run/rp RP_BENCH_OUT=target/gpu-bench step "bench: benches/gpu.sh" 380 bash benches/gpu.sh "${1:-1}"
 tar czf "$out/bench.tgz" target/gpu-bench 2>/dev/null   # the bench's inputs, outputs and logs
 echo "== failed: ${#failed[@]}"
 for f in "${failed[@]}"; do echo "  $f"; done
