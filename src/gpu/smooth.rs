@@ -12,6 +12,10 @@ use crate::smooth::sampler::{forward_through, NoisyRecord, Phase, SampleDevice, 
 use crate::spec::Decision;
 use cudarc::driver::{CudaSlice, PushKernelArg};
 
+/// Samples per chunk of a record's draws (activations of 2¹⁸ samples of a 784→256→256→10 network:
+/// 4 GB).
+const SAMPLES_PER_CHUNK: u64 = 1 << 18;
+
 /// One block of samples on the device: each boundary's activations (rows × width) once computed.
 struct GpuBlock<'g> {
     gpu: &'g Gpu,
@@ -98,10 +102,15 @@ impl Gpu {
         let k = net.output_dim();
         let dims = net.boundary_dims().map_err(|e| GpuError::Unsupported(e.to_string()))?;
         let m = dev.sampler.normals_per_sample();
-        // samples per chunk: every activation of a chunk fits in a quarter of the free memory
-        let per_sample = 8 * (m + dims.iter().sum::<usize>()).max(1);
-        let free = self.memory()?.0;
-        let chunk = ((free / 4) / per_sample).clamp(1, 1 << 20) as u64;
+        // samples per chunk: a constant, so the GEMMs' shapes (by which cuBLAS picks its summation
+        // order) are the same on every run whatever memory is free; halved only where a chunk's
+        // activations would not fit in a quarter of the free memory
+        let per_sample = 8 * (m + dims.iter().sum::<usize>()).max(1) as u64;
+        let free = self.memory()?.0 as u64;
+        let mut chunk = SAMPLES_PER_CHUNK;
+        while chunk > 1 && chunk * per_sample > free / 4 {
+            chunk /= 2;
+        }
         let mut out = Vec::with_capacity(records.len());
         for rec in records {
             let counts = self.zeros::<u64>(k + 1)?;
