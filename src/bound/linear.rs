@@ -79,6 +79,7 @@ pub struct UpperLine {
 impl UpperLine {
     /// The chord through (l, 0) and (u, u) for l < 0 < u, with the intercept rounded up so the line
     /// stays above relu at both ends.
+    #[inline(always)]
     pub fn chord(l: f64, u: f64) -> Self {
         let slope = u / (u - l);
         let at_l = up(-(slope * l));
@@ -129,38 +130,26 @@ impl ReluRelax {
     /// give the magnitudes.
     pub fn new(bounds: &BoxBatch, tight: &BoxBatch) -> Self {
         let (rows, n) = bounds.lower.dim();
-        let mut state = Vec::with_capacity(rows * n);
-        let mut columns: [Vec<f64>; 5] = std::array::from_fn(|_| Vec::with_capacity(rows * n));
+        let standard = |a: &Array2<f64>| a.as_standard_layout().into_owned();
+        let (lower, upper, t_lower, t_upper) = (standard(&bounds.lower), standard(&bounds.upper), standard(&tight.lower), standard(&tight.upper));
+        let mut columns: [Vec<f64>; 5] = std::array::from_fn(|_| vec![0.0; rows * n]);
+        {
+            let [pos_mult, neg_mult, neg_intercept, keep, mag] = columns.each_mut().map(|c| c.as_mut_slice());
+            let out = rows::RelaxColumns { pos_mult, neg_mult, neg_intercept, keep, mag };
+            rows::relax_neurons(flat(&lower), flat(&upper), flat(&t_lower), flat(&t_upper), out);
+        }
+        let state: Vec<ReluState> = flat(&lower).iter().zip(flat(&upper)).map(|(&l, &u)| relu_state(l, u)).collect();
         let mut unstable_idx = Vec::with_capacity(rows);
         let mut mag_sum = Vec::with_capacity(rows);
+        let mut unstable = vec![0; n];
         for b in 0..rows {
-            let mut unstable = Vec::new();
-            let (lower, upper) = (bounds.lower.row(b), bounds.upper.row(b));
-            let (t_lower, t_upper) = (tight.lower.row(b), tight.upper.row(b));
-            for j in 0..n {
-                let (l, u) = (lower[j], upper[j]);
-                let s = relu_state(l, u);
-                let line = match s {
-                    ReluState::Unstable => UpperLine::chord(l, u),
-                    ReluState::Active => UpperLine { slope: 1.0, intercept: 0.0 },
-                    ReluState::Inactive => UpperLine { slope: 0.0, intercept: 0.0 },
-                };
-                let pos_mult = match s {
-                    ReluState::Unstable => (line.slope > 0.5) as u8 as f64,
-                    _ => line.slope,
-                };
-                let keep = (s != ReluState::Inactive) as u8 as f64;
-                let mag = t_lower[j].abs().max(t_upper[j].abs()); // as BoxBatch::magnitude
-                for (column, v) in columns.iter_mut().zip([pos_mult, line.slope, line.intercept, keep, mag]) {
-                    column.push(v);
-                }
-                if s == ReluState::Unstable {
-                    unstable.push(j);
-                }
-                state.push(s);
+            let mut count = 0;
+            for (j, &s) in state[b * n..(b + 1) * n].iter().enumerate() {
+                unstable[count] = j; // kept when unstable, without a branch (the state is unpredictable)
+                count += (s == ReluState::Unstable) as usize;
             }
-            mag_sum.push(nonneg_dot_upper(rows::eightfold_sum(&columns[4][b * n..]), n)); // as ndarray's sum
-            unstable_idx.push(unstable);
+            unstable_idx.push(unstable[..count].to_vec());
+            mag_sum.push(nonneg_dot_upper(rows::eightfold_sum(&columns[4][b * n..(b + 1) * n]), n)); // as ndarray's sum
         }
         let [pos_mult, neg_mult, neg_intercept, keep, mag] = columns.map(|c| Array2::from_shape_vec((rows, n), c).expect("rows × n"));
         ReluRelax {
@@ -177,7 +166,7 @@ impl ReluRelax {
 }
 
 impl LinearBatch {
-    /// The trivial bound spec_b · f(x) ≥ spec_b · f(x) for every batch row (rows b·m … b·m+m−1).
+/// The trivial bound spec_b · f(x) ≥ spec_b · f(x) for every batch row (rows b·m … b·m+m−1).
     pub fn from_spec(spec: ArrayView3<f64>) -> Self {
         Self::from_spec_at(spec, 0)
     }

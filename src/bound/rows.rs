@@ -3,6 +3,7 @@
 //! operations in the same order (Rust never contracts a·b + c into an FMA), so they give the same bits;
 //! AVX2 only makes the vectorized loops wider. The kernels in `kernels/rp_bound.cuh` mirror these
 //! rows (tested by `tests/kernels.rs`).
+use super::linear::UpperLine;
 use crate::rigor::{add_error, dot_error, down, gamma, nonneg_dot_upper, up, UNIT_ROUNDOFF};
 
 /// Defines `$vis fn $name(args) -> ret` running `$body` (an `#[inline(always)]` function of the same
@@ -299,5 +300,44 @@ fn box_finish_any(p: &BoxParts<'_>, lower: &mut [f64], upper: &mut [f64]) {
                 (lo[j], hi[j]) = (f64::NEG_INFINITY, f64::INFINITY);
             }
         }
+    }
+}
+
+/// One ReLU layer's relaxation, neuron by neuron (batch rows × neurons each; see `ReluRelax`).
+pub(crate) struct RelaxColumns<'a> {
+    pub pos_mult: &'a mut [f64],
+    pub neg_mult: &'a mut [f64],
+    pub neg_intercept: &'a mut [f64],
+    pub keep: &'a mut [f64],
+    pub mag: &'a mut [f64],
+}
+
+with_avx2! {
+    /// Each neuron's relaxation from its bounds [l, u] (state, chord, adaptive lower slope) and its
+    /// magnitude max(|l'|, |u'|) from the tight bounds [l', u'] of the same value. Every candidate is
+    /// computed and the state's selected, without branches (the state is as unpredictable as the data),
+    /// so the loop vectorizes.
+    pub(crate) fn relax_neurons(lower: &[f64], upper: &[f64], t_lower: &[f64], t_upper: &[f64], out: RelaxColumns<'_>) => relax_neurons_any
+}
+
+#[inline(always)]
+fn relax_neurons_any(lower: &[f64], upper: &[f64], t_lower: &[f64], t_upper: &[f64], out: RelaxColumns<'_>) {
+    let n = lower.len();
+    let (upper, t_lower, t_upper) = (&upper[..n], &t_lower[..n], &t_upper[..n]);
+    let (pos_mult, neg_mult, neg_intercept, keep, mag) = (&mut out.pos_mult[..n], &mut out.neg_mult[..n], &mut out.neg_intercept[..n], &mut out.keep[..n], &mut out.mag[..n]);
+    for j in 0..n {
+        let (l, u) = (lower[j], upper[j]);
+        // relu_state's tests, as flags
+        let active = l >= 0.0;
+        let inactive = !active & (u <= 0.0);
+        let unstable = !active & !inactive;
+        let chord = UpperLine::chord(l, u); // used only when unstable (l < 0 < u: no division by zero)
+        let select = |c: bool, a: f64, b: f64| if c { a } else { b };
+        let slope = select(unstable, chord.slope, select(active, 1.0, 0.0));
+        neg_mult[j] = slope;
+        neg_intercept[j] = select(unstable, chord.intercept, 0.0);
+        pos_mult[j] = select(unstable, (chord.slope > 0.5) as u8 as f64, slope);
+        keep[j] = (!inactive) as u8 as f64;
+        mag[j] = t_lower[j].abs().max(t_upper[j].abs()); // as BoxBatch::magnitude
     }
 }
