@@ -185,7 +185,7 @@ impl LinearBatch {
 
     /// Moves the bound from an affine layer's output to its input (CROWN-1, affine step).
     pub fn through_affine(&mut self, a: &Affine, mags: &AffineMags) {
-        let new_coef = standard(self.coef.dot(&a.weight));
+        let new_coef = product_skipping_zero_columns(&self.coef, &self.owner, &a.weight);
         let data = AffineRowData {
             weight_mag: mags.weight_mag.as_slice().expect("standard layout"),
             tail: mags.tail.as_slice().expect("contiguous"),
@@ -322,6 +322,31 @@ impl LinearBatch {
     }
 }
 
+
+/// coef·W: by [`rows::product_rows`] (bit for bit matrixmultiply's product, without the columns an
+/// owner's rows share as zeros) where owners have several rows (CROWN's intermediate bounds: two per
+/// unstable neuron), W is small enough to stay in cache for every row, fits one of matrixmultiply's
+/// k-blocks (256) and is finite; by matrixmultiply otherwise (one product of all rows is cheaper when
+/// each owner has a single row).
+fn product_skipping_zero_columns(coef: &Array2<f64>, owner: &[usize], w: &Array2<f64>) -> Array2<f64> {
+    const MAX_K_BLOCK: usize = 256;
+    const MAX_CACHED_WEIGHTS: usize = 1 << 14;
+    const MIN_ROWS_PER_OWNER: usize = 2;
+    let (rows, n) = coef.dim();
+    let n_in = w.ncols();
+    let owners = 1 + owner.windows(2).filter(|p| p[0] != p[1]).count();
+    if rows < MIN_ROWS_PER_OWNER * owners || n > MAX_K_BLOCK || w.len() > MAX_CACHED_WEIGHTS || n_in == 0 || !w.iter().all(|v| v.is_finite()) {
+        return standard(coef.dot(w));
+    }
+    let stride = rows::padded_width(n_in);
+    let mut padded = vec![0.0; n * stride];
+    for (dst, src) in padded.chunks_exact_mut(stride).zip(w.rows()) {
+        dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v);
+    }
+    let mut out = Array2::zeros((rows, n_in));
+    rows::product_rows(flat(coef), owner, &padded, n_in, out.as_slice_mut().expect("standard layout"));
+    out
+}
 
 /// How CROWN-2 bounds a linear function over a batch's regions (decided once for every backend).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

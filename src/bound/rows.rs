@@ -7,19 +7,21 @@ use super::linear::UpperLine;
 use crate::rigor::{add_error, dot_error, down, gamma, nonneg_dot_upper, up, UNIT_ROUNDOFF};
 
 /// Defines `$vis fn $name(args) -> ret` running `$body` (an `#[inline(always)]` function of the same
-/// arguments) compiled for AVX2 when the CPU has it, else as compiled for the baseline.
+/// arguments) compiled for AVX2 and FMA when the CPU has them, else as compiled for the baseline. FMA
+/// changes no result (Rust never contracts a·b + c; `mul_add` is fused on every target): it only makes
+/// `mul_add` an instruction instead of a library call.
 macro_rules! with_avx2 {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $body:path) => {
         $(#[$m])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports AVX2 (checked just above).
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                     return unsafe { avx2($($arg),*) };
                 }
             }
@@ -339,5 +341,173 @@ fn relax_neurons_any(lower: &[f64], upper: &[f64], t_lower: &[f64], t_upper: &[f
         pos_mult[j] = select(unstable, (chord.slope > 0.5) as u8 as f64, slope);
         keep[j] = (!inactive) as u8 as f64;
         mag[j] = t_lower[j].abs().max(t_upper[j].abs()); // as BoxBatch::magnitude
+    }
+}
+
+/// Output columns per register tile of [`product_rows`] (eight AVX2 registers of accumulators); the
+/// last tile of a row is 8, 16 or 24 wide.
+const TILE: usize = 32;
+
+/// Row stride of W as [`product_rows`] takes it: W's width rounded up to a multiple of 8 (zero-padded).
+pub(crate) fn padded_width(n_in: usize) -> usize {
+    n_in.div_ceil(8) * 8
+}
+
+/// `out` = `coef`·W for row-major `coef` (rows × n) and `out` (rows × n_in), with W (n × n_in) in `w`
+/// at row stride [`padded_width`]`(n_in)` (zero-padded): each entry accumulated over k in order from +0
+/// with fused multiply-adds — matrixmultiply's f64 kernel for one k-block — leaving out the columns
+/// that are ±0 in every row of an owner's block (after a ReLU step: its inactive neurons). A term ±0·w
+/// (w finite) changes no such accumulator (it is never −0), so the result is the full product's, bit
+/// for bit; a NaN or infinite coefficient keeps its column. With AVX2 and FMA the tiles run on
+/// registers of four lanes (the same fused operations lane by lane).
+pub(crate) fn product_rows(coef: &[f64], owner: &[usize], w: &[f64], n_in: usize, out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        return unsafe { fma::product_rows(coef, owner, w, n_in, out) };
+    }
+    product_rows_with(coef, owner, w, n_in, out, |row, kept, w, stride, first, target| match target_tile(stride, first) {
+        8 => tile::<8>(row, kept, w, stride, first, target),
+        16 => tile::<16>(row, kept, w, stride, first, target),
+        24 => tile::<24>(row, kept, w, stride, first, target),
+        _ => tile::<TILE>(row, kept, w, stride, first, target),
+    })
+}
+
+/// The width of the tile starting at column `first` (W's padded row stride `stride`).
+#[inline(always)]
+fn target_tile(stride: usize, first: usize) -> usize {
+    stride.min(first + TILE) - first
+}
+
+/// The driver of [`product_rows`]: per owner block, the kept columns; per row and tile of columns,
+/// `tile(row, kept, w, stride, first column, target)`.
+#[inline(always)]
+fn product_rows_with(coef: &[f64], owner: &[usize], w: &[f64], n_in: usize, out: &mut [f64], tile: impl Fn(&[f64], &[usize], &[f64], usize, usize, &mut [f64])) {
+    let stride = padded_width(n_in);
+    let n = w.len() / stride.max(1);
+    let mut nonzero = vec![false; n];
+    let mut kept = Vec::with_capacity(n);
+    let mut start = 0;
+    while start < owner.len() {
+        let end = start + owner[start..].iter().take_while(|&&o| o == owner[start]).count();
+        nonzero.iter_mut().for_each(|z| *z = false);
+        for row in coef[start * n..end * n].chunks_exact(n.max(1)) {
+            for (z, &v) in nonzero.iter_mut().zip(row) {
+                *z |= v != 0.0; // NaN != 0 keeps its column
+            }
+        }
+        kept.clear();
+        kept.extend((0..n).filter(|&k| nonzero[k]));
+        for q in start..end {
+            let row = &coef[q * n..(q + 1) * n];
+            let dst = &mut out[q * n_in..(q + 1) * n_in];
+            for first in (0..n_in).step_by(TILE) {
+                let width = (n_in - first).min(TILE);
+                tile(row, &kept, w, stride, first, &mut dst[first..first + width]);
+            }
+        }
+        start = end;
+    }
+}
+
+/// Columns first … first + T − 1 of row·W over the kept k, into `target` (its first entries).
+#[inline(always)]
+fn tile<const T: usize>(row: &[f64], kept: &[usize], w: &[f64], stride: usize, first: usize, target: &mut [f64]) {
+    let mut acc = [0.0f64; T];
+    for &k in kept {
+        let c = row[k];
+        let wk = &w[k * stride + first..k * stride + first + T];
+        for t in 0..T {
+            acc[t] = c.mul_add(wk[t], acc[t]);
+        }
+    }
+    let width = target.len();
+    target.copy_from_slice(&acc[..width]);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod fma {
+    use super::{product_rows_with, target_tile, TILE};
+    use std::arch::x86_64::{__m256d, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_setzero_pd, _mm256_storeu_pd};
+
+    /// [`super::product_rows`] with tiles of V registers of four lanes.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn product_rows(coef: &[f64], owner: &[usize], w: &[f64], n_in: usize, out: &mut [f64]) {
+        product_rows_with(coef, owner, w, n_in, out, |row, kept, w, stride, first, target| match target_tile(stride, first) {
+            8 => tile::<2>(row, kept, w, stride, first, target),
+            16 => tile::<4>(row, kept, w, stride, first, target),
+            24 => tile::<6>(row, kept, w, stride, first, target),
+            _ => tile::<{ TILE / 4 }>(row, kept, w, stride, first, target),
+        })
+    }
+
+    /// [`super::tile`] for T = 4·V columns: lane t of register i accumulates column 4i + t with the same
+    /// fused multiply-adds in the same order.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn tile<const V: usize>(row: &[f64], kept: &[usize], w: &[f64], stride: usize, first: usize, target: &mut [f64]) {
+        let mut acc: [__m256d; V] = [_mm256_setzero_pd(); V];
+        for &k in kept {
+            let c = _mm256_set1_pd(row[k]);
+            let wk = &w[k * stride + first..k * stride + first + 4 * V];
+            for (i, a) in acc.iter_mut().enumerate() {
+                // SAFETY: wk holds 4·V values, so lanes 4i … 4i + 3 are in bounds.
+                *a = _mm256_fmadd_pd(c, unsafe { _mm256_loadu_pd(wk.as_ptr().add(4 * i)) }, *a);
+            }
+        }
+        let mut lanes = [0.0f64; TILE];
+        for (i, a) in acc.iter().enumerate() {
+            // SAFETY: lanes holds TILE ≥ 4·V values.
+            unsafe { _mm256_storeu_pd(lanes.as_mut_ptr().add(4 * i), *a) };
+        }
+        let width = target.len();
+        target.copy_from_slice(&lanes[..width]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    /// `product_rows` equals matrixmultiply's `dot` bit for bit (on CPUs with FMA, where matrixmultiply
+    /// fuses too), with columns that are zero in a whole owner's block (skipped), ±0 entries, a NaN
+    /// coefficient (kept) and every tile width.
+    #[test]
+    fn product_rows_is_matrixmultiplys_product() {
+        let rng = crate::rng::Philox::new(16);
+        for (case, &(n, n_in)) in [(50usize, 50usize), (7, 5), (64, 11), (33, 90), (3, 8), (20, 24)].iter().enumerate() {
+            let owner: Vec<usize> = (0..12).map(|r| r / 4).collect();
+            let mut z = vec![0.0; owner.len() * n + n * n_in];
+            rng.fill_normal(case as u64, 0, &mut z);
+            let mut coef = Array2::from_shape_vec((owner.len(), n), z[..owner.len() * n].to_vec()).unwrap();
+            let w = Array2::from_shape_vec((n, n_in), z[owner.len() * n..].to_vec()).unwrap();
+            for (r, &o) in owner.iter().enumerate() {
+                for j in (o % 3..n).step_by(3) {
+                    coef[[r, j]] = if r % 2 == 0 { 0.0 } else { -0.0 }; // zero columns of owner o
+                }
+            }
+            coef[[5, 1.min(n - 1)]] = f64::NAN;
+            let stride = padded_width(n_in);
+            let mut padded = vec![0.0; n * stride];
+            for (dst, src) in padded.chunks_exact_mut(stride).zip(w.rows()) {
+                dst[..n_in].copy_from_slice(src.as_slice().unwrap());
+            }
+            let mut out = vec![0.0; owner.len() * n_in];
+            product_rows(coef.as_slice().unwrap(), &owner, &padded, n_in, &mut out);
+            let want = coef.dot(&w);
+            #[cfg(target_arch = "x86_64")]
+            let fused = std::arch::is_x86_feature_detected!("fma");
+            #[cfg(not(target_arch = "x86_64"))]
+            let fused = false;
+            for (g, e) in out.iter().zip(want.iter()) {
+                if fused {
+                    assert!(g.to_bits() == e.to_bits() || (g.is_nan() && e.is_nan()), "case {case}: {g:e} vs {e:e}");
+                } else {
+                    assert!((g - e).abs() <= 1e-12 * e.abs().max(1.0) || (g.is_nan() && e.is_nan()), "case {case}: {g:e} vs {e:e}");
+                }
+            }
+        }
     }
 }
