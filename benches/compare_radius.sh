@@ -4,18 +4,21 @@
 # float64, 2 threads), on the demo MLP and ACAS Xu 1_1, l-inf and l2. Prints wall times, bound calls
 # (auto_LiRPA: batched compute_bounds calls; rp: batched rounds and checks per row, with and without
 # the root finder, from examples/radius_calls), the speed ratio and how the radii agree.
-#   usage: bash benches/compare_radius.sh [ROWS]     (needs ../shared; builds the peers venv if missing)
+# The demo MLP is so cheap that ROWS of its rows take milliseconds, too short to time: it gets DEMO_ROWS
+# (default 20 × ROWS) instead.
+#   usage: bash benches/compare_radius.sh [ROWS] [DEMO_ROWS]     (needs ../shared; builds the peers venv if missing)
 set -euo pipefail
 ROWS=${1:-1000}
+DEMO_ROWS=${2:-$((20 * ROWS))}
 source "$(dirname "$0")/peers_env.sh"
 peers_env_build --bin rp --example reexport --example radius_calls
 T=${CARGO_TARGET_DIR:-target}/release
 RP=$T/rp
 
-run_case() {  # name model.onnx input_dim input_kind decision
-  local name=$1 model=$2 d=$3 kind=$4 decision=$5 dir="$W/$1"
+run_case() {  # name model.onnx input_dim input_kind decision rows
+  local name=$1 model=$2 d=$3 kind=$4 decision=$5 rows=$6 dir="$W/$1"
   mkdir -p "$dir"
-  "$PY" - "$dir" "$ROWS" "$d" "$kind" <<'PYEOF'
+  "$PY" - "$dir" "$rows" "$d" "$kind" <<'PYEOF'
 import sys, numpy as np
 out, n, d, kind = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rng = np.random.default_rng(0)
@@ -28,7 +31,7 @@ with open(f"{out}/x.csv", "w") as f:
 PYEOF
   "$T/examples/reexport" "$model" "$dir/model.onnx"
   for norm in linf l2; do
-    echo "== $name, $norm: $ROWS rows"
+    echo "== $name, $norm: $rows rows"
     local argmin=""; [ "$decision" = argmin ] && argmin=--argmin
     "$PY" "$SHARED/peers/lirpa_radius.py" "$dir/model.onnx" "$dir/x_noheader.csv" --norm $norm --threads 2 $argmin \
         --json "$dir/lirpa_$norm.json" | sed 's/^/  /'
@@ -56,6 +59,6 @@ PYEOF
 }
 
 status=0
-run_case demo-mlp models/demo-mlp/model.onnx 11 normal argmax || status=1
-run_case acasxu-1-1 "$SHARED/benchmarks/acasxu/onnx/ACASXU_run2a_1_1_batch_2000.onnx" 5 acas argmin || status=1
+run_case demo-mlp models/demo-mlp/model.onnx 11 normal argmax "$DEMO_ROWS" || status=1
+run_case acasxu-1-1 "$SHARED/benchmarks/acasxu/onnx/ACASXU_run2a_1_1_batch_2000.onnx" 5 acas argmin "$ROWS" || status=1
 exit $status

@@ -46,17 +46,25 @@ pub fn dot_error(n: usize, abs_sum_up: f64) -> f64 {
     up(up(gamma(n) * abs_sum_up) + eta_times(n))
 }
 
-/// n·η exactly (η = MIN_SUBNORMAL), the same bits as `n as f64 * MIN_SUBNORMAL`, without the
-/// multiplication (whose subnormal result costs a microcode assist on x86): for n < 2⁵² the product
-/// is the subnormal whose significand is n.
+/// n·η exactly (η = MIN_SUBNORMAL), the same bits as `n as f64 * MIN_SUBNORMAL`, without a
+/// multiplication with a subnormal result (which costs a microcode assist on x86): for n < 2⁵² the
+/// product is the subnormal whose significand is n; from 2⁵² on it is normal, and two exact scalings by
+/// 2⁻⁵³⁷ give it. Branch-free: the large case is computed for every n (on at least 2⁵², so its
+/// products stay normal) and selected, because the compiler evaluates both arms of the branch anyway.
 #[inline]
 pub fn eta_times(n: usize) -> f64 {
+    const TWO_POW_52: f64 = (1u64 << 52) as f64;
+    let small = f64::from_bits(n as u64);
+    let large = (n as f64).max(TWO_POW_52) * HALF_ETA_SCALE * HALF_ETA_SCALE;
     if (n as u64) < (1u64 << 52) {
-        f64::from_bits(n as u64)
+        small
     } else {
-        n as f64 * MIN_SUBNORMAL
+        large
     }
 }
+
+/// 2⁻⁵³⁷, whose square is η = 2⁻¹⁰⁷⁴ (see [`eta_times`]).
+const HALF_ETA_SCALE: f64 = f64::from_bits((1023 - 537) << 52);
 
 /// Upper bound of the exact value S of a sum of `n` non-negative products whose floating-point value
 /// (any order, with or without FMA) is `fl`: from |fl − S| ≤ γₙ·S + n·η (FP-2),
@@ -110,7 +118,7 @@ mod tests {
 
     #[test]
     fn eta_times_is_the_product() {
-        for n in [0usize, 1, 2, 3, 7, 50, 64, 1000, 123_456_789, (1 << 52) - 1, 1 << 52, (1 << 52) + 1, 1 << 60] {
+        for n in [0usize, 1, 2, 3, 7, 50, 64, 1000, 123_456_789, (1 << 52) - 1, 1 << 52, (1 << 52) + 1, 1 << 60, (1 << 53) + 1, usize::MAX] {
             assert_eq!(eta_times(n).to_bits(), (n as f64 * MIN_SUBNORMAL).to_bits(), "n = {n}");
         }
     }

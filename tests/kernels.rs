@@ -336,9 +336,11 @@ int main() {
         w[j * n] = 0.0; // -0 in the negated row, as the CPU's
         let a = Affine::new(Array2::from_shape_vec((3, n), w.clone()).unwrap(), Array1::from(draw(3)));
         input += &format!("signed {n} {}{}\n", hex(&w), hex(&[j as f64]));
+        let net = rp::net::Network::new(vec![n], vec![rp::net::Layer::Affine(a.clone())]).unwrap();
+        let cpu_weights = rp::bound::Backend::weights(&rp::bound::Cpu, &net).unwrap();
         let mut e = Vec::new();
         for affine in [Some((0, &a)), None] {
-            let lin = rp::bound::Backend::signed_rows(&rp::bound::Cpu, &(), affine, &[(0, j)], n).unwrap();
+            let lin = rp::bound::Backend::signed_rows(&rp::bound::Cpu, &cpu_weights, affine, &[(0, j)], n).unwrap();
             assert_eq!((lin.owner.clone(), lin.constant[0], lin.constant[1]), (vec![0, 0], affine.map_or(0.0, |_| a.bias[j]), affine.map_or(0.0, |_| -a.bias[j])));
             e.extend(lin.coef.iter());
         }

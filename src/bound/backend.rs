@@ -12,8 +12,10 @@
 //! used — is decided once, on the host, by the shared driver; backends only evaluate.
 use super::linear::{AffineMags, LinearBatch, ReluRelax};
 use super::{ibp, linear, BoxBatch, RegionBatch};
-use crate::net::{Affine, Elementwise, Network};
+use crate::net::{Affine, Elementwise, Layer, Network};
+use crate::spec::Norm;
 use ndarray::{Array1, Array2};
+use std::sync::OnceLock;
 
 /// The operations the shared CROWN/IBP driver needs from a device. Matrices are row-major, one row
 /// per linear bound; `Owners` maps each row to its batch row (its region).
@@ -90,6 +92,65 @@ pub trait Backend: Sync + Sized {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu;
 
+/// What the CPU backend derives from a network's affine layers once instead of in every step: |W|, |b|
+/// and the dual norms of W's rows. Like the GPU's uploaded weights it belongs to the network it was
+/// built from ([`Backend::weights`]); the CPU's callers build it from the network they borrow for the
+/// call at hand (one bound call, one batch), never keep it across calls, so it cannot go stale; every
+/// use checks the layer's shape.
+#[derive(Debug)]
+pub struct CpuWeights {
+    layers: Vec<Option<CpuAffine>>,
+}
+
+/// One affine layer's derived quantities (see [`CpuWeights`]).
+#[derive(Debug)]
+pub struct CpuAffine {
+    /// |W|, elementwise.
+    pub abs_weight: Array2<f64>,
+    /// |b|, elementwise.
+    pub abs_bias: Array1<f64>,
+    /// Upper bounds of ‖W_i‖_q for each row i, by norm (ℓ∞, ℓ2, ℓ1 balls), computed on first use.
+    row_norms: [OnceLock<Array1<f64>>; 3],
+}
+
+impl CpuWeights {
+    /// The derived quantities of `net`'s affine layers.
+    pub fn of(net: &Network) -> Self {
+        let layers = net
+            .layers
+            .iter()
+            .map(|l| match l {
+                Layer::Affine(a) => Some(CpuAffine {
+                    abs_weight: a.weight.mapv(f64::abs),
+                    abs_bias: a.bias.mapv(f64::abs),
+                    row_norms: Default::default(),
+                }),
+                Layer::Relu | Layer::Reshape { .. } | Layer::Elementwise(_) => None,
+            })
+            .collect();
+        CpuWeights { layers }
+    }
+
+    /// Layer `layer`'s quantities, which must be those of `a` (checked: the same shape).
+    pub fn layer(&self, layer: usize, a: &Affine) -> &CpuAffine {
+        let l = self.layers.get(layer).and_then(|l| l.as_ref()).expect("the weights of an affine layer of this network");
+        assert_eq!(l.abs_weight.dim(), a.weight.dim(), "CPU weights of another network (layer {layer})");
+        l
+    }
+}
+
+impl CpuAffine {
+    /// Upper bounds of the dual norm ‖W_i‖_q of every row of W (`a`'s, this layer's) for balls of `norm`.
+    pub fn row_norms(&self, a: &Affine, norm: Norm) -> &Array1<f64> {
+        let k = match norm {
+            Norm::Linf => 0,
+            Norm::L2 => 1,
+            Norm::L1 => 2,
+        };
+        self.row_norms[k].get_or_init(|| a.weight.outer_iter().map(|w| super::linear::dual_norm_up(norm, w)).collect())
+    }
+}
+
 /// Batch rows per parallel task of a CPU backward pass (a constant: rows never depend on the grouping).
 pub(crate) const OWNERS_PER_TASK: usize = 16;
 
@@ -106,7 +167,7 @@ impl Backend for Cpu {
     type Mat = Array2<f64>;
     type Vector = Array1<f64>;
     type Owners = Vec<usize>;
-    type Weights = ();
+    type Weights = CpuWeights;
     type Mags = AffineMags;
     type Relax = ();
 
@@ -118,15 +179,15 @@ impl Backend for Cpu {
         (OWNERS_PER_TASK, true)
     }
 
-    fn weights(&self, _net: &Network) -> Result<(), Self::Error> {
-        Ok(())
+    fn weights(&self, net: &Network) -> Result<CpuWeights, Self::Error> {
+        Ok(CpuWeights::of(net))
     }
 
     fn upload(&self, host: LinearBatch) -> Result<LinearBatch, Self::Error> {
         Ok(host)
     }
 
-    fn signed_rows(&self, _w: &(), affine: Option<(usize, &Affine)>, pairs: &[(usize, usize)], n: usize) -> Result<LinearBatch, Self::Error> {
+    fn signed_rows(&self, _w: &CpuWeights, affine: Option<(usize, &Affine)>, pairs: &[(usize, usize)], n: usize) -> Result<LinearBatch, Self::Error> {
         Ok(match affine {
             Some((_, a)) => linear::signed_affine_rows(pairs, a),
             None => linear::signed_unit_rows(pairs, n),
@@ -141,15 +202,15 @@ impl Backend for Cpu {
         Ok(lin.constant_lower())
     }
 
-    fn affine_mags(&self, _w: &(), _layer: usize, a: &Affine, mag_in: &Array2<f64>) -> Result<AffineMags, Self::Error> {
-        Ok(AffineMags::new(a, mag_in))
+    fn affine_mags(&self, w: &CpuWeights, layer: usize, a: &Affine, mag_in: &Array2<f64>) -> Result<AffineMags, Self::Error> {
+        Ok(AffineMags::with_weights(a, w.layer(layer, a), mag_in))
     }
 
     fn relax(&self, _rx: &ReluRelax) -> Result<(), Self::Error> {
         Ok(())
     }
 
-    fn affine_back(&self, lin: &mut LinearBatch, _w: &(), _layer: usize, a: &Affine, mags: &AffineMags) -> Result<(), Self::Error> {
+    fn affine_back(&self, lin: &mut LinearBatch, _w: &CpuWeights, _layer: usize, a: &Affine, mags: &AffineMags) -> Result<(), Self::Error> {
         lin.through_affine(a, mags);
         Ok(())
     }
@@ -173,11 +234,11 @@ impl Backend for Cpu {
         Ok(lin.concretize(regions))
     }
 
-    fn ball_affine(&self, _w: &(), _layer: usize, a: &Affine, regions: &RegionBatch) -> Result<BoxBatch, Self::Error> {
-        Ok(ibp::ball_affine(a, regions))
+    fn ball_affine(&self, w: &CpuWeights, layer: usize, a: &Affine, regions: &RegionBatch) -> Result<BoxBatch, Self::Error> {
+        Ok(ibp::ball_affine(a, w.layer(layer, a), regions))
     }
 
-    fn affine_box(&self, _w: &(), _layer: usize, a: &Affine, inp: &BoxBatch) -> Result<BoxBatch, Self::Error> {
-        Ok(ibp::affine_box(a, inp))
+    fn affine_box(&self, w: &CpuWeights, layer: usize, a: &Affine, inp: &BoxBatch) -> Result<BoxBatch, Self::Error> {
+        Ok(ibp::affine_box(a, &w.layer(layer, a).abs_weight, inp))
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! The driver here is the only CROWN: it runs on any [`Backend`] (the CPU, or the GPU through
 //! `crate::gpu`), which evaluates the steps it decides.
-use super::backend::{infallible, Backend, Cpu};
+use super::backend::{infallible, Backend, Cpu, CpuWeights};
 use super::ibp::{elementwise_box, first_affine_on};
 use super::linear::{input_box, relu_state, reshape_rows, LinearBatch, ReluRelax, ReluState};
 use super::{BoxBatch, Intermediate, RegionBatch};
@@ -21,7 +21,7 @@ use rayon::prelude::*;
 pub struct CrownBatch<'n, 'r, B: Backend = Cpu> {
     net: &'n Network,
     backend: &'n B,
-    weights: &'n B::Weights,
+    weights: Held<'n, B::Weights>,
     regions: RegionBatch<'r>,
     relax: Vec<Option<(ReluRelax, B::Relax)>>,
     mags: Vec<Option<B::Mags>>,
@@ -30,6 +30,22 @@ pub struct CrownBatch<'n, 'r, B: Backend = Cpu> {
     /// Sound (tightest known) boxes of every boundary; a ReLU's input boundary holds its CROWN-refined
     /// bounds (intersected with the interval ones).
     boxes: Vec<BoxBatch>,
+}
+
+/// The backend's weights of the network: the caller's, or (the CPU driver's own) built for this batch.
+enum Held<'n, W> {
+    Borrowed(&'n W),
+    Owned(W),
+}
+
+impl<W> std::ops::Deref for Held<'_, W> {
+    type Target = W;
+    fn deref(&self) -> &W {
+        match self {
+            Held::Borrowed(w) => w,
+            Held::Owned(w) => w,
+        }
+    }
 }
 
 /// Splits `items` (sorted by owner) into groups of the backend's rows per task (consecutive owners),
@@ -85,14 +101,14 @@ pub(crate) type LayerArrays<'a> = Option<&'a [Option<Array2<f64>>]>;
 impl<'n, 'r> CrownBatch<'n, 'r> {
     /// Computes, layer by layer, sound boxes and (for ReLU inputs) CROWN bounds, on the CPU.
     pub fn new(net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate) -> Self {
-        infallible(Self::build(&Cpu, &(), net, regions, intermediate, None, None))
+        infallible(Self::build(&Cpu, Held::Owned(CpuWeights::of(net)), net, regions, intermediate, None, None))
     }
 
     /// As [`new`](Self::new), but each ReLU layer i takes `given[i]` (sound bounds of its input for
     /// every x of the row's sub-domain, e.g. a parent's bounds clamped by split constraints, BETA-2)
     /// intersected with the interval bounds, instead of a backward pass of its own.
     pub(crate) fn with_relu_bounds(net: &'n Network, regions: RegionBatch<'r>, given: &[Option<BoxBatch>]) -> Self {
-        infallible(Self::build(&Cpu, &(), net, regions, Intermediate::Ibp, Some(given), None))
+        infallible(Self::build(&Cpu, Held::Owned(CpuWeights::of(net)), net, regions, Intermediate::Ibp, Some(given), None))
     }
 
     /// As [`with_relu_bounds`](Self::with_relu_bounds), but where `refine_after[row]` is `Some(k)`,
@@ -101,7 +117,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
     /// whose clamped bound tightens the relaxations below it); the result is intersected with
     /// `given[i]`, so it is never looser.
     pub(crate) fn with_relu_bounds_refined(net: &'n Network, regions: RegionBatch<'r>, given: &[Option<BoxBatch>], refine_after: &[Option<usize>]) -> Self {
-        infallible(Self::build(&Cpu, &(), net, regions, Intermediate::UnstableOnly, Some(given), Some(refine_after)))
+        infallible(Self::build(&Cpu, Held::Owned(CpuWeights::of(net)), net, regions, Intermediate::UnstableOnly, Some(given), Some(refine_after)))
     }
 
     /// Sound CROWN lower bounds of spec[b]·f(x) (auto_LiRPA's `method='CROWN'`); rows × m.
@@ -148,12 +164,12 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
 impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
     /// [`CrownBatch::new`] on `backend`, whose `weights` are `net`'s (from [`Backend::weights`]).
     pub fn on(backend: &'n B, weights: &'n B::Weights, net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate) -> Result<Self, B::Error> {
-        Self::build(backend, weights, net, regions, intermediate, None, None)
+        Self::build(backend, Held::Borrowed(weights), net, regions, intermediate, None, None)
     }
 
     fn build(
         backend: &'n B,
-        weights: &'n B::Weights,
+        weights: Held<'n, B::Weights>,
         net: &'n Network,
         regions: RegionBatch<'r>,
         intermediate: Intermediate,
@@ -178,12 +194,12 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
             let cur = ctx.boxes.last().unwrap();
             let next = match layer {
                 Layer::Affine(a) => {
-                    ctx.mags[i] = Some(backend.affine_mags(weights, i, a, &cur.magnitude())?);
+                    ctx.mags[i] = Some(backend.affine_mags(&ctx.weights, i, a, &cur.magnitude())?);
                     exact = on_input;
                     if on_input {
-                        first_affine_on(backend, weights, i, a, &ctx.regions)?
+                        first_affine_on(backend, &ctx.weights, i, a, &ctx.regions)?
                     } else {
-                        backend.affine_box(weights, i, a, cur)?
+                        backend.affine_box(&ctx.weights, i, a, cur)?
                     }
                 }
                 Layer::Elementwise(e) => {
@@ -272,8 +288,8 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
     /// there is one (exactly: I·W needs no product): the layer where their backward pass starts.
     fn neuron_rows(&self, end: usize, pairs: &[(usize, usize)]) -> Result<(usize, LinearBatch<B>), B::Error> {
         Ok(match end.checked_sub(1).map(|i| &self.net.layers[i]) {
-            Some(Layer::Affine(a)) => (end - 1, self.backend.signed_rows(self.weights, Some((end - 1, a)), pairs, a.in_dim())?),
-            _ => (end, self.backend.signed_rows(self.weights, None, pairs, self.boxes[end].lower.ncols())?),
+            Some(Layer::Affine(a)) => (end - 1, self.backend.signed_rows(&self.weights, Some((end - 1, a)), pairs, a.in_dim())?),
+            _ => (end, self.backend.signed_rows(&self.weights, None, pairs, self.boxes[end].lower.ncols())?),
         })
     }
 
@@ -331,7 +347,7 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
         let b = self.backend;
         for i in (0..end).rev() {
             match &self.net.layers[i] {
-                Layer::Affine(a) => b.affine_back(&mut lin, self.weights, i, a, self.mags[i].as_ref().expect("computed in order"))?,
+                Layer::Affine(a) => b.affine_back(&mut lin, &self.weights, i, a, self.mags[i].as_ref().expect("computed in order"))?,
                 Layer::Elementwise(e) => b.elementwise_back(&mut lin, e, self.elem_mags[i].as_ref().expect("computed in order"))?,
                 Layer::Relu => {
                     if let Some(t) = tape.as_deref_mut() {

@@ -1,17 +1,18 @@
 //! Interval bound propagation (IBP-1 in `proofs/IBP.md`), batched. The first affine layer over an ℓp
 //! ball is bounded exactly per neuron, W·x₀ + b ± ε‖Wᵢ‖_q (as auto_LiRPA does), not by boxing the ball.
-use super::backend::{infallible, Backend, Cpu};
-use super::linear::{dual_norm_up, finish, input_box, reshape_rows, LinearBatch};
+use super::backend::{infallible, Backend, Cpu, CpuAffine, CpuWeights};
+use super::linear::{input_box, reshape_rows, standard, LinearBatch};
+use super::rows;
 use super::{BoxBatch, RegionBatch};
 use crate::net::{Affine, Elementwise, Layer, Network};
-use crate::rigor::{add_error, dot_error, nonneg_dot_upper, up};
+use crate::rigor::up;
 use crate::spec::Norm;
 use ndarray::{Array1, Array2, ArrayView3, Zip};
 
 /// Sound boxes for every boundary: entry 0 contains the regions, entry i+1 contains the output of
 /// layer i for every x in the region of each batch row.
 pub fn ibp_boundaries(net: &Network, regions: &RegionBatch) -> Vec<BoxBatch> {
-    infallible(try_ibp_boundaries(&Cpu, &(), net, regions))
+    infallible(try_ibp_boundaries(&Cpu, &CpuWeights::of(net), net, regions))
 }
 
 /// [`ibp_boundaries`] with the affine layers on `backend` (`weights` are `net`'s).
@@ -36,7 +37,7 @@ pub fn try_ibp_boundaries<B: Backend>(backend: &B, weights: &B::Weights, net: &N
 /// Sound lower bounds of spec·f(x): IBP up to the last layer; a final affine layer is merged with the
 /// spec (C·W, C·b) before concretizing over its input box, as auto_LiRPA's IBP does with C.
 pub(crate) fn ibp_lower_bounds(net: &Network, regions: &RegionBatch, spec: ArrayView3<f64>) -> Array2<f64> {
-    infallible(try_ibp_lower_bounds(&Cpu, &(), net, regions, spec))
+    infallible(try_ibp_lower_bounds(&Cpu, &CpuWeights::of(net), net, regions, spec))
 }
 
 /// [`ibp_lower_bounds`] on `backend` (`weights` are `net`'s).
@@ -83,53 +84,44 @@ pub(crate) fn first_affine_on<B: Backend>(backend: &B, w: &B::Weights, layer: us
     }
 }
 
-/// W·x₀ + b ± ε‖Wᵢ‖_q for each row's ball (centers and ε), with every rounding error added (IBP-1).
-pub(crate) fn ball_affine(a: &Affine, regions: &RegionBatch) -> BoxBatch {
-    let d = a.in_dim();
-    let center = regions.centers.dot(&a.weight.t());
-    let abs = regions.centers.mapv(f64::abs).dot(&a.weight.mapv(f64::abs).t());
-    let nrm: Array1<f64> = a.weight.outer_iter().map(|w| dual_norm_up(regions.norm, w)).collect();
+/// W·x₀ + b ± ε‖Wᵢ‖_q for each row's ball (centers and ε), with every rounding error added (IBP-1);
+/// `w` holds |W| and the row norms of `a`.
+pub(crate) fn ball_affine(a: &Affine, w: &CpuAffine, regions: &RegionBatch) -> BoxBatch {
+    let center = standard(regions.centers.dot(&a.weight.t()));
+    let abs = standard(regions.centers.mapv(f64::abs).dot(&w.abs_weight.t()));
     let mut lower = Array2::zeros(center.raw_dim());
     let mut upper = Array2::zeros(center.raw_dim());
-    for (b, ((c_row, a_row), (mut lo, mut hi))) in center
-        .outer_iter()
-        .zip(abs.outer_iter())
-        .zip(lower.outer_iter_mut().zip(upper.outer_iter_mut()))
-        .enumerate()
-    {
-        let eps = regions.eps[b];
-        for j in 0..c_row.len() {
-            let pen = up(up(eps * nrm[j]) + dot_error(d, nonneg_dot_upper(a_row[j], d)));
-            lo[j] = finish(c_row[j], a.bias[j], pen);
-            hi[j] = -finish(-c_row[j], -a.bias[j], pen);
-        }
-    }
+    let eps = regions.eps.to_vec();
+    let parts = rows::BallParts { center: flat(&center), abs: flat(&abs), eps: &eps, norms: slice(w.row_norms(a, regions.norm)), bias: slice(&a.bias), d: a.in_dim() };
+    rows::ball_finish(&parts, flat_mut(&mut lower), flat_mut(&mut upper));
     BoxBatch { lower, upper }
 }
 
-/// Interval image of boxes under W·h + b in midpoint–radius form with rigorous outward rounding.
-pub(crate) fn affine_box(a: &Affine, inp: &BoxBatch) -> BoxBatch {
-    let n = a.in_dim();
+/// Interval image of boxes under W·h + b in midpoint–radius form with rigorous outward rounding
+/// (`abs_w` = |W|).
+pub(crate) fn affine_box(a: &Affine, abs_w: &Array2<f64>, inp: &BoxBatch) -> BoxBatch {
     let mid = Zip::from(&inp.lower).and(&inp.upper).map_collect(|l, u| 0.5 * l + 0.5 * u);
     let rad = Zip::from(&inp.lower).and(&inp.upper).and(&mid).map_collect(|l, u, m| up(u - m).max(up(m - l)));
-    let abs_w = a.weight.mapv(f64::abs);
-    let center = mid.dot(&a.weight.t());
-    let spread = rad.dot(&abs_w.t());
-    let abs_center = mid.mapv(f64::abs).dot(&abs_w.t());
+    let center = standard(mid.dot(&a.weight.t()));
+    let spread = standard(rad.dot(&abs_w.t()));
+    let abs_center = standard(mid.mapv(f64::abs).dot(&abs_w.t()));
     let mut lower = Array2::zeros(center.raw_dim());
     let mut upper = Array2::zeros(center.raw_dim());
-    Zip::indexed(&center).and(&spread).and(&abs_center).and(&mut lower).and(&mut upper).for_each(
-        |(_, j), &c, &s, &ac, lo, hi| {
-            let value = c + a.bias[j];
-            let pen = up(up(nonneg_dot_upper(s, n) + dot_error(n, nonneg_dot_upper(ac, n))) + add_error(value));
-            *lo = crate::rigor::down(value - pen);
-            *hi = up(value + pen);
-            if lo.is_nan() || hi.is_nan() {
-                (*lo, *hi) = (f64::NEG_INFINITY, f64::INFINITY);
-            }
-        },
-    );
+    let parts = rows::BoxParts { center: flat(&center), spread: flat(&spread), abs_center: flat(&abs_center), bias: slice(&a.bias), n: a.in_dim() };
+    rows::box_finish(&parts, flat_mut(&mut lower), flat_mut(&mut upper));
     BoxBatch { lower, upper }
+}
+
+fn flat(a: &Array2<f64>) -> &[f64] {
+    a.as_slice().expect("standard layout")
+}
+
+fn flat_mut(a: &mut Array2<f64>) -> &mut [f64] {
+    a.as_slice_mut().expect("standard layout")
+}
+
+fn slice(a: &Array1<f64>) -> &[f64] {
+    a.as_slice().expect("contiguous")
 }
 
 /// Interval image of boxes under an exact elementwise map, each end rounded outward (FP-1).

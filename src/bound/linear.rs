@@ -1,10 +1,12 @@
 //! Linear lower bounds `C·f(x) ≥ Λ·h + c − slack`, for many rows at once, moved backward through the
 //! layers (CROWN's backward pass) and concretized over the input regions — with every rounding error of
 //! f64 arithmetic either rounded outward or added to the non-negative slack (`proofs/FP.md`).
-use super::backend::{Backend, Cpu};
+use super::backend::{Backend, Cpu, CpuAffine};
+pub(crate) use super::rows::finish;
+use super::rows::{self, dot_and_abs, AffineRowData, ReluRowData};
 use super::{BoxBatch, RegionBatch};
 use crate::net::{Affine, ElemOp, Elementwise};
-use crate::rigor::{add_error, down, dot_error, gamma, linf_norm, nonneg_dot_upper, up, MIN_SUBNORMAL, UNIT_ROUNDOFF};
+use crate::rigor::{add_error, down, dot_error, linf_norm, nonneg_dot_upper, up, MIN_SUBNORMAL, UNIT_ROUNDOFF};
 use crate::spec::Norm;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView3, Zip};
 
@@ -38,10 +40,18 @@ pub struct AffineMags {
 impl AffineMags {
     /// `mag_in` (rows × n_in) bounds |h_in| for each batch row.
     pub fn new(a: &Affine, mag_in: &Array2<f64>) -> Self {
+        Self::from_abs(a, &a.weight.mapv(f64::abs), a.bias.mapv(f64::abs), mag_in)
+    }
+
+    /// As [`new`](Self::new), with |W| and |b| from the CPU's derived weights of the layer.
+    pub fn with_weights(a: &Affine, w: &CpuAffine, mag_in: &Array2<f64>) -> Self {
+        Self::from_abs(a, &w.abs_weight, w.abs_bias.clone(), mag_in)
+    }
+
+    fn from_abs(a: &Affine, abs_w: &Array2<f64>, abs_bias: Array1<f64>, mag_in: &Array2<f64>) -> Self {
         let n_in = a.in_dim();
-        let abs_w = a.weight.mapv(f64::abs);
-        let weight_mag = mag_in.dot(&abs_w.t()).mapv(|v| nonneg_dot_upper(v, n_in)).as_standard_layout().into_owned();
-        AffineMags { weight_mag, tail: Self::tail(a, mag_in), abs_bias: a.bias.mapv(f64::abs) }
+        let weight_mag = standard(mag_in.dot(&abs_w.t()).mapv(|v| nonneg_dot_upper(v, n_in)));
+        AffineMags { weight_mag, tail: Self::tail(a, mag_in), abs_bias }
     }
 
     /// The per-row tail `n_out·η·ΣM_b`, rounded up.
@@ -69,6 +79,7 @@ pub struct UpperLine {
 impl UpperLine {
     /// The chord through (l, 0) and (u, u) for l < 0 < u, with the intercept rounded up so the line
     /// stays above relu at both ends.
+    #[inline(always)]
     pub fn chord(l: f64, u: f64) -> Self {
         let slope = u / (u - l);
         let at_l = up(-(slope * l));
@@ -118,34 +129,44 @@ impl ReluRelax {
     /// lower slope: 1 when the chord slope exceeds ½, else 0); `tight`, sound bounds of the same values,
     /// give the magnitudes.
     pub fn new(bounds: &BoxBatch, tight: &BoxBatch) -> Self {
-        let state = Zip::from(&bounds.lower).and(&bounds.upper).map_collect(|&l, &u| relu_state(l, u));
-        let lines = Zip::from(&bounds.lower).and(&bounds.upper).and(&state).map_collect(|&l, &u, &s| match s {
-            ReluState::Unstable => UpperLine::chord(l, u),
-            ReluState::Active => UpperLine { slope: 1.0, intercept: 0.0 },
-            ReluState::Inactive => UpperLine { slope: 0.0, intercept: 0.0 },
-        });
-        let mag = tight.magnitude();
+        let (rows, n) = bounds.lower.dim();
+        let standard = |a: &Array2<f64>| a.as_standard_layout().into_owned();
+        let (lower, upper, t_lower, t_upper) = (standard(&bounds.lower), standard(&bounds.upper), standard(&tight.lower), standard(&tight.upper));
+        let mut columns: [Vec<f64>; 5] = std::array::from_fn(|_| vec![0.0; rows * n]);
+        {
+            let [pos_mult, neg_mult, neg_intercept, keep, mag] = columns.each_mut().map(|c| c.as_mut_slice());
+            let out = rows::RelaxColumns { pos_mult, neg_mult, neg_intercept, keep, mag };
+            rows::relax_neurons(flat(&lower), flat(&upper), flat(&t_lower), flat(&t_upper), out);
+        }
+        let state: Vec<ReluState> = flat(&lower).iter().zip(flat(&upper)).map(|(&l, &u)| relu_state(l, u)).collect();
+        let mut unstable_idx = Vec::with_capacity(rows);
+        let mut mag_sum = Vec::with_capacity(rows);
+        let mut unstable = vec![0; n];
+        for b in 0..rows {
+            let mut count = 0;
+            for (j, &s) in state[b * n..(b + 1) * n].iter().enumerate() {
+                unstable[count] = j; // kept when unstable, without a branch (the state is unpredictable)
+                count += (s == ReluState::Unstable) as usize;
+            }
+            unstable_idx.push(unstable[..count].to_vec());
+            mag_sum.push(nonneg_dot_upper(rows::eightfold_sum(&columns[4][b * n..(b + 1) * n]), n)); // as ndarray's sum
+        }
+        let [pos_mult, neg_mult, neg_intercept, keep, mag] = columns.map(|c| Array2::from_shape_vec((rows, n), c).expect("rows × n"));
         ReluRelax {
-            pos_mult: Zip::from(&lines).and(&state).map_collect(|l, &s| match s {
-                ReluState::Unstable => (l.slope > 0.5) as u8 as f64,
-                _ => l.slope,
-            }),
-            neg_mult: lines.mapv(|l| l.slope),
-            neg_intercept: lines.mapv(|l| l.intercept),
-            keep: state.mapv(|s| (s != ReluState::Inactive) as u8 as f64),
-            unstable_idx: state
-                .outer_iter()
-                .map(|r| r.iter().enumerate().filter(|(_, &s)| s == ReluState::Unstable).map(|(j, _)| j).collect())
-                .collect(),
-            mag_sum: mag.outer_iter().map(|r| nonneg_dot_upper(r.sum(), r.len())).collect(),
+            state: Array2::from_shape_vec((rows, n), state).expect("rows × n"),
+            pos_mult,
+            neg_mult,
+            neg_intercept,
+            keep,
+            unstable_idx,
             mag,
-            state,
+            mag_sum: Array1::from(mag_sum),
         }
     }
 }
 
 impl LinearBatch {
-    /// The trivial bound spec_b · f(x) ≥ spec_b · f(x) for every batch row (rows b·m … b·m+m−1).
+/// The trivial bound spec_b · f(x) ≥ spec_b · f(x) for every batch row (rows b·m … b·m+m−1).
     pub fn from_spec(spec: ArrayView3<f64>) -> Self {
         Self::from_spec_at(spec, 0)
     }
@@ -164,22 +185,15 @@ impl LinearBatch {
 
     /// Moves the bound from an affine layer's output to its input (CROWN-1, affine step).
     pub fn through_affine(&mut self, a: &Affine, mags: &AffineMags) {
-        let n = a.out_dim();
-        let new_coef = self.coef.dot(&a.weight).as_standard_layout().into_owned();
-        let abs_bias = &mags.abs_bias;
-        let g = gamma(n);
-        for (r, row) in self.coef.outer_iter().enumerate() {
-            let o = self.owner[r];
-            let bias_term = row.dot(&a.bias); // as coef.dot(bias) computes each row
-            let row = row.as_slice().expect("standard layout");
-            let (s_w, s_b) = abs_weighted_sums(row, row_of(&mags.weight_mag, o), abs_bias.as_slice().expect("contiguous"));
-            // FP-2 on coef·W weighted by |h_in|, FP-2 on coef·b, FP-3 on the constant's addition
-            let w_err = up(up(g * nonneg_dot_upper(s_w, n)) + mags.tail[o]);
-            let b_err = dot_error(n, nonneg_dot_upper(s_b, n));
-            let c = self.constant[r] + bias_term;
-            self.constant[r] = c;
-            self.slack[r] = up(up(up(self.slack[r] + w_err) + b_err) + add_error(c));
-        }
+        let new_coef = product_skipping_zero_columns(&self.coef, &self.owner, &a.weight);
+        let data = AffineRowData {
+            weight_mag: mags.weight_mag.as_slice().expect("standard layout"),
+            tail: mags.tail.as_slice().expect("contiguous"),
+            bias: a.bias.as_slice().expect("contiguous"),
+            abs_bias: mags.abs_bias.as_slice().expect("contiguous"),
+        };
+        let (constant, slack) = (self.constant.as_slice_mut().expect("contiguous"), self.slack.as_slice_mut().expect("contiguous"));
+        rows::affine_scalars(self.coef.as_slice().expect("standard layout"), &self.owner, &data, constant, slack);
         self.coef = new_coef;
     }
 
@@ -224,47 +238,19 @@ impl LinearBatch {
     pub fn through_relu(&mut self, rx: &ReluRelax, alpha: Option<&Array2<f64>>) {
         // η·Σmag per batch row, once per call (a product with a subnormal result is slow on x86)
         let eta_mag: Vec<f64> = rx.mag_sum.iter().map(|&s| up(MIN_SUBNORMAL * s)).collect();
-        for (r, mut row) in self.coef.outer_iter_mut().enumerate() {
-            let o = self.owner[r];
-            let row = row.as_slice_mut().expect("standard layout");
-            let unstable = &rx.unstable_idx[o];
-            let (neg_mult, neg_intercept, mag) = (row_of(&rx.neg_mult, o), row_of(&rx.neg_intercept, o), row_of(&rx.mag, o));
-            let pos_mult = alpha.map_or_else(|| row_of(&rx.pos_mult, o), |a| row_of(a, r));
-            // Unstable neurons: relaxed products, accumulated error terms (FP-1, FP-2); the line is
-            // picked by the coefficient's sign without a branch (the sign is unpredictable)
-            let (mut abs_mul_mag, mut intercepts, mut abs_intercepts) = (0.0, 0.0, 0.0);
-            let len = row.len();
-            let (neg_mult, pos_mult, neg_intercept, mag) = (&neg_mult[..len], &pos_mult[..len], &neg_intercept[..len], &mag[..len]);
-            for &j in unstable {
-                let lam = row[j];
-                let (nm, pm, ni) = (neg_mult[j], pos_mult[j], neg_intercept[j]);
-                // select by bit masks: a compiled branch here mispredicts about half the time
-                // (black_box keeps the optimizer from turning the masks back into a branch)
-                let mask = std::hint::black_box((lam < 0.0) as u64).wrapping_neg();
-                let mult = f64::from_bits((nm.to_bits() & mask) | (pm.to_bits() & !mask));
-                let t = f64::from_bits(ni.to_bits() & mask);
-                let prod = lam * mult;
-                abs_mul_mag += (prod * mag[j]).abs();
-                let lt = lam * t;
-                intercepts += lt;
-                abs_intercepts += lt.abs();
-                row[j] = prod;
-            }
-            // Stable neurons: ×1 (active) or ×0 (inactive), exact; unstable ones keep their new value.
-            for (v, &k) in row.iter_mut().zip(row_of(&rx.keep, o)) {
-                *v *= k;
-            }
-            if unstable.is_empty() {
-                continue;
-            }
-            let n = unstable.len();
-            // rounding of λ·mult (u|λ'| + η per neuron, times |z| ≤ mag), of Σλt, and of the constant
-            let mul_err = up(up(UNIT_ROUNDOFF * nonneg_dot_upper(abs_mul_mag, n)) + eta_mag[o]);
-            let c = self.constant[r] + intercepts;
-            self.constant[r] = c;
-            let t_err = dot_error(n, nonneg_dot_upper(abs_intercepts, n));
-            self.slack[r] = up(up(up(self.slack[r] + mul_err) + t_err) + add_error(c));
-        }
+        let data = ReluRowData {
+            n: self.coef.ncols(),
+            pos_mult: flat(&rx.pos_mult),
+            neg_mult: flat(&rx.neg_mult),
+            neg_intercept: flat(&rx.neg_intercept),
+            keep: flat(&rx.keep),
+            mag: flat(&rx.mag),
+            unstable: &rx.unstable_idx,
+            eta_mag: &eta_mag,
+            alpha: alpha.map(|a| a.as_slice().expect("standard layout")),
+        };
+        let (constant, slack) = (self.constant.as_slice_mut().expect("contiguous"), self.slack.as_slice_mut().expect("contiguous"));
+        rows::relu_rows(self.coef.as_slice_mut().expect("standard layout"), &self.owner, &data, constant, slack);
     }
 
     /// Adds the Lagrange terms of split constraints (BETA-1): on a sub-domain where s_j·z_j ≥ 0 for
@@ -337,6 +323,31 @@ impl LinearBatch {
 }
 
 
+/// coef·W: by [`rows::product_rows`] (bit for bit matrixmultiply's product, without the columns an
+/// owner's rows share as zeros) where owners have several rows (CROWN's intermediate bounds: two per
+/// unstable neuron), W is small enough to stay in cache for every row, fits one of matrixmultiply's
+/// k-blocks (256) and is finite; by matrixmultiply otherwise (one product of all rows is cheaper when
+/// each owner has a single row).
+fn product_skipping_zero_columns(coef: &Array2<f64>, owner: &[usize], w: &Array2<f64>) -> Array2<f64> {
+    const MAX_K_BLOCK: usize = 256;
+    const MAX_CACHED_WEIGHTS: usize = 1 << 14;
+    const MIN_ROWS_PER_OWNER: usize = 2;
+    let (rows, n) = coef.dim();
+    let n_in = w.ncols();
+    let owners = 1 + owner.windows(2).filter(|p| p[0] != p[1]).count();
+    if rows < MIN_ROWS_PER_OWNER * owners || n > MAX_K_BLOCK || w.len() > MAX_CACHED_WEIGHTS || n_in == 0 || !w.iter().all(|v| v.is_finite()) {
+        return standard(coef.dot(w));
+    }
+    let stride = rows::padded_width(n_in);
+    let mut padded = vec![0.0; n * stride];
+    for (dst, src) in padded.chunks_exact_mut(stride).zip(w.rows()) {
+        dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v);
+    }
+    let mut out = Array2::zeros((rows, n_in));
+    rows::product_rows(flat(coef), owner, &padded, n_in, out.as_slice_mut().expect("standard layout"));
+    out
+}
+
 /// How CROWN-2 bounds a linear function over a batch's regions (decided once for every backend).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Concretization {
@@ -360,68 +371,25 @@ impl Concretization {
     }
 }
 
+/// A standard-layout matrix as one slice.
+fn flat(a: &Array2<f64>) -> &[f64] {
+    a.as_slice().expect("standard layout")
+}
+
+/// `a` in standard layout (itself when it already is: a product's result always is).
+pub(crate) fn standard(a: Array2<f64>) -> Array2<f64> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
+}
+
 /// Row `o` of a standard-layout matrix as a slice.
 #[inline]
 fn row_of(a: &Array2<f64>, o: usize) -> &[f64] {
     let n = a.ncols();
     &a.as_slice().expect("standard layout")[o * n..(o + 1) * n]
-}
-
-/// (Σ |aᵢ|·wᵢ, Σ |aᵢ|·vᵢ) in plain floating point, in one pass with four independent accumulators
-/// each (so it vectorizes; kernels' `rp_abs_weighted_sum` sums each the same way); callers bound the
-/// rounding with FP-2, which holds for any summation order.
-#[inline]
-fn abs_weighted_sums(a: &[f64], w: &[f64], v: &[f64]) -> (f64, f64) {
-    let n = a.len();
-    let (w, v) = (&w[..n], &v[..n]);
-    let (mut acc, mut bcc) = ([0.0f64; 4], [0.0f64; 4]);
-    let full = n - n % 4;
-    for j in (0..full).step_by(4) {
-        for k in 0..4 {
-            let x = a[j + k].abs();
-            acc[k] += x * w[j + k];
-            bcc[k] += x * v[j + k];
-        }
-    }
-    let (mut ta, mut tb) = (0.0, 0.0);
-    for j in full..n {
-        let x = a[j].abs();
-        ta += x * w[j];
-        tb += x * v[j];
-    }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3]) + ta, (bcc[0] + bcc[1]) + (bcc[2] + bcc[3]) + tb)
-}
-
-/// (Σ aᵢxᵢ, Σ |aᵢxᵢ|) in plain floating point with four accumulators each (see `abs_weighted_sums`).
-#[inline]
-fn dot_and_abs(a: &[f64], x: &[f64]) -> (f64, f64) {
-    let (mut d, mut s) = ([0.0f64; 4], [0.0f64; 4]);
-    let (ac, xc) = (a.chunks_exact(4), x.chunks_exact(4));
-    let (ar, xr) = (ac.remainder(), xc.remainder());
-    for (p, q) in ac.zip(xc) {
-        for k in 0..4 {
-            let v = p[k] * q[k];
-            d[k] += v;
-            s[k] += v.abs();
-        }
-    }
-    let (mut dt, mut st) = (0.0, 0.0);
-    for (p, q) in ar.iter().zip(xr) {
-        dt += p * q;
-        st += (p * q).abs();
-    }
-    ((d[0] + d[1]) + (d[2] + d[3]) + dt, (s[0] + s[1]) + (s[2] + s[3]) + st)
-}
-
-/// A rounded-down value of dot + c − penalty, where `penalty` ≥ 0 collects every error term. A NaN
-/// (from ∞ − ∞ in an overflowed bound) becomes −∞, the only sound reading.
-pub(crate) fn finish(dot: f64, c: f64, penalty: f64) -> f64 {
-    let v = down(down(dot + c) - penalty);
-    if v.is_nan() {
-        f64::NEG_INFINITY
-    } else {
-        v
-    }
 }
 
 /// Exact-arithmetic minimum of row·h over the box [lo, hi], rounded down, plus c − s.

@@ -10,11 +10,12 @@ mod crown;
 mod ibp;
 pub mod linear;
 pub mod refine;
+mod rows;
 pub mod split;
 
 pub use alpha::AlphaCrownOptions;
 pub use crown::CrownBatch;
-pub use backend::{Backend, Cpu};
+pub use backend::{Backend, Cpu, CpuAffine, CpuWeights};
 pub use ibp::{ibp_boundaries, try_ibp_boundaries, try_ibp_lower_bounds};
 pub use linear::{AffineMags, LinearBatch, ReluRelax, ReluState, UpperLine};
 
@@ -182,6 +183,7 @@ impl BoundMethod {
         assert_eq!(spec.shape()[0], regions.len(), "one specification per region");
         let n = regions.len();
         let chunk = if self.row_independent(net) { chunk_rows(net) } else { n.max(1) };
+        let weights = CpuWeights::of(net); // derived once for every chunk of this call
         let parts: Vec<Array2<f64>> = (0..n.div_ceil(chunk))
             .into_par_iter()
             .map(|c| {
@@ -190,7 +192,7 @@ impl BoundMethod {
                 let sp = spec.slice(s![a..b, .., ..]);
                 match self {
                     BoundMethod::Ibp => ibp::ibp_lower_bounds(net, &sub, sp),
-                    BoundMethod::Crown(inter) => CrownBatch::new(net, sub.clone(), *inter).lower_bounds(sp),
+                    BoundMethod::Crown(inter) => backend::infallible(CrownBatch::on(&Cpu, &weights, net, sub.clone(), *inter)).lower_bounds(sp),
                     BoundMethod::AlphaCrown(opts) => alpha::alpha_crown_lower_bounds(net, &sub, sp, opts),
                 }
             })

@@ -326,7 +326,7 @@ impl Verifier for InputSplitBab {
 /// tasks sized from its memory), and each box's number of unstable ReLUs.
 fn lower_and_coefficients(device: &crate::gpu::Device, net: &Network, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>, inter: crate::bound::Intermediate) -> crate::Result<(Array2<f64>, Array3<f64>, Vec<usize>)> {
     match device {
-        crate::gpu::Device::Cpu => match crown_on(&crate::bound::Cpu, &(), net, regions, spec, inter) {
+        crate::gpu::Device::Cpu => match crown_on(&crate::bound::Cpu, &crate::bound::CpuWeights::of(net), net, regions, spec, inter) {
             Ok(v) => Ok(v),
             Err(e) => match e {},
         },
