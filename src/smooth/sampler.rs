@@ -589,20 +589,9 @@ pub(crate) fn forward_block(layers: &[Layer], acts: &mut [Array2<f64>], len: usi
 /// Flat loops of [`forward_block`], in AVX2 where the CPU has it (the same operation on every element, so
 /// the same values as the scalar loops).
 mod flat {
-    /// o[r·d + j] += b[j] for every row r (d = b.len()).
-    pub(super) fn add_rows(o: &mut [f64], b: &[f64]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { add_rows_avx2(o, b) };
-        }
-        add_rows_any(o, b)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn add_rows_avx2(o: &mut [f64], b: &[f64]) {
-        add_rows_any(o, b)
+    with_avx2! {
+        /// o[r·d + j] += b[j] for every row r (d = b.len()).
+        pub(super) fn add_rows(o: &mut [f64], b: &[f64]) => add_rows_any
     }
 
     #[inline(always)]
@@ -614,20 +603,9 @@ mod flat {
         }
     }
 
-    /// o[q] = max(h[q], 0).
-    pub(super) fn relu(o: &mut [f64], h: &[f64]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { relu_avx2(o, h) };
-        }
-        relu_any(o, h)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn relu_avx2(o: &mut [f64], h: &[f64]) {
-        relu_any(o, h)
+    with_avx2! {
+        /// o[q] = max(h[q], 0).
+        pub(super) fn relu(o: &mut [f64], h: &[f64]) => relu_any
     }
 
     #[inline(always)]
