@@ -44,23 +44,24 @@ libs=(libnvrtc.so.12 libnvrtc-builtins.so.12.8)
 
 if [ "${1:-}" = --unpack ]; then
   [ -f "$carry/xz/SHA256SUMS" ] || { echo "no $carry/xz here: run scripts/gpu_carry.sh where the wheel is and carry $carry/xz" >&2; exit 1; }
+  # `unxz SRC DST`: SRC decompressed to DST, by xz or, without an xz binary, Python's lzma (same format)
+  unxz() {
+    if command -v xz >/dev/null; then
+      xz -dc "$1" > "$2.part"
+    else
+      python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2.part"
+    fi
+    mv "$2.part" "$2"
+  }
   mkdir -p "$carry/lib"
   if ! (cd "$carry/lib" && sha256sum --quiet -c ../xz/SHA256SUMS >/dev/null 2>&1); then
-    for f in "${libs[@]}"; do
-      if command -v xz >/dev/null; then
-        xz -dc "$carry/xz/$f.xz" > "$carry/lib/$f.part"
-      else # no xz binary: Python's lzma reads the same format
-        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$carry/xz/$f.xz" "$carry/lib/$f.part"
-      fi
-      mv "$carry/lib/$f.part" "$carry/lib/$f"
-    done
+    for f in "${libs[@]}"; do unxz "$carry/xz/$f.xz" "$carry/lib/$f"; done
     (cd "$carry/lib" && sha256sum --quiet -c ../xz/SHA256SUMS) >&2
   fi
   if [ -f "$carry/bin/SHA256SUMS" ]; then
     mkdir -p "$carry/run/examples" "$carry/run/tests"
     while read -r sum name; do
-      xz -dc "$carry/bin/$name.xz" > "$carry/run/$name" 2>/dev/null \
-        || python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$carry/bin/$name.xz" "$carry/run/$name"
+      unxz "$carry/bin/$name.xz" "$carry/run/$name"
       chmod +x "$carry/run/$name"
     done < "$carry/bin/SHA256SUMS"
     (cd "$carry/run" && sha256sum --quiet -c ../bin/SHA256SUMS) >&2
