@@ -104,7 +104,7 @@ fn crown_contract<B: Backend>(backend: &B, c: &Case, inter: Intermediate, seed: 
             let one = RegionBatch { centers: c.x.slice(ndarray::s![r..r + 1, ..]), eps: c.eps.slice(ndarray::s![r..r + 1]), ..c.regions() };
             let alone = CrownBatch::on(backend, &w, &c.net, one, inter).unwrap().try_lower_bounds(c.spec.slice(ndarray::s![r..r + 1, .., ..])).unwrap();
             for (a, b) in alone.iter().zip(lb.row(r).iter()) {
-                prop_assert_eq!(a.to_bits(), b.to_bits(), "row {} depends on its batch", r);
+                prop_assert_eq!(a.to_bits(), b.to_bits(), "row {} depends on its batch (GPU-5)", r);
             }
         }
     }
