@@ -39,9 +39,12 @@ fn bounds_of_a_row_do_not_depend_on_its_batch() {
 
 #[test]
 fn radii_do_not_depend_on_thread_count_or_sharding() {
+    // more rows than one chunk of the batched forward pass that starts each row's search (RADIUS-3),
+    // and a shard boundary that moves rows across its chunks
+    let n = 600;
     let net = random_net(&[5, 32, 32, 3], 5, 1.0);
-    let xs = inputs(40, 5);
-    let ids: Vec<usize> = (0..40).collect();
+    let xs = inputs(n, 5);
+    let ids: Vec<usize> = (0..n).collect();
     let cert = BoundCertifier {
         net,
         method: BoundMethod::crown(),
@@ -58,7 +61,7 @@ fn radii_do_not_depend_on_thread_count_or_sharding() {
     let two = run(2);
     let radii = |c: &[rp::cert::Certificate]| c.iter().map(|c| (c.row, c.radius_value())).collect::<Vec<_>>();
     assert_eq!(radii(&one), radii(&two));
-    // shards 0..17 and 17..40 certified separately give the same rows
+    // shards 0..17 and 17..n certified separately give the same rows
     let a = cert.certify(Batch { inputs: xs.slice(ndarray::s![..17, ..]), row_ids: &ids[..17] }, &NoProgress).unwrap();
     let b = cert.certify(Batch { inputs: xs.slice(ndarray::s![17.., ..]), row_ids: &ids[17..] }, &NoProgress).unwrap();
     let mut merged = radii(&a);

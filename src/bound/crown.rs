@@ -101,14 +101,14 @@ pub(crate) type LayerArrays<'a> = Option<&'a [Option<Array2<f64>>]>;
 impl<'n, 'r> CrownBatch<'n, 'r> {
     /// Computes, layer by layer, sound boxes and (for ReLU inputs) CROWN bounds, on the CPU.
     pub fn new(net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate) -> Self {
-        infallible(Self::build(&Cpu, Held::Owned(CpuWeights::of(net)), net, regions, intermediate, None, None))
+        infallible(Self::build(&Cpu, Held::Owned(CpuWeights::of(net)), net, regions, intermediate, None, None, true))
     }
 
     /// As [`new`](Self::new), but each ReLU layer i takes `given[i]` (sound bounds of its input for
     /// every x of the row's sub-domain, e.g. a parent's bounds clamped by split constraints, BETA-2)
     /// intersected with the interval bounds, instead of a backward pass of its own.
     pub(crate) fn with_relu_bounds(net: &'n Network, regions: RegionBatch<'r>, given: &[Option<BoxBatch>]) -> Self {
-        infallible(Self::build(&Cpu, Held::Owned(CpuWeights::of(net)), net, regions, Intermediate::Ibp, Some(given), None))
+        infallible(Self::build(&Cpu, Held::Owned(CpuWeights::of(net)), net, regions, Intermediate::Ibp, Some(given), None, true))
     }
 
     /// As [`with_relu_bounds`](Self::with_relu_bounds), but where `refine_after[row]` is `Some(k)`,
@@ -117,7 +117,7 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
     /// whose clamped bound tightens the relaxations below it); the result is intersected with
     /// `given[i]`, so it is never looser.
     pub(crate) fn with_relu_bounds_refined(net: &'n Network, regions: RegionBatch<'r>, given: &[Option<BoxBatch>], refine_after: &[Option<usize>]) -> Self {
-        infallible(Self::build(&Cpu, Held::Owned(CpuWeights::of(net)), net, regions, Intermediate::UnstableOnly, Some(given), Some(refine_after)))
+        infallible(Self::build(&Cpu, Held::Owned(CpuWeights::of(net)), net, regions, Intermediate::UnstableOnly, Some(given), Some(refine_after), true))
     }
 
     /// Sound CROWN lower bounds of spec[b]·f(x) (auto_LiRPA's `method='CROWN'`); rows × m.
@@ -162,11 +162,15 @@ impl<'n, 'r> CrownBatch<'n, 'r> {
 }
 
 impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
-    /// [`CrownBatch::new`] on `backend`, whose `weights` are `net`'s (from [`Backend::weights`]).
+    /// [`CrownBatch::new`] on `backend`, whose `weights` are `net`'s (from [`Backend::weights`]), for
+    /// bounding output specifications: when the network ends in an affine layer, the output
+    /// boundary's box is not computed (no linear bound reads it) and
+    /// [`boundary_box`](Self::boundary_box) gives (−∞, ∞) there.
     pub fn on(backend: &'n B, weights: &'n B::Weights, net: &'n Network, regions: RegionBatch<'r>, intermediate: Intermediate) -> Result<Self, B::Error> {
-        Self::build(backend, Held::Borrowed(weights), net, regions, intermediate, None, None)
+        Self::build(backend, Held::Borrowed(weights), net, regions, intermediate, None, None, false)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn build(
         backend: &'n B,
         weights: Held<'n, B::Weights>,
@@ -175,6 +179,7 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
         intermediate: Intermediate,
         given: Option<&[Option<BoxBatch>]>,
         refine_after: Option<&[Option<usize>]>,
+        output_box: bool,
     ) -> Result<Self, B::Error> {
         let n = net.layers.len();
         let mut ctx = CrownBatch {
@@ -196,7 +201,11 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
                 Layer::Affine(a) => {
                     ctx.mags[i] = Some(backend.affine_mags(&ctx.weights, i, a, &cur.magnitude())?);
                     exact = on_input;
-                    if on_input {
+                    if i + 1 == n && !output_box {
+                        // the output's box: nothing of a lower bound reads it (see `on`)
+                        let rows = ctx.regions.len();
+                        BoxBatch { lower: Array2::from_elem((rows, a.out_dim()), f64::NEG_INFINITY), upper: Array2::from_elem((rows, a.out_dim()), f64::INFINITY) }
+                    } else if on_input {
                         first_affine_on(backend, &ctx.weights, i, a, &ctx.regions)?
                     } else {
                         backend.affine_box(&ctx.weights, i, a, cur)?

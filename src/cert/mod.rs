@@ -5,7 +5,7 @@ pub mod deterministic;
 mod radius;
 
 pub use deterministic::{crown_floor, BoundCertifier};
-pub use radius::{RadiusSearch, SearchResult, SearchState};
+pub use radius::{RadiusSearch, SearchResult, SearchStart, SearchState};
 
 use crate::progress::Progress;
 use crate::spec::Norm;
@@ -276,9 +276,15 @@ impl Batch<'_> {
     /// The network's outputs at every row; an error names the first row where one is not finite.
     pub fn finite_outputs(&self, net: &crate::net::Network) -> crate::Result<ndarray::Array2<f64>> {
         let logits = net.forward_batch(self.inputs);
+        self.check_finite(logits.view())?;
+        Ok(logits)
+    }
+
+    /// An error naming the first row whose outputs `logits` (one row per input row) are not finite.
+    pub fn check_finite(&self, logits: ndarray::ArrayView2<f64>) -> crate::Result<()> {
         match logits.outer_iter().zip(self.row_ids).find(|(l, _)| l.iter().any(|v| !v.is_finite())) {
             Some((_, &row)) => Err(crate::Error::NonFinite { row, what: "the network's output".into() }),
-            None => Ok(logits),
+            None => Ok(()),
         }
     }
 

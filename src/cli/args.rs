@@ -191,9 +191,11 @@ pub struct MethodOpts {
     /// Relative tolerance of the radius bisection.
     #[arg(long, default_value_t = 1e-4)]
     pub rel_tol: f64,
-    /// First ε tried by the radius search (and by the attack).
-    #[arg(long, default_value_t = 0.1)]
-    pub eps_start: f64,
+    /// First ε tried by the radius search (and by the attack). Without it the search starts each row at
+    /// ⅔ of its distance to the decision boundary of the network linearized at the row (0.1 where that
+    /// is undefined), and the attack at 0.1.
+    #[arg(long)]
+    pub eps_start: Option<f64>,
     /// Largest ε tried by the radius search.
     #[arg(long, default_value_t = 1e6)]
     pub eps_max: f64,

@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use rp::attack::{PgdCertifier, PgdOptions};
 use rp::bound::Intermediate;
-use rp::cert::{Batch, BoundCertifier, Certifier, RadiusSearch};
+use rp::cert::{Batch, BoundCertifier, Certifier, RadiusSearch, SearchStart};
 use rp::line::LineCertifier;
 use rp::milp::{MilpCertifier, MilpOptions};
 use rp::net::Network;
@@ -226,12 +226,18 @@ pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: N
 
 /// The deterministic certifiers' radius search from the command line, checked.
 fn radius_search(a: &MethodOpts) -> Result<RadiusSearch> {
-    let search = RadiusSearch { rel_tol: a.rel_tol, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() };
+    let base = RadiusSearch::default();
+    let (eps_start, start) = match a.eps_start {
+        Some(e) => (e, SearchStart::Fixed),
+        None => (base.eps_start, SearchStart::Linearized),
+    };
+    let search = RadiusSearch { rel_tol: a.rel_tol, eps_start, eps_max: a.eps_max, start, ..base };
     search.validate()?;
     Ok(search)
 }
 
 fn pgd_options(a: &MethodOpts) -> PgdOptions {
-    PgdOptions { steps: a.exact.pgd_steps, restarts: a.exact.pgd_restarts, eps_start: a.eps_start, eps_max: a.eps_max, ..Default::default() }
+    let base = PgdOptions::default();
+    PgdOptions { steps: a.exact.pgd_steps, restarts: a.exact.pgd_restarts, eps_start: a.eps_start.unwrap_or(base.eps_start), eps_max: a.eps_max, ..base }
 }
 
