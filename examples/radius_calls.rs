@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
             checks.fetch_add(k.len(), Ordering::Relaxed);
             let m = cert.certifies(c, k, e);
             if signs_only {
-                m.into_iter().map(|v| if v > 0.0 { f64::INFINITY } else { f64::NEG_INFINITY }).collect()
+                m.into_iter().map(|c| rp::cert::deterministic::Check { margin: if c.margin > 0.0 { f64::INFINITY } else { f64::NEG_INFINITY }, floor: 0.0 }).collect()
             } else {
                 m
             }

@@ -2,7 +2,7 @@
 //! boundary and PGD point of the region must lie inside the computed logit bounds — judged against a
 //! rigorous enclosure of the exact output, so a violation is a real bug — and a certified ball must
 //! keep the answer. Soundness statements: IBP-1 (proofs/IBP.md), CROWN-2 (proofs/CROWN.md), ALPHA-1
-//! (proofs/ALPHA.md), RADIUS-1 (proofs/RADIUS.md), FP-1…5 (proofs/FP.md); half the networks carry
+//! (proofs/ALPHA.md), RADIUS-1 and RADIUS-4 (proofs/RADIUS.md), FP-1…5 (proofs/FP.md); half the networks carry
 //! exact elementwise layers (FP-5).
 mod common;
 use common::*;
@@ -138,6 +138,46 @@ proptest! {
         }
     }
 
+    /// RADIUS-4: the radius a check's own linear bounds prove — here at a random ε, failed or not — lies
+    /// within ε, and every sampled and attacked point of that ball (∩ the domain) keeps the answer.
+    #[test]
+    fn the_floors_of_checks_keep_the_answer(c in case_strategy()) {
+        let net = c.net();
+        let x0 = random_point(c.sizes[0], c.seed);
+        let dom = domain_around(&x0, 0.5);
+        let domain = c.with_domain.then(|| dom.clone());
+        let (class, _) = Decision::Argmax.decide(net.forward(x0.view()).view());
+        let k = net.output_dim();
+        let spec = Decision::Argmax.margin_spec(class, k).insert_axis(ndarray::Axis(0));
+        let xs = x0.clone().insert_axis(ndarray::Axis(0));
+        let eps = Array1::from_elem(1, c.eps);
+        let regions = rp::bound::RegionBatch { centers: xs.view(), eps: eps.view(), norm: c.norm, domain: domain.as_ref(), boxes: None };
+        for m in methods() {
+            let (lb, floors) = m.lower_bounds_and_floors_batch(&net, &regions, spec.view());
+            prop_assert_eq!(lb, m.lower_bounds_batch(&net, &regions, spec.view()), "{}: the same bounds", m.name());
+            let r = floors[0];
+            prop_assert!((0.0..=c.eps).contains(&r), "{}: floor {r} outside [0, {}]", m.name(), c.eps);
+            if matches!(m, BoundMethod::Ibp | BoundMethod::AlphaCrown(_)) {
+                prop_assert_eq!(r, 0.0);
+            }
+            if r == 0.0 { continue; }
+            let region = Region { center: x0.view(), eps: r, norm: c.norm, domain: domain.as_ref() };
+            let mut pts = sample_region(&region, c.seed ^ 2, 48);
+            for j in (0..k).filter(|&j| j != class) {
+                let mut w = Array1::zeros(k);
+                w[j] = 1.0;
+                w[class] = -1.0;
+                pts.extend(pgd_points(&net, &region, &w, &pts[..4].to_vec(), 10));
+            }
+            for p in &pts {
+                let y = exact_output_enclosure(&net, p);
+                for j in (0..k).filter(|&j| j != class) {
+                    prop_assert!(y.upper[class] > y.lower[j], "{} floor {r} (ε {}): class {class} loses to {j} at {p}", m.name(), c.eps);
+                }
+            }
+        }
+    }
+
     /// The tighter methods are at least as tight where they promise it: α-CROWN never looser than CROWN.
     #[test]
     fn alpha_crown_is_never_looser_than_crown(c in case_strategy()) {
@@ -186,4 +226,30 @@ proptest! {
             }
         }
     }
+}
+
+/// RADIUS-4 is not vacuous: on random networks a check just past CROWN's radius fails, and its floor
+/// lies just below the radius (the failed check closes the bracket from below), inside the ball.
+#[test]
+fn a_failed_check_just_past_the_radius_proves_nearly_the_radius() {
+    let mut closed = 0;
+    for seed in 0..20u64 {
+        let net = random_net(&[4, 16, 16, 3], seed, 1.0);
+        let x0 = random_point(4, seed);
+        let cert = BoundCertifier {
+            net: net.clone(), method: BoundMethod::crown(), norm: Norm::Linf, decision: Decision::Argmax,
+            domain: None, search: RadiusSearch { rel_tol: 1e-6, ..Default::default() },
+        };
+        let xs = x0.clone().insert_axis(ndarray::Axis(0));
+        let out = cert.certify(Batch { inputs: xs.view(), row_ids: &[0] }, &NoProgress).unwrap();
+        let r = out[0].radius_value();
+        let rp::cert::Answer::Class(class) = out[0].answer() else { unreachable!() };
+        let eps = 1.001 * r;
+        let check = cert.certifies(xs.view(), &[class], &Array1::from_elem(1, eps))[0];
+        assert!(check.floor <= eps, "seed {seed}: floor {} beyond ε {eps}", check.floor);
+        if check.margin <= 0.0 && check.floor > 0.99 * r {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 10, "only {closed} of 20 failed checks proved ≥ 0.99 of the radius");
 }

@@ -314,6 +314,30 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
         Ok(reshape_rows(lb, self.regions.len()))
     }
 
+    /// [`try_lower_bounds`](Self::try_lower_bounds) with, for each batch row, the largest ε' ≤ its ε
+    /// at which its final linear bounds prove every spec row positive over the ε'-ball (RADIUS-4,
+    /// [`ball_floors`](super::linear::ball_floors); 0 where they do not).
+    pub fn try_lower_bounds_and_floors(&self, spec: ArrayView3<f64>) -> Result<(Array2<f64>, Array1<f64>), B::Error> {
+        let n = self.regions.len();
+        let m = spec.shape()[1];
+        let owners: Vec<usize> = (0..n).collect();
+        let floors = std::sync::Mutex::new(Vec::new());
+        let lb = by_owner(self.backend, m * self.widest(), &owners, |&b| b, |part| {
+            let (first, last) = (part[0], part[part.len() - 1] + 1);
+            let lin = self.backend.upload(LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first))?;
+            let lin = self.try_backward(self.net.layers.len(), lin, None, None, None)?;
+            let (coef, lower) = (self.backend.coef_to_host(&lin)?, self.backend.constant_lower(&lin)?);
+            let rows = super::linear::ball_floors(coef.view(), lower.view(), |r| first + r / m.max(1), &self.regions);
+            let per_row: Array1<f64> = rows.exact_chunks(m.max(1)).into_iter().map(|f| f.fold(f64::INFINITY, |a, &v| a.min(v))).collect();
+            floors.lock().expect("no panics while held").push((first, per_row));
+            self.backend.concretize(&lin, &self.regions)
+        })?;
+        let mut parts = floors.into_inner().expect("no panics while held");
+        parts.sort_by_key(|p| p.0);
+        let floors = Array1::from_iter(parts.into_iter().flat_map(|p| p.1));
+        Ok((reshape_rows(lb, n), floors))
+    }
+
     /// [`lower_bounds_and_coefficients`](CrownBatch::lower_bounds_and_coefficients) on the backend.
     pub fn try_lower_bounds_and_coefficients(&self, spec: ArrayView3<f64>) -> Result<(Array2<f64>, ndarray::Array3<f64>), B::Error> {
         let (coef, lb) = self.final_bounds(spec, |lin| self.backend.concretize(lin, &self.regions))?;

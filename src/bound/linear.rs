@@ -404,6 +404,48 @@ fn box_min(row: ArrayView1<f64>, lo: ArrayView1<f64>, hi: ArrayView1<f64>, c: f6
     finish(dot, c, up(s + err))
 }
 
+/// RADIUS-4: the radii a check's final linear bounds prove beyond their own. `coef` and `lower`
+/// (rows of linear bounds, and their constants rounded down: spec·f(x) ≥ coef·x + lower for every x of
+/// the row's region, CROWN-1) were computed over regions ε-balls around x₀ (∩ the domain); for each row
+/// the largest ε' ≤ ε (its owner's) found at which the same bound over the ε'-ball, by CROWN-2's ball
+/// formula ⌊⌊dot + lower⌋ − ⌈err + ⌈ε'·‖a‖_q⌉⌉⌋ with FP-2's error `err` of the dot product coef·x₀, is
+/// positive — checked at the returned value; 0 where none is (or for per-row boxes, which are no balls).
+/// Sound because the ε'-ball (∩ the domain) lies in the region the bound holds on.
+pub(crate) fn ball_floors(coef: ndarray::ArrayView2<f64>, lower: ArrayView1<f64>, owner: impl Fn(usize) -> usize, regions: &RegionBatch) -> Array1<f64> {
+    if regions.boxes.is_some() {
+        return Array1::zeros(coef.nrows());
+    }
+    let d = coef.ncols();
+    Array1::from_iter(coef.outer_iter().zip(lower).enumerate().map(|(r, (row, &c))| {
+        let o = owner(r);
+        let eps = regions.eps[o];
+        let x0 = regions.centers.row(o).to_vec();
+        let (dot, abs) = dot_and_abs(&row.to_vec(), &x0);
+        let err = dot_error(d, nonneg_dot_upper(abs, d));
+        let norm = dual_norm_up(regions.norm, row);
+        let bound = |e: f64| finish(dot, c, up(err + up(e * norm)));
+        let at0 = bound(0.0);
+        if !(at0 > 0.0 && eps > 0.0) {
+            return 0.0;
+        }
+        if bound(eps) > 0.0 {
+            return eps; // (also every row whose norm is 0)
+        }
+        // the root of the bound's line, then a little below it until the rounded bound is positive (a
+        // NaN or infinite norm gives no positive candidate: 0)
+        let guess = (at0 / norm).min(eps);
+        let mut shrink = f64::powi(2.0, -40);
+        for _ in 0..20 {
+            let e = guess * (1.0 - shrink);
+            if e > 0.0 && bound(e) > 0.0 {
+                return e;
+            }
+            shrink *= 4.0;
+        }
+        0.0
+    }))
+}
+
 /// Upper bound of the dual norm ‖a‖_q of a row (q = 1 for ℓ∞, 2 for ℓ2, ∞ for ℓ1).
 pub(crate) fn dual_norm_up(norm: Norm, a: ArrayView1<f64>) -> f64 {
     let n = a.len();

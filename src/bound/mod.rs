@@ -204,6 +204,35 @@ impl BoundMethod {
         ndarray::concatenate(Axis(0), &views).expect("chunks share the spec width")
     }
 
+    /// [`lower_bounds_batch`](Self::lower_bounds_batch) with, for each region, the largest ε' ≤ its ε
+    /// at which the method's own final linear bounds prove every spec row positive over the ε'-ball
+    /// (RADIUS-4; CROWN only, 0 for IBP and α-CROWN). Same chunking, so the same bounds bit for bit.
+    pub fn lower_bounds_and_floors_batch(&self, net: &Network, regions: &RegionBatch, spec: ArrayView3<f64>) -> (Array2<f64>, Array1<f64>) {
+        assert_eq!(spec.shape()[0], regions.len(), "one specification per region");
+        let n = regions.len();
+        let chunk = if self.row_independent(net) { chunk_rows(net) } else { n.max(1) };
+        let weights = CpuWeights::of(net);
+        let parts: Vec<(Array2<f64>, Array1<f64>)> = (0..n.div_ceil(chunk))
+            .into_par_iter()
+            .map(|c| {
+                let (a, b) = (c * chunk, ((c + 1) * chunk).min(n));
+                let sub = regions.slice(a, b);
+                let sp = spec.slice(s![a..b, .., ..]);
+                match self {
+                    BoundMethod::Crown(inter) => backend::infallible(backend::infallible(CrownBatch::on(&Cpu, &weights, net, sub.clone(), *inter)).try_lower_bounds_and_floors(sp)),
+                    BoundMethod::Ibp => (ibp::ibp_lower_bounds(net, &sub, sp), Array1::zeros(b - a)),
+                    BoundMethod::AlphaCrown(opts) => (alpha::alpha_crown_lower_bounds(net, &sub, sp, opts), Array1::zeros(b - a)),
+                }
+            })
+            .collect();
+        if parts.is_empty() {
+            return (Array2::zeros((0, spec.shape()[1])), Array1::zeros(0));
+        }
+        let lb = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.0.view()).collect::<Vec<_>>()).expect("chunks share the spec width");
+        let floors = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.1.view()).collect::<Vec<_>>()).expect("1-D parts");
+        (lb, floors)
+    }
+
     /// Sound lower bounds of `spec · f(x)` over one region.
     pub fn lower_bounds(&self, net: &Network, region: &Region, spec: &Array2<f64>) -> Array1<f64> {
         let eps = Array1::from_elem(1, region.eps);

@@ -41,10 +41,11 @@ pub struct BoundCertifier {
 
 impl BoundCertifier {
     /// For each row b: the least proven lower bound of the margins of answer `classes[b]` over the
-    /// ε_b-ball around `centers[b]` (> 0: the ball provably keeps the answer).
-    pub fn certifies(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>) -> Vec<f64> {
+    /// ε_b-ball around `centers[b]` (> 0: the ball provably keeps the answer), and the radius the
+    /// bound's own linear bounds prove (RADIUS-4).
+    pub fn certifies(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>) -> Vec<Check> {
         let check = MarginCheck { outputs: self.net.output_dim(), decision: self.decision, norm: self.norm, domain: self.domain.as_ref() };
-        match check.least(centers, classes, eps, |regions, spec| Ok::<_, std::convert::Infallible>(self.method.lower_bounds_batch(&self.net, regions, spec))) {
+        match check.least(centers, classes, eps, |regions, spec| Ok::<_, std::convert::Infallible>(self.method.lower_bounds_and_floors_batch(&self.net, regions, spec))) {
             Ok(v) => v,
             Err(e) => match e {},
         }
@@ -73,6 +74,15 @@ impl Certifier for BoundCertifier {
     }
 }
 
+/// One row's check at its ε: the least proven lower bound of the answer's margins over the ε-ball
+/// (> 0: certified; it steers the root finder), and the largest ε' ≤ ε at which the check's own final
+/// linear bounds prove every margin positive (RADIUS-4; 0 where they prove nothing).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Check {
+    pub margin: f64,
+    pub floor: f64,
+}
+
 /// One round's check of the deterministic certifiers (CPU and GPU): the answers' margin specifications
 /// over each row's ε-ball, bounded by any bound method.
 pub struct MarginCheck<'a> {
@@ -84,13 +94,16 @@ pub struct MarginCheck<'a> {
 
 impl MarginCheck<'_> {
     /// For each row b: the least lower bound `bound` proves for the margins of answer `classes[b]` over
-    /// the ε_b-ball around `centers[b]` (> 0: the ball provably keeps the answer).
-    pub fn least<E>(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>, bound: impl FnOnce(&RegionBatch, ndarray::ArrayView3<f64>) -> Result<Array2<f64>, E>) -> Result<Vec<f64>, E> {
+    /// the ε_b-ball around `centers[b]` (> 0: the ball provably keeps the answer), with the floor
+    /// `bound` gives the row (RADIUS-4: an ε' ≤ ε_b its linear bounds prove every margin positive at;
+    /// 0 for none).
+    pub fn least<E>(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>, bound: impl FnOnce(&RegionBatch, ndarray::ArrayView3<f64>) -> Result<(Array2<f64>, Array1<f64>), E>) -> Result<Vec<Check>, E> {
         let k = self.outputs;
         let by_class: Vec<Array2<f64>> = (0..k).map(|c| self.decision.margin_spec(c, k)).collect();
         let specs = ndarray::Array3::from_shape_fn((classes.len(), k - 1, k), |(b, r, o)| by_class[classes[b]][[r, o]]);
         let regions = RegionBatch { centers: centers.reborrow(), eps: eps.view(), norm: self.norm, domain: self.domain, boxes: None };
-        Ok(bound(&regions, specs.view())?.outer_iter().map(least).collect())
+        let (lb, floors) = bound(&regions, specs.view())?;
+        Ok(lb.outer_iter().zip(floors).map(|(m, floor)| Check { margin: least(m), floor }).collect())
     }
 }
 
@@ -110,7 +123,7 @@ pub fn lockstep_search(
     search: &RadiusSearch,
     batch: Batch<'_>,
     progress: &dyn Progress,
-    check: impl Fn(ndarray::ArrayView2<f64>, &[usize], &Array1<f64>) -> Vec<f64>,
+    check: impl Fn(ndarray::ArrayView2<f64>, &[usize], &Array1<f64>) -> Vec<Check>,
 ) -> crate::Result<Vec<Certificate>> {
     let n = batch.inputs.nrows();
     let (outputs, linear) = outputs_and_linear_radii(net, decision, norm, batch.inputs, search.start == SearchStart::Linearized);
@@ -137,8 +150,8 @@ pub fn lockstep_search(
         let eps: Array1<f64> = active.iter().map(|&i| states[i].eps).collect();
         let ok = check(centers.view(), &classes, &eps);
         let share = start.elapsed() / active.len() as u32;
-        for (&i, margin) in active.iter().zip(ok) {
-            search.step_margin(&mut states[i], margin);
+        for (&i, c) in active.iter().zip(ok) {
+            search.step_floor(&mut states[i], c.margin, c.floor);
             time[i] += share;
             if states[i].done {
                 progress.advance(1);
@@ -148,7 +161,7 @@ pub fn lockstep_search(
     Ok((0..n)
         .map(|i| Certificate {
             row: batch.row_ids[i],
-            outcome: Outcome::Answer { class: decided[i].0, radius: Radius::Sound(states[i].lo) },
+            outcome: Outcome::Answer { class: decided[i].0, radius: Radius::Sound(states[i].certified()) },
             extent: Extent::Ball(norm),
             time: time[i],
         })

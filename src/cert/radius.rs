@@ -102,25 +102,34 @@ impl RadiusSearch {
             SearchStart::Linearized if guess.is_finite() && guess > 0.0 => guess.clamp(self.eps_min, self.eps_max),
             SearchStart::Linearized | SearchStart::Fixed => self.eps_start,
         };
-        SearchState { lo: 0.0, hi: None, eps, checks: 0, done: false, lo_margin: margin0, hi_margin: f64::NAN, prev: None, weights: (1.0, 1.0), last: Side::None, width_before_last: f64::INFINITY, bisect: false }
+        SearchState { lo: 0.0, hi: None, eps, checks: 0, done: false, lo_margin: margin0, hi_margin: f64::NAN, prev: None, weights: (1.0, 1.0), last: Side::None, width_before_last: f64::INFINITY, bisect: false, floor: 0.0 }
     }
 
     /// Records a yes/no check at `state.eps` and picks the next ε (or finishes): doubling, then
     /// bisection.
     pub fn step(&self, state: &mut SearchState, certified: bool) {
-        self.record(state, certified, f64::NAN);
+        self.record(state, certified, f64::NAN, 0.0);
     }
 
     /// Records the check's margin at `state.eps` (certified iff `margin` > 0; NaN is not) and picks the
     /// next ε by the safeguarded root finder.
     pub fn step_margin(&self, state: &mut SearchState, margin: f64) {
-        self.record(state, margin > 0.0, margin);
+        self.record(state, margin > 0.0, margin, 0.0);
     }
 
-    fn record(&self, state: &mut SearchState, certified: bool, margin: f64) {
+    /// As [`step_margin`](Self::step_margin), where a failed check also proved every ε ≤ `floor`
+    /// certified (RADIUS-4: its linear bound, valid over its own larger ball, is positive over the ball
+    /// of radius `floor`; 0 when it proves nothing). Once a floor is known, the root finder aims a
+    /// little past its estimate of the root, so that a failed check there closes the bracket with its
+    /// floor.
+    pub fn step_floor(&self, state: &mut SearchState, margin: f64, floor: f64) {
+        self.record(state, margin > 0.0, margin, floor);
+    }
+
+    fn record(&self, state: &mut SearchState, certified: bool, margin: f64, floor: f64) {
         state.checks += 1;
         let eps = state.eps;
-        let width = state.hi.map(|h| h - state.lo);
+        let width = state.hi.map(|h| h - state.certified());
         // the moved end's margin fell to a quarter or less: the root finder converges from that side
         let before = if certified { state.lo_margin } else { state.hi_margin };
         let converging = margin.abs() <= 0.25 * before.abs();
@@ -140,6 +149,9 @@ impl RadiusSearch {
             }
             state.hi = Some(eps);
             state.hi_margin = margin;
+            if floor > 0.0 && floor <= eps {
+                state.floor = state.floor.max(floor);
+            }
             state.weights.1 = 1.0;
             state.last = Side::Hi;
             if state.lo == 0.0 && eps < self.eps_min {
@@ -148,14 +160,15 @@ impl RadiusSearch {
         }
         // Brent's safeguard: a bracket not halved over the last two steps forces a bisection
         if let (Some(w0), Some(h)) = (width, state.hi) {
-            state.bisect = !state.bisect && !converging && h - state.lo > 0.5 * state.width_before_last;
+            state.bisect = !state.bisect && !converging && h - state.certified() > 0.5 * state.width_before_last;
             state.width_before_last = w0;
         }
         match state.hi {
             None if certified && eps >= self.eps_max => state.done = true,
             None => state.eps = self.grow(state),
             Some(h) => {
-                if state.lo > 0.0 && h - state.lo <= self.rel_tol * h {
+                let lo = state.certified();
+                if lo > 0.0 && h - lo <= self.rel_tol * h {
                     state.done = true;
                 }
                 state.eps = self.inside(state, h);
@@ -181,7 +194,7 @@ impl RadiusSearch {
     /// least half the tolerance from either end; the midpoint without margins or after two steps that did
     /// not halve the bracket.
     fn inside(&self, s: &SearchState, hi: f64) -> f64 {
-        let mid = split(s.lo, hi);
+        let mid = split(s.certified(), hi);
         let (fa, fb) = (s.lo_margin, s.hi_margin);
         if s.bisect || !(fa.is_finite() && fb.is_finite() && fa > 0.0 && fb <= 0.0) {
             return mid;
@@ -197,16 +210,22 @@ impl RadiusSearch {
                 // root lies between the chord's root and where the certified side's secant reaches 0
                 // (that secant is no steeper than the tangent); bisect there
                 let above = if slope > 0.0 { s.lo + fa / slope } else { hi };
-                let (a, b) = (s.lo + pad, above.min(hi - pad));
+                let (a, b) = (s.certified() + pad, above.min(hi - pad));
                 return if a < b { split(a, b) } else { mid };
             }
         }
         let (fa, fb) = (s.weights.0 * fa, s.weights.1 * fb);
-        let x = hi - fb * (hi - s.lo) / (fb - fa);
+        let mut x = hi - fb * (hi - s.lo) / (fb - fa);
+        if s.floor > 0.0 {
+            // past the estimate by half the tolerance: failing there, the check's floor likely closes
+            x *= 1.0 + 0.5 * self.rel_tol;
+        }
         // without a slope on the certified side a cliff cannot be told from a far root: move at least
         // a sixteenth of the bracket
         let low_pad = if s.prev.is_none() { pad.max((hi - s.lo) / 16.0) } else { pad };
-        x.clamp(s.lo + low_pad, hi - pad)
+        let x = x.clamp(s.lo + low_pad, hi - pad);
+        // a floor is proven: never check below it
+        if s.floor > s.lo { x.max((s.floor + pad).min(hi - pad)) } else { x }
     }
 
     /// Runs the search with `certified_at(ε)`, a sound check that the ε-ball keeps the answer.
@@ -278,12 +297,20 @@ pub struct SearchState {
     pub width_before_last: f64,
     /// The next step bisects (Brent's safeguard).
     pub bisect: bool,
+    /// The largest ε proven certified by a failed check's own linear bound (RADIUS-4; 0 if none). Never
+    /// checked itself, so it bounds the bracket and the result but does not steer the root finder.
+    pub floor: f64,
 }
 
 impl SearchState {
     /// The outcome so far.
     pub fn result(&self) -> SearchResult {
-        SearchResult { certified: self.lo, failed: self.hi, checks: self.checks }
+        SearchResult { certified: self.certified(), failed: self.hi, checks: self.checks }
+    }
+
+    /// The largest ε proven certified so far: a certified check's, or a failed check's floor.
+    pub fn certified(&self) -> f64 {
+        self.lo.max(self.floor)
     }
 }
 
@@ -374,7 +401,7 @@ mod tests {
             assert!(seen.contains(&r.certified), "{root}: a checked point");
             assert!(r.checks <= 4, "{root}: {} checks", r.checks);
             let from_start = s.run_margin(m(0.0), m).checks;
-            if root < 1e-3 || root > 1.0 {
+            if !(1e-3..=1.0).contains(&root) {
                 assert!(r.checks < from_start, "{root}: {} checks, {from_start} from eps_start", r.checks);
             }
         }

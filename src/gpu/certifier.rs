@@ -5,7 +5,7 @@ use super::backend::{DevWeights, GpuBackend};
 use super::cuda::Gpu;
 use super::GpuError;
 use crate::bound::{try_ibp_lower_bounds, BoundMethod, CrownBatch, RegionBatch};
-use crate::cert::deterministic::{lockstep_search, MarginCheck};
+use crate::cert::deterministic::{lockstep_search, Check, MarginCheck};
 use crate::cert::{Batch, Certificate, Certifier, Extent, RadiusSearch};
 use crate::net::Network;
 use crate::progress::Progress;
@@ -50,11 +50,20 @@ impl GpuBoundCertifier {
         }
     }
 
+    /// As [`lower_bounds`](Self::lower_bounds), with each region's floor (RADIUS-4: CROWN's; 0 for IBP).
+    pub fn lower_bounds_and_floors(&self, regions: &RegionBatch, spec: ndarray::ArrayView3<f64>) -> Result<(Array2<f64>, Array1<f64>), GpuError> {
+        match &self.method {
+            BoundMethod::Ibp => Ok((try_ibp_lower_bounds(&self.backend, &self.weights, &self.net, regions, spec)?, Array1::zeros(regions.len()))),
+            BoundMethod::Crown(inter) => CrownBatch::on(&self.backend, &self.weights, &self.net, regions.clone(), *inter)?.try_lower_bounds_and_floors(spec),
+            BoundMethod::AlphaCrown(_) => Err(alpha_unsupported()),
+        }
+    }
+
     /// For each row: the least proven lower bound of the margins of answer `classes[b]` over the
-    /// ε_b-ball (the CPU certifier's [`MarginCheck`]).
-    pub fn certifies(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>) -> Result<Vec<f64>, GpuError> {
+    /// ε_b-ball, and its floor (the CPU certifier's [`MarginCheck`]).
+    pub fn certifies(&self, centers: ndarray::ArrayView2<f64>, classes: &[usize], eps: &Array1<f64>) -> Result<Vec<Check>, GpuError> {
         let check = MarginCheck { outputs: self.net.output_dim(), decision: self.decision, norm: self.norm, domain: self.domain.as_ref() };
-        check.least(centers, classes, eps, |regions, spec| self.lower_bounds(regions, spec))
+        check.least(centers, classes, eps, |regions, spec| self.lower_bounds_and_floors(regions, spec))
     }
 }
 
@@ -82,7 +91,7 @@ impl Certifier for GpuBoundCertifier {
                 Err(e) => {
                     // never certified: the search ends, and the error is returned below
                     *failure.lock().expect("lock") = Some(e);
-                    vec![f64::NEG_INFINITY; classes.len()]
+                    vec![Check { margin: f64::NEG_INFINITY, floor: 0.0 }; classes.len()]
                 }
             }
         })?;
