@@ -5,10 +5,12 @@
 # (auto_LiRPA: batched compute_bounds calls; rp: batched rounds and checks per row, with and without
 # the root finder, from examples/radius_calls), the speed ratio and how the radii agree.
 # The demo MLP is so cheap that ROWS of its rows take milliseconds, too short to time: it gets DEMO_ROWS
-# (default 20 × ROWS) instead.
-#   usage: bash benches/compare_radius.sh [ROWS] [DEMO_ROWS]     (needs ../shared; builds the peers venv if missing)
+# (default 20 × ROWS) instead. Each side is timed REPEAT times (default 3) and its best time is used:
+# this machine's times swing by ±30% between runs.
+#   usage: [REPEAT=3] bash benches/compare_radius.sh [ROWS] [DEMO_ROWS]   (needs ../shared; builds the peers venv if missing)
 set -euo pipefail
 ROWS=${1:-1000}
+REPEAT=${REPEAT:-3}
 DEMO_ROWS=${2:-$((20 * ROWS))}
 source "$(dirname "$0")/peers_env.sh"
 peers_env_build --bin rp --example reexport --example radius_calls
@@ -33,23 +35,33 @@ PYEOF
   for norm in linf l2; do
     echo "== $name, $norm: $rows rows"
     local argmin=""; [ "$decision" = argmin ] && argmin=--argmin
-    "$PY" "$SHARED/peers/lirpa_radius.py" "$dir/model.onnx" "$dir/x_noheader.csv" --norm $norm --threads 2 $argmin \
-        --json "$dir/lirpa_$norm.json" | sed 's/^/  /'
+    for k in $(seq "$REPEAT"); do
+      "$PY" "$SHARED/peers/lirpa_radius.py" "$dir/model.onnx" "$dir/x_noheader.csv" --norm $norm --threads 2 $argmin \
+          --json "$dir/lirpa_${norm}_$k.json" | sed 's/^/  /'
+    done
     for threads in 1 2; do
-      # rp's summary line ends with the search's own time (loading excluded, as in the peer's timing)
-      $RP --threads $threads certify --model "$dir/model.onnx" --input "$dir/x.csv" --method crown --norm $norm \
-          --decision "$decision" --output "$dir/rp_${norm}_t$threads.json" 2>&1 >/dev/null \
-        | sed -n 's/.*; \([0-9.]*\) s$/\1/p' > "$dir/rp_${norm}_t$threads.time"
+      : > "$dir/rp_${norm}_t$threads.times"
+      for k in $(seq "$REPEAT"); do
+        # rp's summary line ends with the search's own time (loading excluded, as in the peer's timing)
+        $RP --threads $threads certify --model "$dir/model.onnx" --input "$dir/x.csv" --method crown --norm $norm \
+            --decision "$decision" --output "$dir/rp_${norm}_t$threads.json" 2>&1 >/dev/null \
+          | sed -n 's/.*; \([0-9.]*\) s$/\1/p' >> "$dir/rp_${norm}_t$threads.times"
+      done
     done
     RAYON_NUM_THREADS=1 "$T/examples/radius_calls" "$dir/model.onnx" "$dir/x.csv" $norm "$decision" | sed 's/^/  rp, 1 thread: /'
-    "$PY" - "$dir" "$norm" <<'PYEOF'
+    "$PY" - "$dir" "$norm" "$REPEAT" <<'PYEOF'
 import json, sys
-d, norm = sys.argv[1], sys.argv[2]
-ref = json.load(open(f"{d}/lirpa_{norm}.json"))
+d, norm, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+runs = [json.load(open(f"{d}/lirpa_{norm}_{k}.json")) for k in range(1, repeat + 1)]
+ref = min(runs, key=lambda r: r["time_s"])
+alltimes = ", ".join("%.3f" % r["time_s"] for r in runs)
+print(f"  auto_LiRPA best of {repeat}: {ref['time_s']:.3f} s (all: {alltimes})")
 for t in (1, 2):
-    secs = float(open(f"{d}/rp_{norm}_t{t}.time").read())
+    times = [float(v) for v in open(f"{d}/rp_{norm}_t{t}.times").read().split()]
+    secs = min(times)
     radii = [r["radius"] for r in json.load(open(f"{d}/rp_{norm}_t{t}.json"))["rows"]]
-    print(f"  rp --threads {t}: {secs:.3f} s -> {ref['time_s'] / secs:.1f}x auto_LiRPA's {ref['time_s']:.3f} s")
+    mine = ", ".join("%.3f" % v for v in times)
+    print(f"  rp --threads {t}: best of {repeat} {secs:.3f} s (all: {mine}) -> {ref['time_s'] / secs:.1f}x auto_LiRPA's best")
 lo = ref["radius"]
 same = sum(abs(a - b) <= 2e-4 * max(a, b) for a, b in zip(lo, radii))
 mean = lambda v: sum(v) / len(v)

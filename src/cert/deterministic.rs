@@ -115,7 +115,8 @@ pub fn least<'a>(margins: impl IntoIterator<Item = &'a f64>) -> f64 {
 /// The batched radius search of every deterministic certifier (CPU or GPU): each row's answer is the
 /// network's, and `check(centers, classes, eps)` gives for each row the least proven lower bound of
 /// that answer's margins over its ε-ball (> 0: certified), which steers the root finder. Rows whose
-/// answer is a tie get radius 0. The reported radius is a checked ε (RADIUS-1).
+/// answer is a tie get radius 0. The reported radius is a checked ε (RADIUS-1) or a failed check's floor
+/// (RADIUS-4), whichever is larger.
 pub fn lockstep_search(
     net: &Network,
     decision: Decision,

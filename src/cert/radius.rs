@@ -5,7 +5,9 @@
 //! the bracket, a step of at least half the tolerance, and bisection where the bound falls off a cliff
 //! or two steps did not halve the bracket (Brent's safeguard); with a yes/no check it doubles and
 //! bisects. The reported radius is always an ε at which the check itself succeeded (the
-//! certified end of the bracket), so soundness never rests on monotonicity or on the root finder.
+//! certified end of the bracket) or the floor a failed check's own bounds proved (RADIUS-4), so
+//! soundness never rests on monotonicity or on the root finder. Each row may start from its
+//! linearized boundary distance (RADIUS-3).
 use serde::{Deserialize, Serialize};
 
 /// Options of the radius search.
@@ -54,7 +56,8 @@ impl Default for RadiusSearch {
 /// Outcome of one row's search.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SearchResult {
-    /// Largest ε at which the check succeeded (0 if none).
+    /// Largest ε proven certified: at which the check succeeded, or a failed check's floor (RADIUS-4);
+    /// 0 if none.
     pub certified: f64,
     /// Smallest ε at which it failed (None if it never failed up to eps_max).
     pub failed: Option<f64>,
