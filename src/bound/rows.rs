@@ -16,26 +16,115 @@ pub(crate) struct AffineRowData<'a> {
     pub abs_bias: &'a [f64],
 }
 
-with_avx2! {
-    /// CROWN-1's affine step on each row's constant and slack (the coefficients' product is the caller's):
-    /// the constant gains coef·b; the slack FP-2 on coef·W weighted by |h_in| (with the tail), FP-2 on
-    /// coef·b and FP-3 on the constant's addition. `coef` holds rows of length n = `bias.len()`.
-    pub(crate) fn affine_scalars(coef: &[f64], owner: &[usize], d: &AffineRowData<'_>, constant: &mut [f64], slack: &mut [f64]) => affine_scalars_any
+/// CROWN-1's affine step on each row's constant and slack (the coefficients' product is the caller's):
+/// the constant gains coef·b; the slack FP-2 on coef·W weighted by |h_in| (with the tail), FP-2 on
+/// coef·b and FP-3 on the constant's addition. `coef` holds rows of length n = `bias.len()`. With AVX2
+/// the two sums per row run on 4-lane registers, lane k holding accumulator k: the same operations in
+/// the same order as [`eightfold_dot`] and [`abs_weighted_sums`], so the same bits.
+pub(crate) fn affine_scalars(coef: &[f64], owner: &[usize], d: &AffineRowData<'_>, constant: &mut [f64], slack: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        return unsafe { lanes::affine_scalars(coef, owner, d, constant, slack) };
+    }
+    affine_scalars_with(coef, owner, d, constant, slack, eightfold_dot, abs_weighted_sums)
 }
 
 #[inline(always)]
-fn affine_scalars_any(coef: &[f64], owner: &[usize], d: &AffineRowData<'_>, constant: &mut [f64], slack: &mut [f64]) {
+fn affine_scalars_with(
+    coef: &[f64],
+    owner: &[usize],
+    d: &AffineRowData<'_>,
+    constant: &mut [f64],
+    slack: &mut [f64],
+    dot: impl Fn(&[f64], &[f64]) -> f64,
+    sums: impl Fn(&[f64], &[f64], &[f64]) -> (f64, f64),
+) {
     let n = d.bias.len();
     let g = gamma(n);
     for (r, &o) in owner.iter().enumerate() {
         let row = &coef[r * n..(r + 1) * n];
-        let bias_term = eightfold_dot(row, d.bias);
-        let (s_w, s_b) = abs_weighted_sums(row, &d.weight_mag[o * n..(o + 1) * n], d.abs_bias);
+        let bias_term = dot(row, d.bias);
+        let (s_w, s_b) = sums(row, &d.weight_mag[o * n..(o + 1) * n], d.abs_bias);
         let w_err = up(up(g * nonneg_dot_upper(s_w, n)) + d.tail[o]);
         let b_err = dot_error(n, nonneg_dot_upper(s_b, n));
         let c = constant[r] + bias_term;
         constant[r] = c;
         slack[r] = up(up(up(slack[r] + w_err) + b_err) + add_error(c));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod lanes {
+    use super::{affine_scalars_with, AffineRowData};
+    use std::arch::x86_64::{__m256d, _mm256_add_pd, _mm256_and_pd, _mm256_castsi256_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_set1_epi64x, _mm256_setzero_pd, _mm256_storeu_pd};
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn affine_scalars(coef: &[f64], owner: &[usize], d: &AffineRowData<'_>, constant: &mut [f64], slack: &mut [f64]) {
+        affine_scalars_with(coef, owner, d, constant, slack, |a, b| eightfold_dot(a, b), |a, w, v| abs_weighted_sums(a, w, v))
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn lanes(v: __m256d) -> [f64; 4] {
+        let mut out = [0.0f64; 4];
+        // SAFETY: out holds 4 values.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), v) };
+        out
+    }
+
+    /// [`super::eightfold_dot`]: accumulators 0–3 and 4–7 in two registers, multiply then add (no FMA).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn eightfold_dot(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len();
+        let b = &b[..n];
+        let whole = n / 8 * 8;
+        let (mut lo, mut hi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        for c in (0..whole).step_by(8) {
+            // SAFETY: c + 7 < whole ≤ n, inside both slices.
+            unsafe {
+                lo = _mm256_add_pd(lo, _mm256_mul_pd(_mm256_loadu_pd(a.as_ptr().add(c)), _mm256_loadu_pd(b.as_ptr().add(c))));
+                hi = _mm256_add_pd(hi, _mm256_mul_pd(_mm256_loadu_pd(a.as_ptr().add(c + 4)), _mm256_loadu_pd(b.as_ptr().add(c + 4))));
+            }
+        }
+        let (p, q) = (lanes(lo), lanes(hi));
+        let mut sum = 0.0;
+        sum += p[0] + q[0];
+        sum += p[1] + q[1];
+        sum += p[2] + q[2];
+        sum += p[3] + q[3];
+        for (x, y) in a[whole..].iter().zip(&b[whole..]) {
+            sum += x * y;
+        }
+        sum
+    }
+
+    /// [`super::abs_weighted_sums`]: its four accumulators per sum in one register each.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn abs_weighted_sums(a: &[f64], w: &[f64], v: &[f64]) -> (f64, f64) {
+        let n = a.len();
+        let (w, v) = (&w[..n], &v[..n]);
+        let whole = n / 4 * 4;
+        let abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
+        let (mut acc, mut bcc) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        for c in (0..whole).step_by(4) {
+            // SAFETY: c + 3 < whole ≤ n, inside all three slices.
+            unsafe {
+                let x = _mm256_and_pd(_mm256_loadu_pd(a.as_ptr().add(c)), abs_mask);
+                acc = _mm256_add_pd(acc, _mm256_mul_pd(x, _mm256_loadu_pd(w.as_ptr().add(c))));
+                bcc = _mm256_add_pd(bcc, _mm256_mul_pd(x, _mm256_loadu_pd(v.as_ptr().add(c))));
+            }
+        }
+        let (mut ta, mut tb) = (0.0, 0.0);
+        for ((x, y), z) in a[whole..].iter().zip(&w[whole..]).zip(&v[whole..]) {
+            let x = x.abs();
+            ta += x * y;
+            tb += x * z;
+        }
+        let (p, q) = (lanes(acc), lanes(bcc));
+        ((p[0] + p[1]) + (p[2] + p[3]) + ta, (q[0] + q[1]) + (q[2] + q[3]) + tb)
     }
 }
 
