@@ -70,6 +70,27 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         })
 }
 
+/// Every sampled point of `region` and every point PGD finds against each of `class`'s margins keeps
+/// the answer `class` for the exact network (judged by a rigorous enclosure of its output).
+fn ball_keeps_the_answer(net: &rp::net::Network, region: &Region, class: usize, seed: u64, what: &str) -> Result<(), TestCaseError> {
+    let mut pts = sample_region(region, seed, 48);
+    let k = net.output_dim();
+    for j in (0..k).filter(|&j| j != class) {
+        let mut w = Array1::zeros(k);
+        w[j] = 1.0;
+        w[class] = -1.0;
+        pts.extend(pgd_points(net, region, &w, &pts[..4].to_vec(), 10));
+    }
+    for p in &pts {
+        let y = exact_output_enclosure(net, p);
+        for j in (0..k).filter(|&j| j != class) {
+            // the exact margin f_c − f_j must be able to be positive
+            prop_assert!(y.upper[class] > y.lower[j], "{what}: class {class} loses to {j} at {p}");
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -120,21 +141,7 @@ proptest! {
             let rp::cert::Answer::Class(class) = out[0].answer() else { unreachable!() };
             if r == 0.0 { continue; }
             let region = Region { center: x0.view(), eps: r, norm: c.norm, domain: domain.as_ref() };
-            let mut pts = sample_region(&region, c.seed ^ 1, 48);
-            let k = net.output_dim();
-            for j in (0..k).filter(|&j| j != class) {
-                let mut w = Array1::zeros(k);
-                w[j] = 1.0;
-                w[class] = -1.0;
-                pts.extend(pgd_points(&net, &region, &w, &pts[..4].to_vec(), 10));
-            }
-            for p in &pts {
-                let y = exact_output_enclosure(&net, p);
-                for j in (0..k).filter(|&j| j != class) {
-                    // the exact margin f_c − f_j must be able to be positive
-                    prop_assert!(y.upper[class] > y.lower[j], "{} radius {r}: class {class} loses to {j} at {p}", m.name());
-                }
-            }
+            ball_keeps_the_answer(&net, &region, class, c.seed ^ 1, &format!("{} radius {r}", m.name()))?;
         }
     }
 
@@ -162,19 +169,7 @@ proptest! {
             }
             if r == 0.0 { continue; }
             let region = Region { center: x0.view(), eps: r, norm: c.norm, domain: domain.as_ref() };
-            let mut pts = sample_region(&region, c.seed ^ 2, 48);
-            for j in (0..k).filter(|&j| j != class) {
-                let mut w = Array1::zeros(k);
-                w[j] = 1.0;
-                w[class] = -1.0;
-                pts.extend(pgd_points(&net, &region, &w, &pts[..4].to_vec(), 10));
-            }
-            for p in &pts {
-                let y = exact_output_enclosure(&net, p);
-                for j in (0..k).filter(|&j| j != class) {
-                    prop_assert!(y.upper[class] > y.lower[j], "{} floor {r} (ε {}): class {class} loses to {j} at {p}", m.name(), c.eps);
-                }
-            }
+            ball_keeps_the_answer(&net, &region, class, c.seed ^ 2, &format!("{} floor {r} (ε {})", m.name(), c.eps))?;
         }
     }
 

@@ -304,13 +304,7 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
 
     /// Sound CROWN lower bounds of spec[b]·f(x) on the backend (auto_LiRPA's `method='CROWN'`); rows × m.
     pub fn try_lower_bounds(&self, spec: ArrayView3<f64>) -> Result<Array2<f64>, B::Error> {
-        let owners: Vec<usize> = (0..self.regions.len()).collect();
-        let lb = by_owner(self.backend, spec.shape()[1] * self.widest(), &owners, |&b| b, |part| {
-            let (first, last) = (part[0], part[part.len() - 1] + 1);
-            let lin = self.backend.upload(LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first))?;
-            let lin = self.try_backward(self.net.layers.len(), lin, None, None, None)?;
-            self.backend.concretize(&lin, &self.regions)
-        })?;
+        let lb = self.final_pass(spec, |_, lin| self.backend.concretize(lin, &self.regions))?;
         Ok(reshape_rows(lb, self.regions.len()))
     }
 
@@ -318,24 +312,32 @@ impl<'n, 'r, B: Backend> CrownBatch<'n, 'r, B> {
     /// at which its final linear bounds prove every spec row positive over the ε'-ball (RADIUS-4,
     /// [`ball_floors`](super::linear::ball_floors); 0 where they do not).
     pub fn try_lower_bounds_and_floors(&self, spec: ArrayView3<f64>) -> Result<(Array2<f64>, Array1<f64>), B::Error> {
-        let n = self.regions.len();
-        let m = spec.shape()[1];
-        let owners: Vec<usize> = (0..n).collect();
+        let m = spec.shape()[1].max(1);
         let floors = std::sync::Mutex::new(Vec::new());
-        let lb = by_owner(self.backend, m * self.widest(), &owners, |&b| b, |part| {
-            let (first, last) = (part[0], part[part.len() - 1] + 1);
-            let lin = self.backend.upload(LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first))?;
-            let lin = self.try_backward(self.net.layers.len(), lin, None, None, None)?;
-            let (coef, lower) = (self.backend.coef_to_host(&lin)?, self.backend.constant_lower(&lin)?);
-            let rows = super::linear::ball_floors(coef.view(), lower.view(), |r| first + r / m.max(1), &self.regions);
-            let per_row: Array1<f64> = rows.exact_chunks(m.max(1)).into_iter().map(|f| f.fold(f64::INFINITY, |a, &v| a.min(v))).collect();
+        let lb = self.final_pass(spec, |first, lin| {
+            let (coef, lower) = (self.backend.coef_to_host(lin)?, self.backend.constant_lower(lin)?);
+            let rows = super::linear::ball_floors(coef.view(), lower.view(), |r| first + r / m, &self.regions);
+            let per_row: Array1<f64> = rows.exact_chunks(m).into_iter().map(|f| f.fold(f64::INFINITY, |a, &v| a.min(v))).collect();
             floors.lock().expect("no panics while held").push((first, per_row));
-            self.backend.concretize(&lin, &self.regions)
+            self.backend.concretize(lin, &self.regions)
         })?;
         let mut parts = floors.into_inner().expect("no panics while held");
         parts.sort_by_key(|p| p.0);
         let floors = Array1::from_iter(parts.into_iter().flat_map(|p| p.1));
-        Ok((reshape_rows(lb, n), floors))
+        Ok((reshape_rows(lb, self.regions.len()), floors))
+    }
+
+    /// The final backward pass of `spec` over the backend's groups of batch rows: `per_group(first
+    /// batch row, the group's final linear bounds)` gives the group's lower bounds, concatenated in
+    /// row order.
+    fn final_pass(&self, spec: ArrayView3<f64>, per_group: impl Fn(usize, &LinearBatch<B>) -> Result<Array1<f64>, B::Error> + Sync) -> Result<Array1<f64>, B::Error> {
+        let owners: Vec<usize> = (0..self.regions.len()).collect();
+        by_owner(self.backend, spec.shape()[1] * self.widest(), &owners, |&b| b, |part| {
+            let (first, last) = (part[0], part[part.len() - 1] + 1);
+            let lin = self.backend.upload(LinearBatch::from_spec_at(spec.slice(ndarray::s![first..last, .., ..]), first))?;
+            let lin = self.try_backward(self.net.layers.len(), lin, None, None, None)?;
+            per_group(first, &lin)
+        })
     }
 
     /// [`lower_bounds_and_coefficients`](CrownBatch::lower_bounds_and_coefficients) on the backend.

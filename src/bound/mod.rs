@@ -180,57 +180,49 @@ impl BoundMethod {
     /// each row's value does not depend on the chunking or the thread count (except with
     /// [`Intermediate::AutoLirpa`], which bounds the batch as one chunk, as auto_LiRPA does).
     pub fn lower_bounds_batch(&self, net: &Network, regions: &RegionBatch, spec: ArrayView3<f64>) -> Array2<f64> {
-        assert_eq!(spec.shape()[0], regions.len(), "one specification per region");
-        let n = regions.len();
-        let chunk = if self.row_independent(net) { chunk_rows(net) } else { n.max(1) };
-        let weights = CpuWeights::of(net); // derived once for every chunk of this call
-        let parts: Vec<Array2<f64>> = (0..n.div_ceil(chunk))
-            .into_par_iter()
-            .map(|c| {
-                let (a, b) = (c * chunk, ((c + 1) * chunk).min(n));
-                let sub = regions.slice(a, b);
-                let sp = spec.slice(s![a..b, .., ..]);
-                match self {
-                    BoundMethod::Ibp => ibp::ibp_lower_bounds(net, &sub, sp),
-                    BoundMethod::Crown(inter) => backend::infallible(CrownBatch::on(&Cpu, &weights, net, sub.clone(), *inter)).lower_bounds(sp),
-                    BoundMethod::AlphaCrown(opts) => alpha::alpha_crown_lower_bounds(net, &sub, sp, opts),
-                }
-            })
-            .collect();
-        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-        if views.is_empty() {
+        let parts = self.by_chunks(net, regions, spec, |sub, sp, weights| match self {
+            BoundMethod::Ibp => ibp::ibp_lower_bounds(net, sub, sp),
+            BoundMethod::Crown(inter) => backend::infallible(CrownBatch::on(&Cpu, weights, net, sub.clone(), *inter)).lower_bounds(sp),
+            BoundMethod::AlphaCrown(opts) => alpha::alpha_crown_lower_bounds(net, sub, sp, opts),
+        });
+        if parts.is_empty() {
             return Array2::zeros((0, spec.shape()[1]));
         }
-        ndarray::concatenate(Axis(0), &views).expect("chunks share the spec width")
+        ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.view()).collect::<Vec<_>>()).expect("chunks share the spec width")
     }
 
     /// [`lower_bounds_batch`](Self::lower_bounds_batch) with, for each region, the largest ε' ≤ its ε
     /// at which the method's own final linear bounds prove every spec row positive over the ε'-ball
     /// (RADIUS-4; CROWN only, 0 for IBP and α-CROWN). Same chunking, so the same bounds bit for bit.
     pub fn lower_bounds_and_floors_batch(&self, net: &Network, regions: &RegionBatch, spec: ArrayView3<f64>) -> (Array2<f64>, Array1<f64>) {
-        assert_eq!(spec.shape()[0], regions.len(), "one specification per region");
-        let n = regions.len();
-        let chunk = if self.row_independent(net) { chunk_rows(net) } else { n.max(1) };
-        let weights = CpuWeights::of(net);
-        let parts: Vec<(Array2<f64>, Array1<f64>)> = (0..n.div_ceil(chunk))
-            .into_par_iter()
-            .map(|c| {
-                let (a, b) = (c * chunk, ((c + 1) * chunk).min(n));
-                let sub = regions.slice(a, b);
-                let sp = spec.slice(s![a..b, .., ..]);
-                match self {
-                    BoundMethod::Crown(inter) => backend::infallible(backend::infallible(CrownBatch::on(&Cpu, &weights, net, sub.clone(), *inter)).try_lower_bounds_and_floors(sp)),
-                    BoundMethod::Ibp => (ibp::ibp_lower_bounds(net, &sub, sp), Array1::zeros(b - a)),
-                    BoundMethod::AlphaCrown(opts) => (alpha::alpha_crown_lower_bounds(net, &sub, sp, opts), Array1::zeros(b - a)),
-                }
-            })
-            .collect();
+        let parts = self.by_chunks(net, regions, spec, |sub, sp, weights| match self {
+            BoundMethod::Crown(inter) => backend::infallible(backend::infallible(CrownBatch::on(&Cpu, weights, net, sub.clone(), *inter)).try_lower_bounds_and_floors(sp)),
+            BoundMethod::Ibp => (ibp::ibp_lower_bounds(net, sub, sp), Array1::zeros(sub.len())),
+            BoundMethod::AlphaCrown(opts) => (alpha::alpha_crown_lower_bounds(net, sub, sp, opts), Array1::zeros(sub.len())),
+        });
         if parts.is_empty() {
             return (Array2::zeros((0, spec.shape()[1])), Array1::zeros(0));
         }
         let lb = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.0.view()).collect::<Vec<_>>()).expect("chunks share the spec width");
         let floors = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.1.view()).collect::<Vec<_>>()).expect("1-D parts");
         (lb, floors)
+    }
+
+    /// `bound(regions, specs, weights)` on the batch's chunks of rows, in parallel, in row order: chunks
+    /// of [`chunk_rows`] where each row's bound is independent of its batch, else one chunk; the CPU
+    /// weights are derived once for every chunk of the call.
+    fn by_chunks<T: Send>(&self, net: &Network, regions: &RegionBatch, spec: ArrayView3<f64>, bound: impl Fn(&RegionBatch, ArrayView3<f64>, &CpuWeights) -> T + Sync) -> Vec<T> {
+        assert_eq!(spec.shape()[0], regions.len(), "one specification per region");
+        let n = regions.len();
+        let chunk = if self.row_independent(net) { chunk_rows(net) } else { n.max(1) };
+        let weights = CpuWeights::of(net);
+        (0..n.div_ceil(chunk))
+            .into_par_iter()
+            .map(|c| {
+                let (a, b) = (c * chunk, ((c + 1) * chunk).min(n));
+                bound(&regions.slice(a, b), spec.slice(s![a..b, .., ..]), &weights)
+            })
+            .collect()
     }
 
     /// Sound lower bounds of `spec · f(x)` over one region.
