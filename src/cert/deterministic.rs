@@ -3,7 +3,7 @@
 //! Guarantee: for each row with answer c = decide(f(x₀)) the reported radius r satisfies: every x with
 //! ‖x − x₀‖ₚ ≤ r (inside the domain box, when one is given) has decide(f(x)) = c — for the exact
 //! real-valued network (RADIUS-1 with IBP-1 / CROWN-2 / ALPHA-1 and FP-1…4).
-use super::{Batch, Certificate, Certifier, Extent, Outcome, Radius, RadiusSearch, SearchStart};
+use super::{estimate, Batch, Certificate, Certifier, Extent, Outcome, Radius, RadiusSearch, SearchStart};
 use crate::bound::{BoundMethod, RegionBatch};
 use crate::net::Network;
 use crate::progress::Progress;
@@ -127,12 +127,12 @@ pub fn lockstep_search(
     check: impl Fn(ndarray::ArrayView2<f64>, &[usize], &Array1<f64>) -> Vec<Check>,
 ) -> crate::Result<Vec<Certificate>> {
     let n = batch.inputs.nrows();
-    let (outputs, linear) = outputs_and_linear_radii(net, decision, norm, batch.inputs, search.start == SearchStart::Linearized);
+    let (outputs, linear, estimate) = outputs_and_starts(net, decision, norm, batch.inputs, search);
     batch.check_finite(outputs.view())?;
     let decided = batch.decide(outputs.view(), decision)?;
     // each row's own margin at ε = 0 (plain floating point: it only steers the first growth)
     let k = net.output_dim();
-    let mut states: Vec<_> = decided.iter().enumerate().map(|(i, &(c, _))| search.start_guessed(least(&decision.margin_spec(c, k).dot(&outputs.row(i))), linear[i])).collect();
+    let mut states: Vec<_> = decided.iter().enumerate().map(|(i, &(c, _))| search.start_guessed(least(&decision.margin_spec(c, k).dot(&outputs.row(i))), linear[i], estimate[i])).collect();
     let mut time = vec![Duration::ZERO; n];
     for (i, &(_, unique)) in decided.iter().enumerate() {
         if !unique {
@@ -169,18 +169,21 @@ pub fn lockstep_search(
         .collect())
 }
 
-/// The network's outputs at every row and, when `linear`, each row's distance from x₀ to its answer's
-/// decision boundary of the network linearized at x₀: the least of the answer's margins over the dual
-/// norm of its input gradient (plain floating point; NaN where that is not a positive number, or without
-/// `linear`). The distance steers the search's first ε only (RADIUS-3). Computed over fixed chunks of
-/// rows in parallel (each row's values do not depend on the chunking or the thread count).
-pub fn outputs_and_linear_radii(net: &Network, decision: Decision, norm: Norm, inputs: ndarray::ArrayView2<f64>, linear: bool) -> (Array2<f64>, Vec<f64>) {
+/// The network's outputs at every row and what each row's search starts from (RADIUS-3): unless the
+/// start is `Fixed`, the distance from x₀ to its answer's decision boundary of the network linearized at
+/// x₀ (the least of the answer's margins over the dual norm of its input gradient; plain floating point;
+/// NaN where that is not a positive number); under `Estimated`, where [`estimate::affordable`], the
+/// estimated radius ([`estimate::relaxed_radii`]; NaN elsewhere). Computed over fixed chunks of rows in
+/// parallel (each row's values do not depend on the chunking or the thread count).
+pub fn outputs_and_starts(net: &Network, decision: Decision, norm: Norm, inputs: ndarray::ArrayView2<f64>, search: &RadiusSearch) -> (Array2<f64>, Vec<f64>, Vec<f64>) {
     const CHUNK: usize = 512;
     let k = net.output_dim();
     let by_class: Vec<Array2<f64>> = (0..k).map(|c| decision.margin_spec(c, k)).collect();
-    let chunk = |x: ndarray::ArrayView2<f64>| -> (Array2<f64>, Vec<f64>) {
-        if !linear {
-            return (net.forward_batch(x), vec![f64::NAN; x.nrows()]);
+    let estimated = search.start == SearchStart::Estimated && estimate::affordable(net);
+    let chunk = |x: ndarray::ArrayView2<f64>| -> (Array2<f64>, Vec<f64>, Vec<f64>) {
+        let none = || vec![f64::NAN; x.nrows()];
+        if search.start == SearchStart::Fixed {
+            return (net.forward_batch(x), none(), none());
         }
         let (outputs, backward) = net.forward_with_tape(x);
         let classes: Vec<usize> = outputs.outer_iter().map(|o| decision.decide(o).0).collect();
@@ -188,20 +191,18 @@ pub fn outputs_and_linear_radii(net: &Network, decision: Decision, norm: Norm, i
         for j in 0..k - 1 {
             let grads = backward(Array2::from_shape_fn((x.nrows(), k), |(b, o)| by_class[classes[b]][[j, o]]).view());
             for (b, g) in grads.outer_iter().enumerate() {
-                let dual = match norm {
-                    Norm::Linf => g.iter().map(|v| v.abs()).sum::<f64>(),
-                    Norm::L2 => g.dot(&g).sqrt(),
-                    Norm::L1 => g.iter().fold(0.0f64, |a, v| a.max(v.abs())),
-                };
-                best[b] = best[b].min(by_class[classes[b]].row(j).dot(&outputs.row(b)) / dual);
+                best[b] = best[b].min(by_class[classes[b]].row(j).dot(&outputs.row(b)) / estimate::dual_norm(norm, g));
             }
         }
-        (outputs, best.into_iter().map(|r| if r.is_finite() && r > 0.0 { r } else { f64::NAN }).collect())
+        let linear: Vec<f64> = best.into_iter().map(|r| if r.is_finite() && r > 0.0 { r } else { f64::NAN }).collect();
+        let estimates = if estimated { estimate::relaxed_radii(net, decision, norm, x, &classes, &linear, search) } else { none() };
+        (outputs, linear, estimates)
     };
-    let parts: Vec<(Array2<f64>, Vec<f64>)> = inputs.axis_chunks_iter(Axis(0), CHUNK).collect::<Vec<_>>().into_par_iter().map(chunk).collect();
+    let parts: Vec<_> = inputs.axis_chunks_iter(Axis(0), CHUNK).collect::<Vec<_>>().into_par_iter().map(chunk).collect();
     if parts.is_empty() {
-        return (Array2::zeros((0, k)), Vec::new());
+        return (Array2::zeros((0, k)), Vec::new(), Vec::new());
     }
     let outputs = ndarray::concatenate(Axis(0), &parts.iter().map(|p| p.0.view()).collect::<Vec<_>>()).expect("rows of k outputs");
-    (outputs, parts.into_iter().flat_map(|p| p.1).collect())
+    let linear = parts.iter().flat_map(|p| p.1.iter().copied()).collect();
+    (outputs, linear, parts.into_iter().flat_map(|p| p.2).collect())
 }

@@ -2,10 +2,11 @@
 //! analysis, smoothing, attacks, the CUDA backend — is one more implementation, certifying a batch of
 //! rows at once.
 pub mod deterministic;
+pub mod estimate;
 mod radius;
 
 pub use deterministic::{crown_floor, BoundCertifier};
-pub use radius::{RadiusSearch, SearchResult, SearchStart, SearchState};
+pub use radius::{RadiusSearch, SearchResult, SearchStart, SearchState, LINEAR_START, PROBE};
 
 use crate::progress::Progress;
 use crate::spec::Norm;

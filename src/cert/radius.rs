@@ -7,7 +7,7 @@
 //! bisects. The reported radius is always an ε at which the check itself succeeded (the
 //! certified end of the bracket) or the floor a failed check's own bounds proved (RADIUS-4), so
 //! soundness never rests on monotonicity or on the root finder. Each row may start from its
-//! linearized boundary distance (RADIUS-3).
+//! estimated radius or its linearized boundary distance (RADIUS-3).
 use serde::{Deserialize, Serialize};
 
 /// Options of the radius search.
@@ -22,7 +22,8 @@ pub struct RadiusSearch {
     pub eps_max: f64,
     /// Radii below this are reported as 0.
     pub eps_min: f64,
-    /// Where a row's search starts (RADIUS-3): at `eps_start`, or from the row's linearization.
+    /// Where a row's search starts (RADIUS-3): from its estimated radius, from its linearized boundary
+    /// distance, or at `eps_start`.
     #[serde(default)]
     pub start: SearchStart,
 }
@@ -32,14 +33,25 @@ pub struct RadiusSearch {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SearchStart {
+    /// Just below the row's estimated radius (`cert::estimate`: CROWN's radius for the network
+    /// linearized at x₀), then just above it, [`PROBE`] · `rel_tol` away on each side: two checks when
+    /// the estimate is right (as on one hidden layer); past a failed first check the search bisects
+    /// towards 0 (the estimate is usually above the radius). As `Linearized` where the certifier has no
+    /// estimate (a network whose input is wider than its widest ReLU layer, a zero margin).
+    #[default]
+    Estimated,
     /// At [`LINEAR_START`] times the distance from x₀ to the answer's decision boundary of the network
     /// linearized at x₀ (the least margin over the dual norm of its input gradient); at `eps_start`
     /// where that distance is not a positive number (a margin of 0, a vanishing gradient).
-    #[default]
     Linearized,
     /// At `eps_start` for every row.
     Fixed,
 }
+
+/// How far below and then above an estimated radius the first two checks go, in units of `rel_tol`
+/// (RADIUS-3): the two bracket the radius within 0.8 · `rel_tol` when the estimate is within
+/// 0.4 · `rel_tol` of it.
+pub const PROBE: f64 = 0.4;
 
 /// The linearized start's share of the linearized boundary distance. Past the first check CROWN's bound
 /// leaves the linearization as neurons turn unstable, so its radius lies below that distance; on the
@@ -49,7 +61,7 @@ pub const LINEAR_START: f64 = 2.0 / 3.0;
 
 impl Default for RadiusSearch {
     fn default() -> Self {
-        RadiusSearch { rel_tol: 1e-4, eps_start: 0.1, eps_max: 1e6, eps_min: 1e-9, start: SearchStart::Linearized }
+        RadiusSearch { rel_tol: 1e-4, eps_start: 0.1, eps_max: 1e6, eps_min: 1e-9, start: SearchStart::Estimated }
     }
 }
 
@@ -93,19 +105,40 @@ impl RadiusSearch {
     /// A fresh search that knows the answer's margin at ε = 0 (the network's own margin at x₀), from
     /// which its first growth can extrapolate.
     pub fn start_at(&self, margin0: f64) -> SearchState {
-        self.start_guessed(margin0, f64::NAN)
+        self.start_guessed(margin0, f64::NAN, f64::NAN)
     }
 
-    /// As [`start_at`](Self::start_at), with the row's linearized boundary distance `linear` (NaN when
-    /// unknown): under [`SearchStart::Linearized`] the first check is at [`LINEAR_START`] · `linear`
-    /// (kept within [eps_min, eps_max]) where that is a positive number, else at `eps_start`.
-    pub fn start_guessed(&self, margin0: f64, linear: f64) -> SearchState {
-        let guess = LINEAR_START * linear;
-        let eps = match self.start {
-            SearchStart::Linearized if guess.is_finite() && guess > 0.0 => guess.clamp(self.eps_min, self.eps_max),
-            SearchStart::Linearized | SearchStart::Fixed => self.eps_start,
+    /// As [`start_at`](Self::start_at), with the row's linearized boundary distance `linear` and its
+    /// estimated radius `estimate` (NaN when unknown). Under [`SearchStart::Estimated`] the first check
+    /// is at (1 − [`PROBE`] · rel_tol) · `estimate` where that is a positive number; else, and under
+    /// [`SearchStart::Linearized`], at [`LINEAR_START`] · `linear` where that is a positive number; else
+    /// at `eps_start`. The first ε is kept within [eps_min, eps_max].
+    pub fn start_guessed(&self, margin0: f64, linear: f64, estimate: f64) -> SearchState {
+        let usable = |v: f64| v.is_finite() && v > 0.0;
+        let estimated = self.start == SearchStart::Estimated && usable(estimate);
+        let eps = if estimated {
+            (1.0 - PROBE * self.rel_tol) * estimate
+        } else if self.start != SearchStart::Fixed && usable(LINEAR_START * linear) {
+            LINEAR_START * linear
+        } else {
+            self.eps_start
         };
-        SearchState { lo: 0.0, hi: None, eps, checks: 0, done: false, lo_margin: margin0, hi_margin: f64::NAN, prev: None, weights: (1.0, 1.0), last: Side::None, width_before_last: f64::INFINITY, bisect: false, floor: 0.0 }
+        SearchState {
+            lo: 0.0,
+            hi: None,
+            eps: eps.clamp(self.eps_min, self.eps_max),
+            checks: 0,
+            done: false,
+            lo_margin: margin0,
+            hi_margin: f64::NAN,
+            prev: None,
+            weights: (1.0, 1.0),
+            last: Side::None,
+            width_before_last: f64::INFINITY,
+            bisect: false,
+            floor: 0.0,
+            estimate: if estimated { estimate } else { f64::NAN },
+        }
     }
 
     /// Records a yes/no check at `state.eps` and picks the next ε (or finishes): doubling, then
@@ -168,6 +201,8 @@ impl RadiusSearch {
         }
         match state.hi {
             None if certified && eps >= self.eps_max => state.done = true,
+            // an estimated start certified: check just above the estimate
+            None if state.checks == 1 && state.estimate.is_finite() => state.eps = ((1.0 + PROBE * self.rel_tol) * state.estimate).min(self.eps_max),
             None => state.eps = self.grow(state),
             Some(h) => {
                 let lo = state.certified();
@@ -224,8 +259,10 @@ impl RadiusSearch {
             x *= 1.0 + 0.5 * self.rel_tol;
         }
         // without a slope on the certified side a cliff cannot be told from a far root: move at least
-        // a sixteenth of the bracket
-        let low_pad = if s.prev.is_none() { pad.max((hi - s.lo) / 16.0) } else { pad };
+        // a sixteenth of the bracket, or half of it below a failed estimate (RADIUS-3: the radius is
+        // then mostly within a factor 2 below it)
+        let share = if s.estimate.is_finite() { 0.5 } else { 1.0 / 16.0 };
+        let low_pad = if s.prev.is_none() { pad.max((hi - s.lo) * share) } else { pad };
         let x = x.clamp(s.lo + low_pad, hi - pad);
         // a floor is proven: never check below it
         if s.floor > s.lo { x.max((s.floor + pad).min(hi - pad)) } else { x }
@@ -303,6 +340,8 @@ pub struct SearchState {
     /// The largest ε proven certified by a failed check's own linear bound (RADIUS-4; 0 if none). Never
     /// checked itself, so it bounds the bracket and the result but does not steer the root finder.
     pub floor: f64,
+    /// The estimated radius the search started from (RADIUS-3; NaN when it did not).
+    pub estimate: f64,
 }
 
 impl SearchState {
@@ -392,7 +431,7 @@ mod tests {
         for root in [3e-4, 0.05, 0.3172, 7.0] {
             let m = |e: f64| 1.0 - e / root;
             let mut seen = Vec::new();
-            let mut st = s.start_guessed(m(0.0), root);
+            let mut st = s.start_guessed(m(0.0), root, f64::NAN);
             assert_eq!(st.eps, LINEAR_START * root);
             while !st.done {
                 seen.push(st.eps);
@@ -416,12 +455,45 @@ mod tests {
     fn the_linearized_start_falls_back_to_eps_start() {
         let s = RadiusSearch::default();
         for bad in [f64::NAN, 0.0, -1.0, f64::INFINITY] {
-            assert_eq!(s.start_guessed(1.0, bad).eps, s.eps_start, "{bad}");
+            assert_eq!(s.start_guessed(1.0, bad, f64::NAN).eps, s.eps_start, "{bad}");
         }
         let fixed = RadiusSearch { start: SearchStart::Fixed, ..RadiusSearch::default() };
-        assert_eq!(fixed.start_guessed(1.0, 0.3).eps, fixed.eps_start);
-        assert_eq!(s.start_guessed(1.0, 1e12).eps, s.eps_max);
-        assert_eq!(s.start_guessed(1.0, 1e-12).eps, s.eps_min);
+        assert_eq!(fixed.start_guessed(1.0, 0.3, 0.2).eps, fixed.eps_start);
+        assert_eq!(s.start_guessed(1.0, 1e12, f64::NAN).eps, s.eps_max);
+        assert_eq!(s.start_guessed(1.0, 1e-12, f64::NAN).eps, s.eps_min);
+    }
+
+    /// RADIUS-3: from an estimate within 0.4 · rel_tol of the root, the search checks just below and
+    /// just above it and is done (two checks, a checked certified point within the tolerance); from an
+    /// estimate above the root it bisects towards 0, and from one below it grows; either way the bracket
+    /// guarantee holds.
+    #[test]
+    fn an_estimated_start_closes_in_two_checks_when_the_estimate_is_right() {
+        let s = RadiusSearch::default();
+        for root in [3e-4, 0.05, 0.3172, 7.0] {
+            let m = |e: f64| 1.0 - e / root - 0.3 * (e / root).powi(2) + 0.3;
+            for (estimate, most) in [(root, 2), (root * (1.0 + 0.2 * s.rel_tol), 2), (root * (1.0 - 0.3 * s.rel_tol), 2), (1.7 * root, 8), (0.6 * root, 8)] {
+                let mut seen = Vec::new();
+                let mut st = s.start_guessed(m(0.0), f64::NAN, estimate);
+                assert_eq!(st.eps, estimate * (1.0 - PROBE * s.rel_tol));
+                while !st.done {
+                    seen.push(st.eps);
+                    let v = m(st.eps);
+                    s.step_margin(&mut st, v);
+                }
+                let r = st.result();
+                assert!(r.certified <= root && r.failed.unwrap() - r.certified <= s.rel_tol * r.failed.unwrap(), "{root}, {estimate}: {r:?}");
+                assert!(seen.contains(&r.certified), "{root}: a checked point");
+                assert!(r.checks <= most, "{root}, estimate {estimate}: {} checks ({seen:?})", r.checks);
+                if estimate > 1.5 * root {
+                    assert!(seen[1] >= 0.5 * seen[0], "below a failed estimate the search bisects: {seen:?}");
+                }
+            }
+        }
+        // an estimate is used only under `Estimated`
+        let lin = RadiusSearch { start: SearchStart::Linearized, ..RadiusSearch::default() };
+        assert_eq!(lin.start_guessed(1.0, 0.3, 0.2).eps, LINEAR_START * 0.3);
+        assert_eq!(s.start_guessed(1.0, 0.3, f64::NAN).eps, LINEAR_START * 0.3);
     }
 
     /// RADIUS-2 (i): a margin falling off a cliff past a flat stretch (as CROWN's on ACAS Xu, whose
@@ -439,7 +511,7 @@ mod tests {
             }
             a
         };
-        let mut st = s.start_guessed(m(0.0), 0.54);
+        let mut st = s.start_guessed(m(0.0), 0.54, f64::NAN);
         while !st.done {
             let v = m(st.eps);
             s.step_margin(&mut st, v);

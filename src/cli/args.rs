@@ -149,6 +149,14 @@ pub fn check_applicable(given: &Given, methods: &[MethodArg]) -> Result<()> {
     Ok(())
 }
 
+/// Where the radius search starts, as given on the command line (`rp::cert::SearchStart`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SearchStartArg {
+    Estimated,
+    Linearized,
+    Fixed,
+}
+
 /// The decision rule as given on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DecisionArg {
@@ -191,11 +199,18 @@ pub struct MethodOpts {
     /// Relative tolerance of the radius bisection.
     #[arg(long, default_value_t = 1e-4)]
     pub rel_tol: f64,
-    /// First ε tried by the radius search (and by the attack). Without it the search starts each row at
-    /// ⅔ of its distance to the decision boundary of the network linearized at the row (0.1 where that
-    /// is undefined), and the attack at 0.1.
+    /// First ε tried by the radius search (and by the attack). Giving it makes the search start every
+    /// row there (--search-start fixed) unless --search-start says otherwise; without it the attack
+    /// starts at 0.1.
     #[arg(long)]
     pub eps_start: Option<f64>,
+    /// Where each row's radius search starts (it changes only how many checks the search takes):
+    /// `estimated` (the default without --eps-start) checks just below and above the row's radius
+    /// estimated from the network linearized at the row; `linearized` at ⅔ of the row's distance to
+    /// the linearized decision boundary; `fixed` at --eps-start (0.1 by default). The first two fall
+    /// back to the next where they have no value.
+    #[arg(long, value_enum)]
+    pub search_start: Option<SearchStartArg>,
     /// Largest ε tried by the radius search.
     #[arg(long, default_value_t = 1e6)]
     pub eps_max: f64,

@@ -1,5 +1,5 @@
 //! `rp certify`: one certificate per input row, by any method (SPEC §3).
-use super::args::{attribute_index, create, load, method, parse_shard, progress_bar, MethodArg, MethodOpts, ModelArgs};
+use super::args::{attribute_index, create, load, method, parse_shard, progress_bar, MethodArg, MethodOpts, ModelArgs, SearchStartArg};
 use anyhow::{bail, Result};
 use clap::Args;
 use rp::attack::{PgdCertifier, PgdOptions};
@@ -227,10 +227,13 @@ pub fn build_certifier(method_arg: MethodArg, a: &MethodOpts, norm: Norm, net: N
 /// The deterministic certifiers' radius search from the command line, checked.
 fn radius_search(a: &MethodOpts) -> Result<RadiusSearch> {
     let base = RadiusSearch::default();
-    let (eps_start, start) = match a.eps_start {
-        Some(e) => (e, SearchStart::Fixed),
-        None => (base.eps_start, SearchStart::Linearized),
+    let start = match (a.search_start, a.eps_start) {
+        (Some(SearchStartArg::Estimated), _) => SearchStart::Estimated,
+        (Some(SearchStartArg::Linearized), _) => SearchStart::Linearized,
+        (Some(SearchStartArg::Fixed), _) | (None, Some(_)) => SearchStart::Fixed,
+        (None, None) => base.start,
     };
+    let eps_start = a.eps_start.unwrap_or(base.eps_start);
     let search = RadiusSearch { rel_tol: a.rel_tol, eps_start, eps_max: a.eps_max, start, ..base };
     search.validate()?;
     Ok(search)
