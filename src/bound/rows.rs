@@ -521,13 +521,21 @@ mod fma {
                 *a = _mm256_fmadd_pd(c, unsafe { _mm256_loadu_pd(wk.as_ptr().add(4 * i)) }, *a);
             }
         }
-        let mut lanes = [0.0f64; TILE];
-        for (i, a) in acc.iter().enumerate() {
-            // SAFETY: lanes holds TILE ≥ 4·V values.
-            unsafe { _mm256_storeu_pd(lanes.as_mut_ptr().add(4 * i), *a) };
-        }
+        // whole registers straight into the target, the last partial one lane by lane (no memmove call)
         let width = target.len();
-        target.copy_from_slice(&lanes[..width]);
+        for (i, a) in acc.iter().enumerate() {
+            if 4 * i + 4 <= width {
+                // SAFETY: lanes 4i … 4i + 3 lie inside target.
+                unsafe { _mm256_storeu_pd(target.as_mut_ptr().add(4 * i), *a) };
+            } else if 4 * i < width {
+                let mut lanes = [0.0f64; 4];
+                // SAFETY: lanes holds 4 values.
+                unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), *a) };
+                for (t, v) in target[4 * i..].iter_mut().zip(lanes) {
+                    *t = v;
+                }
+            }
+        }
     }
 }
 

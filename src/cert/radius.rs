@@ -225,7 +225,9 @@ impl RadiusSearch {
             return doubled;
         }
         let root = e1 + m1 * (e1 - e0) / (m0 - m1);
-        (1.1 * root).clamp(1.25 * e1, 8.0 * e1).min(self.eps_max)
+        // past a certified estimate (RADIUS-3) the radius is near: at most double
+        let most = if s.estimate.is_finite() { 2.0 } else { 8.0 };
+        (1.1 * root).clamp(1.25 * e1, most * e1).min(self.eps_max)
     }
 
     /// The next ε inside the bracket [lo, hi]: Illinois regula falsi on the two ends' margins, kept at
