@@ -256,7 +256,18 @@ impl RadiusSearch {
         }
         let (fa, fb) = (s.weights.0 * fa, s.weights.1 * fb);
         let mut x = hi - fb * (hi - s.lo) / (fb - fa);
-        if s.floor > 0.0 {
+        // the end game: where one check on the side the estimate predicts would close the bracket, check
+        // as far from the estimate as still closes it (a certified check at ≥ hi·(1 − tol), or a failed one
+        // at ≤ lo/(1 − tol)), the farther of the two when both would
+        let reach = 0.99 * self.rel_tol;
+        let (from_below, from_above) = (hi * (1.0 - reach), s.certified() / (1.0 - reach));
+        let below = from_below < x && from_below > s.certified();
+        let above = from_above > x && from_above < hi;
+        if below && (!above || x - from_below >= from_above - x) {
+            x = from_below;
+        } else if above {
+            x = from_above;
+        } else if s.floor > 0.0 {
             // past the estimate by half the tolerance: failing there, the check's floor likely closes
             x *= 1.0 + 0.5 * self.rel_tol;
         }
