@@ -94,7 +94,7 @@ impl<'a> Surrogate<'a> {
         for layer in &net.layers[..body] {
             match layer {
                 Layer::Affine(a) => {
-                    h = h.dot(&a.weight.t()) + &a.bias.view().insert_axis(Axis(0));
+                    h = h.dot(&a.weight.t()) + a.bias.view().insert_axis(Axis(0));
                     t = match t {
                         Tangents::Shared(t) => Tangents::Shared(t.dot(&a.weight.t())),
                         Tangents::PerRow(t) => Tangents::PerRow(t.dot(&a.weight.t())),
