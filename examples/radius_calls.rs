@@ -1,7 +1,8 @@
 //! The CROWN radius search with and without its root finder, on the same rows in one run: batched
 //! bound rounds, checks (bound computations) per row, time, and the largest relative gap between the two
-//! searches' radii. "bisection" feeds the search ±∞ margins, so it doubles and bisects exactly as the
-//! yes/no search does; "root finder" feeds it the margins' proven lower bounds (RADIUS-1 either way).
+//! searches' radii. "bisection" starts every row at `eps_start` and feeds the search ±∞ margins, so it
+//! doubles and bisects exactly as the classic yes/no search does; "root finder" is the default search:
+//! the estimated start (RADIUS-3) and the margins' proven lower bounds (RADIUS-1 either way).
 //!
 //!     cargo run --release --example radius_calls -- MODEL.onnx INPUTS.csv [linf|l2|l1] [argmax|argmin]
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +10,7 @@ use std::time::Instant;
 
 use rp::bound::BoundMethod;
 use rp::cert::deterministic::{lockstep_search, BoundCertifier};
-use rp::cert::{Batch, Certificate};
+use rp::cert::{Batch, Certificate, RadiusSearch, SearchStart};
 use rp::spec::{Decision, Norm};
 
 fn main() -> anyhow::Result<()> {
@@ -34,7 +35,8 @@ fn main() -> anyhow::Result<()> {
     for (name, signs_only) in [("bisection", true), ("root finder", false)] {
         let (rounds, checks) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let start = Instant::now();
-        let certs = lockstep_search(&cert.net, decision, norm, &cert.search, Batch { inputs: inputs.view(), row_ids: &ids }, &rp::progress::NoProgress, |c, k, e| {
+        let search = if signs_only { RadiusSearch { start: SearchStart::Fixed, ..cert.search.clone() } } else { cert.search.clone() };
+        let certs = lockstep_search(&cert.net, decision, norm, &search, Batch { inputs: inputs.view(), row_ids: &ids }, &rp::progress::NoProgress, |c, k, e| {
             rounds.fetch_add(1, Ordering::Relaxed);
             checks.fetch_add(k.len(), Ordering::Relaxed);
             let m = cert.certifies(c, k, e);
