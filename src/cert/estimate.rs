@@ -91,7 +91,7 @@ impl<'a> Surrogate<'a> {
         let mut h = x.to_owned();
         let mut t = Tangents::Shared(Array2::eye(d));
         let mut relus = Vec::new();
-        for layer in &net.layers[..body] {
+        for (i, layer) in net.layers[..body].iter().enumerate() {
             match layer {
                 Layer::Affine(a) => {
                     h = h.dot(&a.weight.t()) + a.bias.view().insert_axis(Axis(0));
@@ -118,15 +118,18 @@ impl<'a> Surrogate<'a> {
                             Array2::from_shape_fn((rows, h.ncols()), |(b, j)| per[b][j])
                         }
                     };
-                    // past the ReLU each row's tangents of its inactive neurons vanish
-                    let mut per_row = match t {
-                        Tangents::Shared(t) => Array2::from_shape_fn((rows * d, t.ncols()), |(q, j)| t[[q % d, j]]),
-                        Tangents::PerRow(t) => t,
-                    };
-                    for (q, mut tq) in per_row.outer_iter_mut().enumerate() {
-                        tq.zip_mut_with(&h.row(q / d), |v, &z| *v = if z > 0.0 { *v } else { 0.0 });
+                    // past the ReLU each row's tangents of its inactive neurons vanish (not needed past
+                    // the last ReLU)
+                    if i + 1 < body {
+                        let mut per_row = match std::mem::replace(&mut t, Tangents::Shared(Array2::zeros((0, 0)))) {
+                            Tangents::Shared(t) => Array2::from_shape_fn((rows * d, t.ncols()), |(q, j)| t[[q % d, j]]),
+                            Tangents::PerRow(t) => t,
+                        };
+                        for (q, mut tq) in per_row.outer_iter_mut().enumerate() {
+                            tq.zip_mut_with(&h.row(q / d), |v, &z| *v = if z > 0.0 { *v } else { 0.0 });
+                        }
+                        t = Tangents::PerRow(per_row);
                     }
-                    t = Tangents::PerRow(per_row);
                     relus.push((h.clone(), dual));
                     h.mapv_inplace(|v| v.max(0.0));
                 }
