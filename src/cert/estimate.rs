@@ -15,20 +15,25 @@ use crate::net::{Layer, Network};
 use crate::spec::{Decision, Norm};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
-/// Whether the estimate is worth its cost: its tangent pass pushes one tangent per input through the
-/// network (input dim × a forward pass), about one CROWN bound pass when the input is no wider than the
-/// widest ReLU layer (CROWN bounds every ReLU input by a backward pass to the input).
+/// Whether the estimate is worth its cost. Up to the first ReLU the input tangents are the same for
+/// every row (the first layers' weights, computed once per chunk of rows); past it each row carries its
+/// own d tangents (d the input size) through the remaining layers, about what CROWN spends bounding the
+/// neurons of a later ReLU layer when d is at most that layer's width. So: with one ReLU layer always,
+/// else when d is at most the widest later ReLU layer.
 pub fn affordable(net: &Network) -> bool {
-    let widest = net.layers.iter().scan(net.input_dim(), |width, layer| {
-        let out = match layer {
-            Layer::Affine(a) => a.out_dim(),
-            Layer::Elementwise(_) | Layer::Relu | Layer::Reshape { .. } => *width,
-        };
-        let relu_width = matches!(layer, Layer::Relu).then_some(*width);
-        *width = out;
-        Some(relu_width)
-    });
-    widest.flatten().max().is_some_and(|w| net.input_dim() <= w)
+    let mut width = net.input_dim();
+    let mut relu_widths = Vec::new();
+    for layer in &net.layers {
+        match layer {
+            Layer::Affine(a) => width = a.out_dim(),
+            Layer::Relu => relu_widths.push(width),
+            Layer::Elementwise(_) | Layer::Reshape { .. } => {}
+        }
+    }
+    match relu_widths.split_first() {
+        None => false,
+        Some((_, later)) => later.iter().max().is_none_or(|&w| net.input_dim() <= w),
+    }
 }
 
 /// The dual norm ‖g‖_q of a gradient (q = 1 for ℓ∞, 2 for ℓ2, ∞ for ℓ1), in plain floating point.
@@ -40,13 +45,15 @@ pub fn dual_norm(norm: Norm, g: ArrayView1<f64>) -> f64 {
     }
 }
 
-/// For each row of `inputs` with answer `classes[b]` and margin `margin0[b]` > 0 at x₀ and linearized
-/// boundary distance `linear[b]`: the surrogate's radius, searched by `search`'s root finder to
-/// `search.rel_tol / 4` from ⅔ · `linear[b]`; NaN where the surrogate is not positive near x₀ (a zero
-/// margin, a NaN) or the row has no positive linear distance.
+/// For each row of `inputs` with answer `classes[b]` and linearized boundary distance `linear[b]`: the
+/// surrogate's radius, searched by `search`'s root finder to `search.rel_tol / 4` from ⅔ · `linear[b]`;
+/// NaN where the surrogate's margin at x₀ is not positive (a zero margin, a NaN) or the row has no
+/// positive linear distance.
 pub fn relaxed_radii(net: &Network, decision: Decision, norm: Norm, inputs: ArrayView2<f64>, classes: &[usize], linear: &[f64], search: &RadiusSearch) -> Vec<f64> {
-    // rows per tangent pass: its tangent matrix holds rows × input dim × width values (≤ 2²⁰ of them)
-    let width = net.layers.iter().filter_map(|l| if let Layer::Affine(a) = l { Some(a.out_dim()) } else { None }).max().unwrap_or(1).max(net.input_dim());
+    // rows per chunk: past the first ReLU its per-row tangents hold rows × input dim × width values
+    // (at most 2²⁰ of them where one row's fit)
+    let first_relu = net.layers.iter().position(|l| matches!(l, Layer::Relu)).unwrap_or(net.layers.len());
+    let width = net.layers[first_relu..].iter().filter_map(|l| if let Layer::Affine(a) = l { Some(a.out_dim()) } else { None }).max().unwrap_or(1);
     let rows = ((1usize << 20) / (net.input_dim() * width).max(1)).max(1);
     let mut out = Vec::with_capacity(inputs.nrows());
     for (part, start) in inputs.axis_chunks_iter(Axis(0), rows).zip((0..).step_by(rows)) {
@@ -67,7 +74,7 @@ struct Surrogate<'a> {
     specs: usize,
     /// Per ReLU layer (in order): (z, ‖∇z‖_q), rows × width.
     relus: Vec<(Array2<f64>, Array2<f64>)>,
-    /// The layers before the last ReLU's output (all of them without a ReLU).
+    /// The number of layers up to and including the last ReLU (0 without a ReLU).
     body: usize,
     /// The margins' coefficients at the last ReLU's output ((rows · specs) × width) and the constants
     /// the layers after it add.
@@ -76,6 +83,8 @@ struct Surrogate<'a> {
 
 /// The input tangents of a chunk of rows at one layer: the same for every row until the first ReLU.
 enum Tangents {
+    /// diag(s), every row's (the input's own tangents, scaled by elementwise layers).
+    Diagonal(Array1<f64>),
     /// d × width, every row's.
     Shared(Array2<f64>),
     /// (rows · d) × width, row b's in rows b·d..(b + 1)·d.
@@ -88,14 +97,19 @@ impl<'a> Surrogate<'a> {
     fn new(net: &'a Network, decision: Decision, norm: Norm, x: ArrayView2<'a, f64>, classes: &[usize]) -> Self {
         let (rows, d) = x.dim();
         let body = net.layers.iter().rposition(|l| matches!(l, Layer::Relu)).map_or(0, |i| i + 1);
-        let mut h = x.to_owned();
-        let mut t = Tangents::Shared(Array2::eye(d));
+        let mut h = x.as_standard_layout().into_owned();
+        let mut t = Tangents::Diagonal(Array1::ones(d));
         let mut relus = Vec::new();
         for (i, layer) in net.layers[..body].iter().enumerate() {
             match layer {
                 Layer::Affine(a) => {
                     h = h.dot(&a.weight.t()) + a.bias.view().insert_axis(Axis(0));
                     t = match t {
+                        Tangents::Diagonal(s) => {
+                            let mut w = a.weight.t().as_standard_layout().into_owned();
+                            w.outer_iter_mut().zip(&s).for_each(|(mut r, &si)| r *= si);
+                            Tangents::Shared(w)
+                        }
                         Tangents::Shared(t) => Tangents::Shared(t.dot(&a.weight.t())),
                         Tangents::PerRow(t) => Tangents::PerRow(t.dot(&a.weight.t())),
                     };
@@ -104,11 +118,13 @@ impl<'a> Surrogate<'a> {
                     e.apply_rows(&mut h);
                     let scale = e.as_scale_shift().0;
                     match &mut t {
+                        Tangents::Diagonal(s) => *s *= &scale,
                         Tangents::Shared(t) | Tangents::PerRow(t) => *t *= &scale.view().insert_axis(Axis(0)),
                     }
                 }
                 Layer::Relu => {
                     let dual = match &t {
+                        Tangents::Diagonal(s) => Array2::from_shape_fn((rows, s.len()), |(_, j)| s[j].abs()),
                         Tangents::Shared(t) => {
                             let one = dual_norms(norm, t.view());
                             Array2::from_shape_fn((rows, one.len()), |(_, j)| one[j])
@@ -122,6 +138,7 @@ impl<'a> Surrogate<'a> {
                     // the last ReLU)
                     if i + 1 < body {
                         let mut per_row = match std::mem::replace(&mut t, Tangents::Shared(Array2::zeros((0, 0)))) {
+                            Tangents::Diagonal(s) => Array2::from_shape_fn((rows * d, d), |(q, j)| if q % d == j { s[j] } else { 0.0 }),
                             Tangents::Shared(t) => Array2::from_shape_fn((rows * d, t.ncols()), |(q, j)| t[[q % d, j]]),
                             Tangents::PerRow(t) => t,
                         };

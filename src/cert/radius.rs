@@ -115,9 +115,11 @@ impl RadiusSearch {
     /// at `eps_start`. The first ε is kept within [eps_min, eps_max].
     pub fn start_guessed(&self, margin0: f64, linear: f64, estimate: f64) -> SearchState {
         let usable = |v: f64| v.is_finite() && v > 0.0;
-        let estimated = self.start == SearchStart::Estimated && usable(estimate);
+        // an estimate whose probes would leave [eps_min, eps_max] is not used
+        let probes = ((1.0 - PROBE * self.rel_tol) * estimate, (1.0 + PROBE * self.rel_tol) * estimate);
+        let estimated = self.start == SearchStart::Estimated && usable(estimate) && probes.0 >= self.eps_min && probes.1 <= self.eps_max;
         let eps = if estimated {
-            (1.0 - PROBE * self.rel_tol) * estimate
+            probes.0
         } else if self.start != SearchStart::Fixed && usable(LINEAR_START * linear) {
             LINEAR_START * linear
         } else {
@@ -204,14 +206,15 @@ impl RadiusSearch {
         match state.hi {
             None if certified && eps >= self.eps_max => state.done = true,
             // an estimated start certified: check just above the estimate
-            None if state.checks == 1 && state.estimate.is_finite() => state.eps = ((1.0 + PROBE * self.rel_tol) * state.estimate).min(self.eps_max),
+            None if state.checks == 1 && state.estimate.is_finite() => state.eps = (1.0 + PROBE * self.rel_tol) * state.estimate,
             None => state.eps = self.grow(state),
             Some(h) => {
                 let lo = state.certified();
                 if lo > 0.0 && h - lo <= self.rel_tol * h {
                     state.done = true;
+                } else {
+                    state.eps = self.inside(state, h);
                 }
-                state.eps = self.inside(state, h);
             }
         }
     }
@@ -227,8 +230,8 @@ impl RadiusSearch {
             return doubled;
         }
         let root = e1 + m1 * (e1 - e0) / (m0 - m1);
-        // past a certified estimate (RADIUS-3) the radius is near: at most double
-        let most = if s.estimate.is_finite() { 2.0 } else { 8.0 };
+        // just past a certified estimated start (RADIUS-3) the radius is near: at most double once
+        let most = if s.estimate.is_finite() && s.checks <= 2 { 2.0 } else { 8.0 };
         (1.1 * root).clamp(1.25 * e1, most * e1).min(self.eps_max)
     }
 
@@ -253,6 +256,11 @@ impl RadiusSearch {
                 // (that secant is no steeper than the tangent); bisect there
                 let above = if slope > 0.0 { s.lo + fa / slope } else { hi };
                 let (a, b) = (s.certified() + pad, above.min(hi - pad));
+                // the last step certified short of the root: the certified side's secant root (exact
+                // where the margin is straight up to a kink at the root), just inside the tolerance
+                if s.last == Side::Lo && a < b && above < hi - pad {
+                    return (b - pad).max(a);
+                }
                 // with two failed points past lo, model the fall from lo as a power of the distance,
                 // m(ε) ≈ m(lo) − B·(ε − lo)^p, and aim at its root inside the bisected interval
                 if let Some((e2, m2)) = s.prev_hi.filter(|&(e2, m2)| e2 > hi && m2 < fb && fb < 0.0) {
@@ -288,7 +296,7 @@ impl RadiusSearch {
         // then mostly within a factor 2 below it)
         let share = if s.estimate.is_finite() { 0.5 } else { 1.0 / 16.0 };
         let low_pad = if s.prev.is_none() { pad.max((hi - s.lo) * share) } else { pad };
-        let x = x.clamp(s.lo + low_pad, hi - pad);
+        let x = x.max(s.lo + low_pad).min(hi - pad);
         // a floor is proven: never check below it
         if s.floor > s.lo { x.max((s.floor + pad).min(hi - pad)) } else { x }
     }
@@ -577,6 +585,65 @@ mod tests {
             assert!(r.certified <= root && r.certified >= root * (1.0 - 1e-4), "{p}: {r:?} vs {root}");
             assert!(r.checks <= 8 && r.checks * 2 <= bisection, "{p}: {} checks ({seen:?}), bisection {bisection}", r.checks);
         }
+    }
+
+    /// RADIUS-2 (i): a margin straight up to a kink at the root (shallow on the certified side, steep
+    /// past it) is a cliff whose certified-side secant root is the root itself: after a certified step
+    /// the search checks just inside it, and needs at most two checks more than bisection (38 before this
+    /// rule).
+    #[test]
+    fn the_root_finder_handles_a_kink_at_the_root() {
+        let s = RadiusSearch { start: SearchStart::Linearized, ..RadiusSearch::default() };
+        for r in [0.0044, 0.37, 2.5] {
+            let m = |e: f64| if e < r { 0.03 * (r - e) } else { -0.25 * (e - r) };
+            let mut st = s.start_guessed(m(0.0), 3.0 * r, f64::NAN);
+            while !st.done {
+                let v = m(st.eps);
+                s.step_margin(&mut st, v);
+            }
+            let res = st.result();
+            let bisection = s.run(|e| m(e) > 0.0).checks;
+            assert!(res.certified <= r && res.certified >= r * (1.0 - 1e-4), "{r}: {res:?}");
+            assert!(res.checks <= bisection + 2, "{r}: {} checks, bisection {bisection}", res.checks);
+        }
+    }
+
+    /// RADIUS-2 end game and RADIUS-3's growth cap, each on a margin where it saves a check (measured
+    /// without it: 7 and 10 checks).
+    #[test]
+    fn the_end_game_and_the_growth_cap_save_checks() {
+        let r = 0.37;
+        let bend = |e: f64| 1.0 - e / r - 1.5 * ((e / r) - 0.8f64).max(0.0).powi(2) + 1.5 * 0.04;
+        let lin = RadiusSearch { start: SearchStart::Linearized, ..RadiusSearch::default() };
+        let mut st = lin.start_guessed(bend(0.0), 1.95 * r, f64::NAN);
+        while !st.done {
+            let v = bend(st.eps);
+            lin.step_margin(&mut st, v);
+        }
+        assert!(st.checks <= 6 && st.certified() <= r && st.certified() >= r * (1.0 - 1e-4), "end game: {:?}", st.result());
+        let cubic = |e: f64| 1.0 - (e / r).powi(3);
+        let s = RadiusSearch::default();
+        let mut st = s.start_guessed(cubic(0.0), f64::NAN, 0.6 * r);
+        while !st.done {
+            let v = cubic(st.eps);
+            s.step_margin(&mut st, v);
+        }
+        assert!(st.checks <= 8 && st.certified() <= r && st.certified() >= r * (1.0 - 1e-4), "growth cap: {:?}", st.result());
+    }
+
+    /// RADIUS-3: an estimate whose probes would leave [eps_min, eps_max] is not used (a clamped first
+    /// check would put the second probe below a certified first one), and the search falls back.
+    #[test]
+    fn an_estimate_outside_the_limits_is_not_used() {
+        let s = RadiusSearch::default();
+        for bad in [1e-12, 0.99 * s.eps_min, 2e6] {
+            let st = s.start_guessed(1.0, f64::NAN, bad);
+            assert!(st.estimate.is_nan(), "{bad}");
+            assert_eq!(st.eps, s.eps_start, "{bad}");
+        }
+        // a check that is certified only below 1e-9 and at one far point: no panic, a checked radius
+        let r = s.run_margin(1.0, |e| if e <= 1e-9 || (0.5..0.6).contains(&e) { 1.0 } else { -1.0 });
+        assert!(r.certified == 0.0 || r.certified <= 1e-9 || (0.5..0.6).contains(&r.certified), "{r:?}");
     }
 
     #[test]
