@@ -37,7 +37,8 @@ pub enum SearchStart {
     /// linearized at x₀), then just above it, [`PROBE`] · `rel_tol` away on each side: two checks when
     /// the estimate is right (as on one hidden layer); past a failed first check the search bisects
     /// towards 0 (the estimate is usually above the radius). As `Linearized` where the certifier has no
-    /// estimate (a network whose input is wider than its widest ReLU layer, a zero margin).
+    /// estimate (`cert::estimate::affordable` is false, a zero margin) or its probes would leave
+    /// [eps_min, eps_max].
     #[default]
     Estimated,
     /// At [`LINEAR_START`] times the distance from x₀ to the answer's decision boundary of the network
@@ -110,7 +111,8 @@ impl RadiusSearch {
 
     /// As [`start_at`](Self::start_at), with the row's linearized boundary distance `linear` and its
     /// estimated radius `estimate` (NaN when unknown). Under [`SearchStart::Estimated`] the first check
-    /// is at (1 − [`PROBE`] · rel_tol) · `estimate` where that is a positive number; else, and under
+    /// is at (1 − [`PROBE`] · rel_tol) · `estimate` where that is a positive number and both probes lie
+    /// within [eps_min, eps_max]; else, and under
     /// [`SearchStart::Linearized`], at [`LINEAR_START`] · `linear` where that is a positive number; else
     /// at `eps_start`. The first ε is kept within [eps_min, eps_max].
     pub fn start_guessed(&self, margin0: f64, linear: f64, estimate: f64) -> SearchState {
@@ -313,8 +315,13 @@ impl RadiusSearch {
 
     /// Runs the root finder with `margin_at(ε)`, a sound lower bound of the answer's least margin over the
     /// ε-ball (certified iff > 0), starting from the margin at ε = 0 (NaN when unknown).
-    pub fn run_margin(&self, margin0: f64, mut margin_at: impl FnMut(f64) -> f64) -> SearchResult {
-        let mut st = self.start_at(margin0);
+    pub fn run_margin(&self, margin0: f64, margin_at: impl FnMut(f64) -> f64) -> SearchResult {
+        self.run_from(self.start_at(margin0), margin_at)
+    }
+
+    /// Runs the root finder from the fresh search `st` (from [`start_guessed`](Self::start_guessed)) with
+    /// `margin_at(ε)` as in [`run_margin`](Self::run_margin).
+    pub fn run_from(&self, mut st: SearchState, mut margin_at: impl FnMut(f64) -> f64) -> SearchResult {
         while !st.done {
             let m = margin_at(st.eps);
             self.step_margin(&mut st, m);
@@ -395,6 +402,25 @@ impl SearchState {
 mod tests {
     use super::*;
 
+    /// The search from `st` on the margin `m`, and every ε it checked, in order.
+    fn traced(s: &RadiusSearch, st: SearchState, m: impl Fn(f64) -> f64) -> (SearchResult, Vec<f64>) {
+        let mut seen = Vec::new();
+        let r = s.run_from(st, |e| {
+            seen.push(e);
+            m(e)
+        });
+        (r, seen)
+    }
+
+    /// The largest ε in [a, b] where the decreasing `m` is still positive, by bisection to the last bit.
+    fn threshold(m: impl Fn(f64) -> f64, (mut a, mut b): (f64, f64)) -> f64 {
+        for _ in 0..200 {
+            let c = 0.5 * (a + b);
+            if m(c) > 0.0 { a = c } else { b = c }
+        }
+        a
+    }
+
     #[test]
     fn finds_a_threshold_from_below() {
         let s = RadiusSearch::default();
@@ -465,15 +491,9 @@ mod tests {
         let s = RadiusSearch::default();
         for root in [3e-4, 0.05, 0.3172, 7.0] {
             let m = |e: f64| 1.0 - e / root;
-            let mut seen = Vec::new();
-            let mut st = s.start_guessed(m(0.0), root, f64::NAN);
+            let st = s.start_guessed(m(0.0), root, f64::NAN);
             assert_eq!(st.eps, LINEAR_START * root);
-            while !st.done {
-                seen.push(st.eps);
-                let v = m(st.eps);
-                s.step_margin(&mut st, v);
-            }
-            let r = st.result();
+            let (r, seen) = traced(&s, st, m);
             assert!(r.certified <= root && r.failed.unwrap() - r.certified <= 1e-4 * r.failed.unwrap(), "{root}: {r:?}");
             assert!(seen.contains(&r.certified), "{root}: a checked point");
             assert!(r.checks <= 4, "{root}: {} checks", r.checks);
@@ -508,15 +528,9 @@ mod tests {
         for root in [3e-4, 0.05, 0.3172, 7.0] {
             let m = |e: f64| 1.0 - e / root - 0.3 * (e / root).powi(2) + 0.3;
             for (estimate, most) in [(root, 2), (root * (1.0 + 0.2 * s.rel_tol), 2), (root * (1.0 - 0.3 * s.rel_tol), 2), (1.7 * root, 8), (0.6 * root, 8)] {
-                let mut seen = Vec::new();
-                let mut st = s.start_guessed(m(0.0), f64::NAN, estimate);
+                let st = s.start_guessed(m(0.0), f64::NAN, estimate);
                 assert_eq!(st.eps, estimate * (1.0 - PROBE * s.rel_tol));
-                while !st.done {
-                    seen.push(st.eps);
-                    let v = m(st.eps);
-                    s.step_margin(&mut st, v);
-                }
-                let r = st.result();
+                let (r, seen) = traced(&s, st, m);
                 assert!(r.certified <= root && r.failed.unwrap() - r.certified <= s.rel_tol * r.failed.unwrap(), "{root}, {estimate}: {r:?}");
                 assert!(seen.contains(&r.certified), "{root}: a checked point");
                 assert!(r.checks <= most, "{root}, estimate {estimate}: {} checks ({seen:?})", r.checks);
@@ -538,20 +552,8 @@ mod tests {
     fn the_root_finder_handles_a_cliff_after_a_flat_stretch() {
         let s = RadiusSearch::default();
         let m = |e: f64| 2.7e-3 - 0.005 * e - 1e4 * (e - 0.05).max(0.0).powi(2);
-        let root = {
-            let (mut a, mut b) = (0.05, 1.0);
-            for _ in 0..200 {
-                let c = 0.5 * (a + b);
-                if m(c) > 0.0 { a = c } else { b = c }
-            }
-            a
-        };
-        let mut st = s.start_guessed(m(0.0), 0.54, f64::NAN);
-        while !st.done {
-            let v = m(st.eps);
-            s.step_margin(&mut st, v);
-        }
-        let r = st.result();
+        let root = threshold(m, (0.05, 1.0));
+        let r = s.run_from(s.start_guessed(m(0.0), 0.54, f64::NAN), m);
         let bisection = s.run(|e| m(e) > 0.0).checks;
         assert!(r.certified <= root && r.certified >= root * (1.0 - 1e-4), "{r:?} vs {root}");
         assert!(r.checks <= bisection, "{r:?}, bisection {bisection}");
@@ -565,22 +567,8 @@ mod tests {
         let s = RadiusSearch::default();
         for (p, onset) in [(2.0, 0.05), (3.0, 0.02), (5.5, 0.04)] {
             let m = |e: f64| 2.7e-3 - 1e-3 * e - 40.0 * (e - onset).max(0.0).powf(p);
-            let root = {
-                let (mut a, mut b) = (onset, 10.0);
-                for _ in 0..200 {
-                    let c = 0.5 * (a + b);
-                    if m(c) > 0.0 { a = c } else { b = c }
-                }
-                a
-            };
-            let mut st = s.start_guessed(m(0.0), f64::NAN, 1.37 * root);
-            let mut seen = Vec::new();
-            while !st.done {
-                seen.push(st.eps);
-                let v = m(st.eps);
-                s.step_margin(&mut st, v);
-            }
-            let r = st.result();
+            let root = threshold(m, (onset, 10.0));
+            let (r, seen) = traced(&s, s.start_guessed(m(0.0), f64::NAN, 1.37 * root), m);
             let bisection = s.run(|e| m(e) > 0.0).checks;
             assert!(r.certified <= root && r.certified >= root * (1.0 - 1e-4), "{p}: {r:?} vs {root}");
             assert!(r.checks <= 8 && r.checks * 2 <= bisection, "{p}: {} checks ({seen:?}), bisection {bisection}", r.checks);
@@ -596,12 +584,7 @@ mod tests {
         let s = RadiusSearch { start: SearchStart::Linearized, ..RadiusSearch::default() };
         for r in [0.0044, 0.37, 2.5] {
             let m = |e: f64| if e < r { 0.03 * (r - e) } else { -0.25 * (e - r) };
-            let mut st = s.start_guessed(m(0.0), 3.0 * r, f64::NAN);
-            while !st.done {
-                let v = m(st.eps);
-                s.step_margin(&mut st, v);
-            }
-            let res = st.result();
+            let res = s.run_from(s.start_guessed(m(0.0), 3.0 * r, f64::NAN), m);
             let bisection = s.run(|e| m(e) > 0.0).checks;
             assert!(res.certified <= r && res.certified >= r * (1.0 - 1e-4), "{r}: {res:?}");
             assert!(res.checks <= bisection + 2, "{r}: {} checks, bisection {bisection}", res.checks);
@@ -615,20 +598,12 @@ mod tests {
         let r = 0.37;
         let bend = |e: f64| 1.0 - e / r - 1.5 * ((e / r) - 0.8f64).max(0.0).powi(2) + 1.5 * 0.04;
         let lin = RadiusSearch { start: SearchStart::Linearized, ..RadiusSearch::default() };
-        let mut st = lin.start_guessed(bend(0.0), 1.95 * r, f64::NAN);
-        while !st.done {
-            let v = bend(st.eps);
-            lin.step_margin(&mut st, v);
-        }
-        assert!(st.checks <= 6 && st.certified() <= r && st.certified() >= r * (1.0 - 1e-4), "end game: {:?}", st.result());
+        let res = lin.run_from(lin.start_guessed(bend(0.0), 1.95 * r, f64::NAN), bend);
+        assert!(res.checks <= 6 && res.certified <= r && res.certified >= r * (1.0 - 1e-4), "end game: {res:?}");
         let cubic = |e: f64| 1.0 - (e / r).powi(3);
         let s = RadiusSearch::default();
-        let mut st = s.start_guessed(cubic(0.0), f64::NAN, 0.6 * r);
-        while !st.done {
-            let v = cubic(st.eps);
-            s.step_margin(&mut st, v);
-        }
-        assert!(st.checks <= 8 && st.certified() <= r && st.certified() >= r * (1.0 - 1e-4), "growth cap: {:?}", st.result());
+        let res = s.run_from(s.start_guessed(cubic(0.0), f64::NAN, 0.6 * r), cubic);
+        assert!(res.checks <= 8 && res.certified <= r && res.certified >= r * (1.0 - 1e-4), "growth cap: {res:?}");
     }
 
     /// RADIUS-3: an estimate whose probes would leave [eps_min, eps_max] is not used (a clamped first
